@@ -1,0 +1,1 @@
+"""The matching engine: pure functions from open requests and helpers to assignments."""
