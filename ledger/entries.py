@@ -1,0 +1,346 @@
+"""Ledger entries: typed fields, their canonical bytes and their hash.
+
+An entry moves `minutes` from the `debit` account to the `credit` account of one district's
+chain: the debit account's balance goes down, the credit account's goes up, so the balances of
+a chain always sum to zero. Canonical body (keys sorted by `canonical.encode`):
+
+    {"actor":..,"at":<unix ms>,"category":..|null,"credit":..,"debit":..,"district":..,
+     "id":..,"kind":..,"meta":{..},"minutes":<int>,"policy":<int>,"prev":<64 hex>,
+     "ref":..|null,"seq":<int>,"v":1}
+
+The entry hash is SHA-256(0x00 || VERSION_TAG || body): exactly the RFC 9162 leaf hash of the
+leaf data `VERSION_TAG || body`, so the chain links and the Merkle tree share one hash per entry.
+
+Conventions shared by the append path and the verifier (`ledger.verify` checks them):
+- `reverse`: `ref` is the id of the corrected entry; debit/credit swapped, same minutes.
+- `hold_pending` (home chain A): user -> `clearing:B`, `meta["transfer"]` = transfer id,
+  `meta["counterpart"]` = B.
+- `transfer_credit` (serving chain B): `clearing:A` -> payee, `meta["transfer"]`,
+  `meta["counterpart"]` = A and `meta["hold"]` = hex hash of the hold entry in chain A.
+- `hold_post` / `hold_void` (home chain A): `ref` = id of the hold entry, `meta["transfer"]`.
+  A void moves the minutes back (`clearing:B` -> user). A post only finalises: it repeats the
+  hold's debit, credit and minutes for the record but moves nothing (see `moves_balance`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from ledger.canonical import MAX_SAFE_INTEGER, decode, encode
+from ledger.errors import InvalidAccount, InvalidEntry
+
+ENTRY_VERSION = 1
+VERSION_TAG = b"eldercare.ledger.v1\n"
+LEAF_PREFIX = b"\x00"
+HASH_SIZE = 32
+ZERO_HASH = bytes(HASH_SIZE)
+
+ISSUANCE = "issuance"
+POOL = "pool"
+EXPIRED = "expired"
+USER_PREFIX = "user:"
+CLEARING_PREFIX = "clearing:"
+
+META_TRANSFER = "transfer"
+META_COUNTERPART = "counterpart"
+META_HOLD = "hold"
+
+BODY_KEYS = frozenset(
+    {
+        "v",
+        "district",
+        "seq",
+        "prev",
+        "id",
+        "kind",
+        "debit",
+        "credit",
+        "minutes",
+        "category",
+        "ref",
+        "actor",
+        "policy",
+        "at",
+        "meta",
+    }
+)
+
+# Identifiers stay ASCII and colon-free so that account names parse without ambiguity.
+DISTRICT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+USER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}"
+ACCOUNT_PATTERN = (
+    rf"(?:user:{USER_ID_PATTERN}|clearing:{DISTRICT_PATTERN}|{ISSUANCE}|{POOL}|{EXPIRED})"
+)
+_DISTRICT_RE = re.compile(DISTRICT_PATTERN)
+_USER_ID_RE = re.compile(USER_ID_PATTERN)
+MAX_TEXT = 256
+
+
+class Kind(StrEnum):
+    DEPOSIT = "deposit"
+    REDEEM = "redeem"
+    GIFT = "gift"
+    DONATE = "donate"
+    REVERSE = "reverse"
+    HOLD_PENDING = "hold_pending"
+    HOLD_POST = "hold_post"
+    HOLD_VOID = "hold_void"
+    TRANSFER_CREDIT = "transfer_credit"
+    EXPIRE = "expire"
+    KEY_ROTATION = "key_rotation"
+
+
+KIND_VALUES = frozenset(kind.value for kind in Kind)
+
+
+def moves_balance(kind: str) -> bool:
+    """Whether replaying this kind moves minutes; a hold_post only finalises its hold."""
+    return kind != Kind.HOLD_POST
+
+
+class AccountType(StrEnum):
+    USER = "user"
+    CLEARING = "clearing"
+    ISSUANCE = ISSUANCE
+    POOL = POOL
+    EXPIRED = EXPIRED
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    type: AccountType
+    owner: str | None  # user id or counterpart district; None for the district's own accounts
+
+    @property
+    def name(self) -> str:
+        return f"{self.type.value}:{self.owner}" if self.owner is not None else self.type.value
+
+
+def user_account(user_id: str) -> str:
+    if not isinstance(user_id, str) or not _USER_ID_RE.fullmatch(user_id):
+        raise InvalidAccount(user_id, f"is not a user id ({USER_ID_PATTERN})", "user_id")
+    return USER_PREFIX + user_id
+
+
+def clearing_account(district: str) -> str:
+    check_district(district)
+    return CLEARING_PREFIX + district
+
+
+def check_district(district: object, field_name: str = "district") -> str:
+    if not isinstance(district, str) or not _DISTRICT_RE.fullmatch(district):
+        raise InvalidEntry(field_name, f"{district!r} is not a district id ({DISTRICT_PATTERN})")
+    return district
+
+
+def parse_account(name: object) -> Account:
+    if not isinstance(name, str):
+        raise InvalidAccount(name, "is not a string")
+    if name in (ISSUANCE, POOL, EXPIRED):
+        return Account(AccountType(name), None)
+    if name.startswith(USER_PREFIX):
+        owner = name[len(USER_PREFIX) :]
+        if _USER_ID_RE.fullmatch(owner):
+            return Account(AccountType.USER, owner)
+        raise InvalidAccount(name, f"has a bad user id (expected {USER_ID_PATTERN})")
+    if name.startswith(CLEARING_PREFIX):
+        owner = name[len(CLEARING_PREFIX) :]
+        if _DISTRICT_RE.fullmatch(owner):
+            return Account(AccountType.CLEARING, owner)
+        raise InvalidAccount(name, f"has a bad district id (expected {DISTRICT_PATTERN})")
+    raise InvalidAccount(name, "is not user:<id>, clearing:<district>, issuance, pool or expired")
+
+
+def is_user_account(name: str) -> bool:
+    return name.startswith(USER_PREFIX)
+
+
+def entry_hash(body: bytes) -> bytes:
+    """SHA-256(0x00 || VERSION_TAG || body), the RFC 9162 leaf hash of VERSION_TAG || body."""
+    return hashlib.sha256(LEAF_PREFIX + VERSION_TAG + body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    district: str
+    seq: int
+    prev: bytes
+    id: str
+    kind: Kind
+    debit: str
+    credit: str
+    minutes: int
+    category: str | None
+    ref: str | None
+    actor: str
+    policy: int
+    at_ms: int
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    body: bytes = b""
+    hash: bytes = b""
+
+    @property
+    def transfer_id(self) -> str | None:
+        value = self.meta.get(META_TRANSFER)
+        return value if isinstance(value, str) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The body as a JSON object (prev as hex), i.e. `canonical.decode(self.body)`."""
+        return decode(self.body)
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if type(value) is not int:
+        raise InvalidEntry(name, f"must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise InvalidEntry(name, f"must be >= {minimum}, got {value}")
+    if value > MAX_SAFE_INTEGER:
+        raise InvalidEntry(name, "is above 2**53 - 1")
+    return value
+
+
+def _check_text(name: str, value: object, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEntry(name, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidEntry(name, "must not be empty")
+    if len(value) > MAX_TEXT:
+        raise InvalidEntry(name, f"longer than {MAX_TEXT} characters")
+    return value
+
+
+def build_entry(
+    *,
+    district: str,
+    seq: int,
+    prev: bytes,
+    id: str,
+    kind: Kind | str,
+    debit: str,
+    credit: str,
+    minutes: int,
+    category: str | None = None,
+    ref: str | None = None,
+    actor: str,
+    policy: int,
+    at_ms: int,
+    meta: Mapping[str, Any] | None = None,
+) -> Entry:
+    """Validate field types and shapes and compute body and hash; business rules live elsewhere."""
+    check_district(district)
+    _check_int("seq", seq, 0)
+    if not isinstance(prev, bytes) or len(prev) != HASH_SIZE:
+        raise InvalidEntry("prev", f"must be {HASH_SIZE} bytes")
+    if seq == 0 and prev != ZERO_HASH:
+        raise InvalidEntry("prev", "the first entry of a chain must link to 32 zero bytes")
+    _check_text("id", id)
+    if kind not in KIND_VALUES:
+        raise InvalidEntry("kind", f"{kind!r} is not one of {sorted(KIND_VALUES)}")
+    parse_account(debit)
+    parse_account(credit)
+    if debit == credit:
+        raise InvalidEntry("credit", "debit and credit must be different accounts")
+    _check_int("minutes", minutes, 1)
+    _check_text("category", category, optional=True)
+    _check_text("ref", ref, optional=True)
+    _check_text("actor", actor)
+    _check_int("policy", policy, 0)
+    _check_int("at_ms", at_ms, 0)
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):
+        raise InvalidEntry("meta", f"must be an object, got {type(meta).__name__}")
+    frozen_meta = MappingProxyType(dict(meta))
+    body = encode(
+        {
+            "v": ENTRY_VERSION,
+            "district": district,
+            "seq": seq,
+            "prev": prev.hex(),
+            "id": id,
+            "kind": str(kind),
+            "debit": debit,
+            "credit": credit,
+            "minutes": minutes,
+            "category": category,
+            "ref": ref,
+            "actor": actor,
+            "policy": policy,
+            "at": at_ms,
+            "meta": dict(meta),
+        }
+    )
+    return Entry(
+        district=district,
+        seq=seq,
+        prev=prev,
+        id=id,
+        kind=Kind(kind),
+        debit=debit,
+        credit=credit,
+        minutes=minutes,
+        category=category,
+        ref=ref,
+        actor=actor,
+        policy=policy,
+        at_ms=at_ms,
+        meta=frozen_meta,
+        body=body,
+        hash=entry_hash(body),
+    )
+
+
+def _parse_prev(value: object) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE:
+        raise InvalidEntry("prev", "must be 64 lowercase hex characters")
+    try:
+        prev = bytes.fromhex(value)
+    except ValueError as exc:
+        raise InvalidEntry("prev", "must be 64 lowercase hex characters") from exc
+    if prev.hex() != value:
+        raise InvalidEntry("prev", "must be lowercase hex")
+    return prev
+
+
+def entry_from_json(obj: Mapping[str, Any]) -> Entry:
+    """Build an entry from its parsed body object (exact key set, version 1)."""
+    keys = set(obj)
+    if keys != BODY_KEYS:
+        missing, extra = sorted(BODY_KEYS - keys), sorted(keys - BODY_KEYS)
+        raise InvalidEntry("body", f"missing keys {missing}, unexpected keys {extra}")
+    if obj["v"] != ENTRY_VERSION or type(obj["v"]) is not int:
+        raise InvalidEntry("v", f"unsupported entry version {obj['v']!r}")
+    meta = obj["meta"]
+    if not isinstance(meta, dict):
+        raise InvalidEntry("meta", "must be an object")
+    return build_entry(
+        district=obj["district"],
+        seq=obj["seq"],
+        prev=_parse_prev(obj["prev"]),
+        id=obj["id"],
+        kind=obj["kind"],
+        debit=obj["debit"],
+        credit=obj["credit"],
+        minutes=obj["minutes"],
+        category=obj["category"],
+        ref=obj["ref"],
+        actor=obj["actor"],
+        policy=obj["policy"],
+        at_ms=obj["at"],
+        meta=meta,
+    )
+
+
+def entry_from_bytes(body: bytes) -> Entry:
+    """Strictly parse stored bytes: canonical form, exact key set, valid field values."""
+    entry = entry_from_json(decode(body))
+    # decode() already proved body is canonical, so re-encoding reproduced it byte for byte.
+    return entry
