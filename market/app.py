@@ -1,0 +1,58 @@
+"""The application factory: routes, error handlers, body limit and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from tortoise.contrib.starlette import RegisterTortoise
+
+from market import db
+from market.errors import EXCEPTION_HANDLERS
+from market.middleware import BodyLimit
+from market.routes import auth, meta
+from market.services.runtime import Runtime
+from market.settings import Settings, load_settings
+
+log = logging.getLogger("eldercare")
+
+
+def api_routes() -> list[BaseRoute]:
+    return [
+        *meta.routes,
+        *auth.routes,
+    ]
+
+
+def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Starlette:
+    settings = settings or load_settings()
+    routes = api_routes()
+    if settings.static_dir.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=settings.static_dir, html=True)))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db.prepare_sqlite_path(settings.database_url)
+        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+            if check_migrations:
+                await db.require_migrated()
+            runtime = Runtime.start(settings)
+            try:
+                yield {"runtime": runtime, "settings": settings}
+            finally:
+                await runtime.close()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+    )
+    app.state.settings = settings
+    return app

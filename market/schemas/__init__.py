@@ -1,0 +1,1 @@
+"""Request parsing at the edge and response shaping."""

@@ -1,0 +1,1 @@
+"""Services: the only place that opens transactions and changes state."""

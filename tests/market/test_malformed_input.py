@@ -1,0 +1,124 @@
+"""Every kind of malformed request gets a 4xx JSON error and changes nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from market.models import User
+from tests.market.conftest import City
+
+
+async def user_count() -> int:
+    return await User.all().count()
+
+
+def assert_json_error(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert isinstance(error["code"], str) and isinstance(error["message"], str)
+    assert "Traceback" not in response.text
+    return error
+
+
+REGISTER = "/api/v1/auth/register"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_body"),
+        (b"[1, 2]", 400, "malformed_body"),
+        (b'{"phone": "1", "phone": "2"}', 400, "malformed_body"),
+        (b'{"phone": NaN}', 400, "malformed_body"),
+        (b"\xff\xfe", 400, "malformed_body"),
+        (b"", 400, "malformed_body"),
+        (
+            b'{"phone": 13800000000, "password": true, "name": [], '
+            b'"role": "elder", "district_code": 1}',
+            422,
+            "invalid_input",
+        ),
+        (
+            b'{"phone": "13800000000", "password": "x y z 123", "name": "A", '
+            b'"role": "family", "district_code": "east", "admin": true}',
+            422,
+            "invalid_input",
+        ),
+        (b'{"phone": "13800000000"}', 422, "invalid_input"),
+    ],
+    ids=[
+        "bad-json",
+        "not-object",
+        "duplicate-key",
+        "nan",
+        "not-utf8",
+        "empty",
+        "wrong-types",
+        "unknown-field",
+        "missing-fields",
+    ],
+)
+async def test_bad_bodies(
+    client: httpx.AsyncClient, city: City, body: bytes, status: int, code: str
+) -> None:
+    before = await user_count()
+    response = await client.post(
+        REGISTER, content=body, headers={"content-type": "application/json"}
+    )
+    assert assert_json_error(response, status)["code"] == code
+    assert await user_count() == before
+
+
+async def test_wrong_types_are_all_listed(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.post(
+        REGISTER,
+        json={"phone": 1, "password": True, "name": [], "role": "king", "district_code": None},
+    )
+    details = assert_json_error(response, 422)["details"]
+    assert {d["field"] for d in details} == {"phone", "password", "name", "role", "district_code"}  # type: ignore[union-attr]
+
+
+async def test_wrong_media_type(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.post(
+        REGISTER, content=b"phone=1", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert assert_json_error(response, 415)["code"] == "unsupported_media_type"
+
+
+async def test_oversize_body(client: httpx.AsyncClient, city: City) -> None:
+    before = await user_count()
+    big = b'{"name": "' + b"x" * (200 * 1024) + b'"}'
+    response = await client.post(
+        REGISTER, content=big, headers={"content-type": "application/json"}
+    )
+    assert assert_json_error(response, 413)["code"] == "payload_too_large"
+    assert await user_count() == before
+
+
+async def test_unknown_route(client: httpx.AsyncClient) -> None:
+    assert assert_json_error(await client.get("/api/v1/nothing-here"), 404)["code"] == "not_found"
+
+
+async def test_wrong_method(client: httpx.AsyncClient) -> None:
+    assert (
+        assert_json_error(await client.delete("/api/v1/auth/login"), 405)["code"]
+        == "method_not_allowed"
+    )
+
+
+async def test_overlong_string(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.post(
+        REGISTER,
+        json={
+            "phone": "13800000000",
+            "password": "good pass 1",
+            "name": "x" * 101,
+            "role": "family",
+            "district_code": "east",
+        },
+    )
+    assert assert_json_error(response, 422)["details"] == [
+        {"field": "name", "problem": "must have at most 100 characters"}
+    ]
