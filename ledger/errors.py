@@ -21,6 +21,7 @@ LedgerError                      ledger.error
 │   └── TransferConflict         ledger.transfer_conflict    a step contradicts the transfer's state
 ├── ProofError                   ledger.invalid_proof        a Merkle proof request or proof is bad
 ├── BadSignature                 ledger.bad_signature        a signature does not verify
+├── InvalidCheckpoint            ledger.invalid_checkpoint   a malformed checkpoint or key history
 ├── InconsistentCheckpoint       ledger.inconsistent_checkpoint a checkpoint contradicts another
 ├── KeyStoreError                ledger.key_store            the encrypted key files
 │   ├── KeyNotFound              ledger.key_not_found
@@ -198,6 +199,10 @@ class ProofError(LedgerError):
 
 class BadSignature(LedgerError):
     code = "ledger.bad_signature"
+
+
+class InvalidCheckpoint(LedgerError):
+    code = "ledger.invalid_checkpoint"
 
 
 class InconsistentCheckpoint(LedgerError):
