@@ -1,0 +1,274 @@
+"""Double-entry rules: may this proposed entry be appended to its chain now?
+
+Pure: the caller (the append service) looks up what the rules need under the chain lock and
+passes it in. Balances grow when an account is credited and shrink when it is debited, so the
+balances of one chain always sum to zero.
+
+Account names: `user:<id>`, `issuance`, `pool`, `clearing:<district>`, `expired`.
+*Holder* accounts (`user:*` and `pool`) never go below zero; `issuance`, `clearing:*` and
+`expired` are counter accounts and may. A pending hold has already moved its minutes out of the
+user account, so "never negative" counts pending holds.
+
+The rule table (`D` is the chain's own district, `X`, `Y` users, `B` another district):
+
+| kind            | debit                     | credit               | ref                 | moves |
+|-----------------|---------------------------|----------------------|---------------------|-------|
+| deposit         | issuance, pool or user:X  | user:Y               | optional (booking)  | yes   |
+| redeem          | user:X                    | issuance or user:Y   | optional (booking)  | yes   |
+| gift            | user:X                    | user:Y               | optional            | yes   |
+| donate          | user:X                    | pool                 | optional            | yes   |
+| expire          | user:X                    | expired              | optional            | yes   |
+| reverse         | credit of the original    | debit of the original| original's id       | yes   |
+| hold_pending    | user:X                    | clearing:B (B != D)  | optional            | yes   |
+| hold_post       | user:X of the hold        | clearing:B of hold   | hold's id           | no    |
+| hold_void       | clearing:B of the hold    | user:X of the hold   | hold's id           | yes   |
+| transfer_credit | clearing:B (B != D)       | user:Y               | optional            | yes   |
+
+Always: debit != credit; 0 < minutes < `Limits.max_minutes`; a holder account cannot be
+debited below zero. `reverse` takes the original's minutes, may only correct a deposit, redeem,
+gift, donate or expire, and each entry can be reversed once. `hold_post` and `hold_void` take
+the hold's minutes and close a `hold_pending` that is still open; a hold is closed once.
+The four transfer kinds carry `meta["transfer"]` (the transfer id); `hold_pending` and
+`transfer_credit` also carry `meta["counterpart"]`, the district of their clearing account, and
+`transfer_credit` carries `meta["hold"]`, the hex hash of the home chain's hold it answers
+(the conventions of `ledger.entries`). `key_rotation` is not an accounting entry and is refused.
+
+Caps per account, ages and the like are district policy and belong to the market, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.entries import (
+    CLEARING_PREFIX,
+    EXPIRED,
+    ISSUANCE,
+    META_COUNTERPART,
+    META_HOLD,
+    META_TRANSFER,
+    POOL,
+    USER_PREFIX,
+    Entry,
+    Kind,
+    moves_balance,
+    parse_account,
+)
+from ledger.errors import (
+    AlreadyReversed,
+    InsufficientMinutes,
+    InvalidEntry,
+    MinutesOutOfRange,
+    NotReversible,
+    TransferConflict,
+    UnknownEntry,
+)
+
+TRANSFER_KINDS = frozenset(
+    {Kind.HOLD_PENDING, Kind.HOLD_POST, Kind.HOLD_VOID, Kind.TRANSFER_CREDIT}
+)
+REVERSIBLE = frozenset({Kind.DEPOSIT, Kind.REDEEM, Kind.GIFT, Kind.DONATE, Kind.EXPIRE})
+# Kinds whose `ref` must name an earlier entry of the same chain, which they close.
+CLOSING = frozenset({Kind.REVERSE, Kind.HOLD_POST, Kind.HOLD_VOID})
+
+# Fields compared when an id is reused: a retry of the same command may carry a later clock
+# reading or a newer policy version, so `at_ms` and `policy` do not make it a different entry.
+CONTENT_FIELDS = ("kind", "debit", "credit", "minutes", "category", "ref", "actor", "meta")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Configurable bounds of the rules; `max_minutes` is exclusive."""
+
+    max_minutes: int = 100 * 60
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An entry as a client asks for it; the service assigns `seq` and `prev`."""
+
+    district: str
+    id: str
+    kind: Kind
+    debit: str
+    credit: str
+    minutes: int
+    actor: str
+    policy: int
+    at_ms: int
+    category: str | None = None
+    ref: str | None = None
+    meta: Mapping[str, Any] | None = field(default=None)
+
+    def content(self) -> dict[str, Any]:
+        return {name: _plain(getattr(self, name)) for name in CONTENT_FIELDS}
+
+
+def entry_content(entry: Entry) -> dict[str, Any]:
+    return {name: _plain(getattr(entry, name)) for name in CONTENT_FIELDS}
+
+
+def differing_field(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """The first content field (in `CONTENT_FIELDS` order) whose values differ, or None."""
+    for name in CONTENT_FIELDS:
+        if a.get(name) != b.get(name):
+            return name
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Kind):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items())} or None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def is_user(account: str) -> bool:
+    return account.startswith(USER_PREFIX) and len(account) > len(USER_PREFIX)
+
+
+def is_holder(account: str) -> bool:
+    """Accounts that hold someone's minutes and so may never go below zero."""
+    return is_user(account) or account == POOL
+
+
+def clearing_district(account: str) -> str | None:
+    if account.startswith(CLEARING_PREFIX) and len(account) > len(CLEARING_PREFIX):
+        return account[len(CLEARING_PREFIX) :]
+    return None
+
+
+def clearing(district: str) -> str:
+    return CLEARING_PREFIX + district
+
+
+def moves(kind: Kind) -> bool:
+    """Whether an entry of this kind changes balances (a hold_post only records the post)."""
+    return moves_balance(kind)
+
+
+def deltas(kind: Kind, debit: str, credit: str, minutes: int) -> tuple[tuple[str, int], ...]:
+    if not moves(kind):
+        return ()
+    return ((debit, -minutes), (credit, minutes))
+
+
+def check_shape(p: Proposal, *, limits: Limits) -> None:
+    """The checks that need nothing but the proposal itself."""
+    if type(p.minutes) is not int:
+        raise InvalidEntry("minutes", "must be an integer")
+    if p.minutes <= 0 or p.minutes >= limits.max_minutes:
+        raise MinutesOutOfRange(p.minutes, limits.max_minutes)
+    if p.debit == p.credit:
+        raise InvalidEntry("credit", f"debit and credit are both {p.debit}")
+    if not p.id:
+        raise InvalidEntry("id", "must not be empty")
+    parse_account(p.debit)
+    parse_account(p.credit)
+    kind = p.kind
+    if kind == Kind.DEPOSIT:
+        _need(p, p.debit in (ISSUANCE, POOL) or is_user(p.debit), "debit issuance, pool or a user")
+        _need(p, is_user(p.credit), "credit a user")
+    elif kind == Kind.REDEEM:
+        _need(p, is_user(p.debit), "debit a user")
+        _need(p, p.credit == ISSUANCE or is_user(p.credit), "credit issuance or a user")
+    elif kind == Kind.GIFT:
+        _need(p, is_user(p.debit) and is_user(p.credit), "move minutes from a user to a user")
+    elif kind == Kind.DONATE:
+        _need(p, is_user(p.debit) and p.credit == POOL, "move minutes from a user to the pool")
+    elif kind == Kind.EXPIRE:
+        _need(p, is_user(p.debit) and p.credit == EXPIRED, "move minutes from a user to expired")
+    elif kind in (Kind.HOLD_PENDING, Kind.HOLD_POST):
+        _need(p, is_user(p.debit), "debit a user")
+        _need_foreign_clearing(p, p.credit)
+    elif kind == Kind.HOLD_VOID:
+        _need_foreign_clearing(p, p.debit)
+        _need(p, is_user(p.credit), "credit a user")
+    elif kind == Kind.TRANSFER_CREDIT:
+        _need_foreign_clearing(p, p.debit)
+        _need(p, is_user(p.credit), "credit a user")
+        hold = (p.meta or {}).get(META_HOLD)
+        _need(p, _is_hex_hash(hold), 'carry meta["hold"], the hex hash of the home hold', "meta")
+    elif kind != Kind.REVERSE:
+        raise InvalidEntry("kind", f"{kind!r} cannot be appended as an accounting entry")
+    if kind in CLOSING:
+        _need(p, bool(p.ref), "name the entry it closes in ref", "ref")
+    if kind in TRANSFER_KINDS:
+        meta = p.meta or {}
+        _need(p, isinstance(meta.get(META_TRANSFER), str), 'carry meta["transfer"]', "meta")
+    if kind in (Kind.HOLD_PENDING, Kind.TRANSFER_CREDIT):
+        account = p.credit if kind == Kind.HOLD_PENDING else p.debit
+        counterpart = (p.meta or {}).get(META_COUNTERPART)
+        what = 'name in meta["counterpart"] the district of its clearing account'
+        _need(p, counterpart == clearing_district(account), what, "meta")
+
+
+def check(
+    p: Proposal,
+    *,
+    balances: Mapping[str, int],
+    target: Entry | None,
+    target_closed_by: str | None,
+    limits: Limits,
+) -> None:
+    """Refuse `p` with a `LedgerError` unless it may be appended now.
+
+    `balances` holds the current balances of p's debit and credit accounts (missing = 0),
+    `target` the entry named by `ref` for closing kinds, `target_closed_by` the id of the entry
+    that already closed it, if any.
+    """
+    check_shape(p, limits=limits)
+    if p.kind in CLOSING:
+        _check_closing(p, target, target_closed_by)
+    if moves(p.kind) and is_holder(p.debit):
+        have = balances.get(p.debit, 0)
+        if have < p.minutes:
+            raise InsufficientMinutes(p.debit, have, p.minutes)
+
+
+def _check_closing(p: Proposal, target: Entry | None, closed_by: str | None) -> None:
+    if target is None or target.district != p.district:
+        raise UnknownEntry(f"{p.district}/{p.ref}")
+    if p.kind == Kind.REVERSE:
+        if target.kind not in REVERSIBLE:
+            raise NotReversible(target.id, str(target.kind))
+        if closed_by is not None:
+            raise AlreadyReversed(target.id, closed_by)
+        expected = (target.credit, target.debit, target.minutes)
+        what = "swap the original's debit and credit and keep its minutes"
+        _need(p, (p.debit, p.credit, p.minutes) == expected, what)
+        return
+    if target.kind != Kind.HOLD_PENDING:
+        raise InvalidEntry("ref", f"{target.id} is a {target.kind}, not a pending hold")
+    if closed_by is not None:
+        raise TransferConflict(
+            target.ref or target.id, f"hold {target.id} already closed by {closed_by}"
+        )
+    if p.kind == Kind.HOLD_POST:
+        expected = (target.debit, target.credit, target.minutes)
+    else:
+        expected = (target.credit, target.debit, target.minutes)
+    _need(p, (p.debit, p.credit, p.minutes) == expected, "match the hold's accounts and minutes")
+
+
+def _need(p: Proposal, ok: bool, what: str, field: str = "kind") -> None:
+    if not ok:
+        raise InvalidEntry(field, f"a {p.kind} entry must {what}")
+
+
+def _need_foreign_clearing(p: Proposal, account: str) -> None:
+    other = clearing_district(account)
+    _need(
+        p, other is not None and other != p.district, "use the clearing account of another district"
+    )
+
+
+def _is_hex_hash(value: object) -> bool:
+    if not isinstance(value, str) or len(value) != 64:
+        return False
+    return all(c in "0123456789abcdef" for c in value)

@@ -1,0 +1,293 @@
+"""The append path: validate proposals under the chain lock, link them, commit them with their
+balances and Merkle nodes in one transaction.
+
+- `append(store, p)`: one entry, its own transaction.
+- `append_batch(store, ps)`: all or nothing, one transaction (group commit of one command that
+  needs several entries, or a bulk import). The first refused proposal aborts the batch; only
+  that id is then recorded as failed.
+- `append_many(store, ps)`: group commit of independent requests in one transaction; each
+  proposal gets its own outcome, an `Entry` or the `LedgerError` that refused it.
+
+Idempotency is by (district, id). The same id with the same content (`rules.CONTENT_FIELDS`)
+returns the stored entry and writes nothing; with different content it raises
+`IdempotencyConflict` naming the first differing field; an id whose first attempt was refused
+by a rule is recorded, and every retry raises `IdempotencyFailed` carrying that first refusal,
+so it can never succeed later by surprise.
+
+Proof reads (`tree_root`, `inclusion_proof`, `consistency_proof`) fold stored Merkle nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ledger import merkle
+from ledger.entries import Entry, build_entry, check_district
+from ledger.errors import (
+    IdempotencyConflict,
+    IdempotencyFailed,
+    LedgerError,
+    ProofError,
+)
+from ledger.rules import (
+    CLOSING,
+    Limits,
+    Proposal,
+    check,
+    deltas,
+    differing_field,
+    entry_content,
+)
+from ledger.storage import nodes as merkle_nodes
+from ledger.storage.base import (
+    AccountKey,
+    ChainStore,
+    ChainWriter,
+    EntryKey,
+    Failure,
+    Head,
+    Write,
+)
+
+DEFAULT_LIMITS = Limits()
+
+
+async def append(
+    store: ChainStore, proposal: Proposal, *, limits: Limits = DEFAULT_LIMITS
+) -> Entry:
+    return (await append_batch(store, [proposal], limits=limits))[0]
+
+
+async def append_batch(
+    store: ChainStore, proposals: Sequence[Proposal], *, limits: Limits = DEFAULT_LIMITS
+) -> list[Entry]:
+    if not proposals:
+        return []
+    try:
+        outcomes = await _commit(store, proposals, limits=limits, atomic=True)
+    except _Refused as refused:
+        if refused.failure is not None:
+            await _record_failure(store, refused.failure)
+        raise refused.error from None
+    return [o for o in outcomes if isinstance(o, Entry)]
+
+
+async def append_many(
+    store: ChainStore, proposals: Sequence[Proposal], *, limits: Limits = DEFAULT_LIMITS
+) -> list[Entry | LedgerError]:
+    if not proposals:
+        return []
+    return await _commit(store, proposals, limits=limits, atomic=False)
+
+
+class _Refused(Exception):
+    """Carries a refusal out of the transaction so the batch rolls back first."""
+
+    def __init__(self, error: LedgerError, failure: Failure | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.failure = failure
+
+
+async def _commit(
+    store: ChainStore, proposals: Sequence[Proposal], *, limits: Limits, atomic: bool
+) -> list[Entry | LedgerError]:
+    districts = sorted({p.district for p in proposals})
+    for district in districts:
+        check_district(district)
+    async with store.writer(districts) as writer:
+        plan = await _Plan.load(writer, proposals)
+        outcomes: list[Entry | LedgerError] = []
+        for p in proposals:
+            try:
+                outcomes.append(plan.apply(p, limits))
+            except LedgerError as error:
+                if atomic:
+                    raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
+                outcomes.append(error)
+        await writer.write(await plan.to_write(writer))
+    return outcomes
+
+
+async def _record_failure(store: ChainStore, failure: Failure) -> None:
+    key = (failure.district, failure.entry_id)
+    async with store.writer([failure.district]) as writer:
+        # A concurrent attempt may have appended or refused the same id meanwhile: first wins.
+        if await writer.entries_by_id([key]) or await writer.failures([key]):
+            return
+        await writer.write(Write(failures=[failure]))
+
+
+def _content_json(p: Proposal) -> str:
+    return json.dumps(p.content(), sort_keys=True, ensure_ascii=False, default=repr)
+
+
+@dataclass
+class _Plan:
+    """What the rules need, loaded once per transaction and updated as proposals are applied."""
+
+    heads: dict[str, Head]
+    entries: dict[EntryKey, Entry]
+    failures: dict[EntryKey, Failure]
+    closers: dict[EntryKey, str]
+    balances: dict[AccountKey, int]
+    start: dict[str, Head] = field(default_factory=dict)
+    new_entries: list[Entry] = field(default_factory=list)
+    new_failures: dict[EntryKey, Failure] = field(default_factory=dict)
+    changed: set[AccountKey] = field(default_factory=set)
+
+    @classmethod
+    async def load(cls, writer: ChainWriter, proposals: Sequence[Proposal]) -> _Plan:
+        keys = list(dict.fromkeys((p.district, p.id) for p in proposals))
+        refs = list(
+            dict.fromkeys((p.district, p.ref) for p in proposals if p.kind in CLOSING and p.ref)
+        )
+        accounts = list(
+            dict.fromkeys(
+                (p.district, account) for p in proposals for account in (p.debit, p.credit)
+            )
+        )
+        heads = await writer.heads()
+        plan = cls(
+            heads=dict(heads),
+            entries=await writer.entries_by_id(keys + [r for r in refs if r not in keys]),
+            failures=await writer.failures(keys),
+            closers=await writer.closers(refs),
+            balances=await writer.balances(accounts),
+        )
+        plan.start = dict(heads)
+        return plan
+
+    def apply(self, p: Proposal, limits: Limits) -> Entry:
+        key = (p.district, p.id)
+        known = self.entries.get(key)
+        if known is not None:
+            differs = differing_field(entry_content(known), p.content())
+            if differs is not None:
+                raise IdempotencyConflict(differs, p.id)
+            return known
+        failed = self.failures.get(key) or self.new_failures.get(key)
+        if failed is not None:
+            differs = differing_field(json.loads(failed.content), json.loads(_content_json(p)))
+            if differs is not None:
+                raise IdempotencyConflict(differs, p.id)
+            raise IdempotencyFailed(p.id, f"{failed.code}: {failed.message}")
+        try:
+            entry = self._build(p, limits)
+        except LedgerError as error:
+            if p.id:
+                self.new_failures[key] = Failure(
+                    district=p.district,
+                    entry_id=p.id,
+                    code=error.code,
+                    message=str(error),
+                    content=_content_json(p),
+                    at_ms=p.at_ms,
+                )
+            raise
+        self._record(entry)
+        return entry
+
+    def _build(self, p: Proposal, limits: Limits) -> Entry:
+        d = p.district
+        ref_key = (d, p.ref or "")
+        check(
+            p,
+            balances={
+                p.debit: self.balances.get((d, p.debit), 0),
+                p.credit: self.balances.get((d, p.credit), 0),
+            },
+            target=self.entries.get(ref_key) if p.kind in CLOSING else None,
+            target_closed_by=self.closers.get(ref_key) if p.kind in CLOSING else None,
+            limits=limits,
+        )
+        head = self.heads[d]
+        return build_entry(
+            district=d,
+            seq=head.size,
+            prev=head.head,
+            id=p.id,
+            kind=p.kind,
+            debit=p.debit,
+            credit=p.credit,
+            minutes=p.minutes,
+            category=p.category,
+            ref=p.ref,
+            actor=p.actor,
+            policy=p.policy,
+            at_ms=p.at_ms,
+            meta=p.meta,
+        )
+
+    def _record(self, entry: Entry) -> None:
+        d = entry.district
+        self.heads[d] = Head(entry.seq + 1, entry.hash)
+        self.entries[(d, entry.id)] = entry
+        self.new_entries.append(entry)
+        if entry.kind in CLOSING and entry.ref:
+            self.closers[(d, entry.ref)] = entry.id
+        for account, delta in deltas(entry.kind, entry.debit, entry.credit, entry.minutes):
+            key = (d, account)
+            self.balances[key] = self.balances.get(key, 0) + delta
+            self.changed.add(key)
+
+    async def to_write(self, writer: ChainWriter) -> Write:
+        nodes: dict[str, dict[merkle.NodeKey, bytes]] = {}
+        heads: dict[str, Head] = {}
+        for district, start in sorted(self.start.items()):
+            leaves = [e.hash for e in self.new_entries if e.district == district]
+            if not leaves:
+                continue
+            heads[district] = self.heads[district]
+            frontier = await writer.nodes(district, merkle_nodes.frontier(start.size))
+            nodes[district] = merkle_nodes.new_nodes(start.size, frontier, leaves)
+        return Write(
+            entries=self.new_entries,
+            balances={k: self.balances[k] for k in sorted(self.changed)},
+            heads=heads,
+            failures=list(self.new_failures.values()),
+            nodes=nodes,
+        )
+
+
+async def _proof_nodes(
+    store: ChainStore, district: str, keys: Sequence[merkle.NodeKey]
+) -> dict[merkle.NodeKey, bytes]:
+    found = await store.nodes(district, keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise ProofError(f"{district}: Merkle node {missing[0]} is not stored")
+    return found
+
+
+async def _check_size(store: ChainStore, district: str, size: int) -> None:
+    current = (await store.head(district)).size
+    if not 0 <= size <= current:
+        raise ProofError(f"{district} has {current} entries, no tree of size {size}")
+
+
+async def tree_root(store: ChainStore, district: str, size: int) -> bytes:
+    """RFC 9162 MTH of the first `size` entries of the chain."""
+    await _check_size(store, district, size)
+    nodes = await _proof_nodes(store, district, merkle.root_nodes(size))
+    return merkle.root_from(nodes, size)
+
+
+async def inclusion_proof(store: ChainStore, district: str, seq: int, size: int) -> list[bytes]:
+    """RFC 9162 inclusion path of entry `seq` in the tree of the first `size` entries."""
+    await _check_size(store, district, size)
+    if not 0 <= seq < size:
+        raise ProofError(f"entry {seq} is not in a tree of size {size}")
+    nodes = await _proof_nodes(store, district, merkle.inclusion_nodes(seq, size))
+    return merkle.inclusion_proof_from(nodes, seq, size)
+
+
+async def consistency_proof(store: ChainStore, district: str, old: int, new: int) -> list[bytes]:
+    """RFC 9162 consistency proof between the trees of `old` and `new` entries."""
+    await _check_size(store, district, new)
+    if not 0 < old <= new:
+        raise ProofError(f"no consistency proof from size {old} to {new}")
+    nodes = await _proof_nodes(store, district, merkle.consistency_nodes(old, new))
+    return merkle.consistency_proof_from(nodes, old, new)

@@ -1,0 +1,124 @@
+"""The `ChainStore` interface: what the append service and the readers need from storage.
+
+Writes go through a `ChainWriter`, opened by `ChainStore.writer(districts)`: it is one database
+transaction holding the lock of every named chain (a row lock on each chain head in PostgreSQL,
+the single write transaction in SQLite, a lock in memory). The service reads what the rules need
+through it, decides, then hands everything to `ChainWriter.write` at once; leaving the context
+without an exception commits, an exception rolls everything back.
+
+Two implementations: `memory.MemoryStore` (the in-memory twin) and
+`tortoise_store.TortoiseStore` (SQLite or PostgreSQL). Keys are `(district, ...)` everywhere:
+ids, balances and Merkle nodes are scoped by district.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.entries import ZERO_HASH, Entry
+from ledger.storage.nodes import NodeKey
+
+EntryKey = tuple[str, str]  # (district, entry id)
+AccountKey = tuple[str, str]  # (district, account)
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain's size and the hash of its last entry (32 zero bytes when empty)."""
+
+    size: int = 0
+    head: bytes = ZERO_HASH
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An id whose first attempt was refused, with the refusal and the refused content."""
+
+    district: str
+    entry_id: str
+    code: str
+    message: str
+    content: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    district: str
+    size: int
+    root: bytes
+    at_ms: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Write:
+    """Everything one writer commits: new entries, the balances they changed, the new heads,
+    refused ids and completed Merkle nodes."""
+
+    entries: Sequence[Entry] = ()
+    balances: dict[AccountKey, int] | None = None
+    heads: dict[str, Head] | None = None
+    failures: Sequence[Failure] = ()
+    nodes: dict[str, dict[NodeKey, bytes]] | None = None
+
+
+class ChainWriter(Protocol):
+    async def heads(self) -> dict[str, Head]: ...
+
+    async def entries_by_id(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Entry]: ...
+
+    async def failures(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Failure]: ...
+
+    async def closers(self, keys: Sequence[EntryKey]) -> dict[EntryKey, str]:
+        """For each (district, target id), the id of the entry that closes it, if any."""
+        ...
+
+    async def balances(self, keys: Sequence[AccountKey]) -> dict[AccountKey, int]: ...
+
+    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]: ...
+
+    async def write(self, write: Write) -> None: ...
+
+
+class ChainStore(Protocol):
+    def writer(self, districts: Sequence[str]) -> AbstractAsyncContextManager[ChainWriter]: ...
+
+    async def head(self, district: str) -> Head: ...
+
+    async def districts(self) -> list[str]: ...
+
+    async def entries(self, district: str, start: int = 0, end: int | None = None) -> list[Entry]:
+        """Entries with start <= seq < end, in order."""
+        ...
+
+    async def entry(self, district: str, entry_id: str) -> Entry | None: ...
+
+    async def failure(self, district: str, entry_id: str) -> Failure | None: ...
+
+    async def balance(self, district: str, account: str) -> int: ...
+
+    async def balances(self, district: str) -> dict[str, int]:
+        """Stored balances of every account of the chain that was ever touched."""
+        ...
+
+    async def statement(
+        self, district: str, account: str, *, after_seq: int = -1, limit: int = 100
+    ) -> list[Entry]:
+        """Entries debiting or crediting `account` with seq > after_seq, in order."""
+        ...
+
+    async def open_holds(self, district: str) -> list[Entry]:
+        """hold_pending entries of the chain that no hold_post or hold_void closed yet."""
+        ...
+
+    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]: ...
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    async def checkpoints(self, district: str) -> list[StoredCheckpoint]: ...
+
+    async def close(self) -> None: ...

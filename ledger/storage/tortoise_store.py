@@ -1,0 +1,453 @@
+"""The ledger store on a Tortoise connection: SQLite (embedded) or PostgreSQL (asyncpg).
+
+Queries are plain SQL over the tables of `models.py`, because the append path moves thousands
+of rows per transaction and the ORM's per-object cost would dominate.
+
+Serialising appends per chain:
+- PostgreSQL: each writer inserts any missing chain-head rows, then takes
+  `SELECT ... FOR UPDATE` on the head rows of its districts in sorted order (no deadlock
+  between writers of overlapping districts); other chains append in parallel.
+- SQLite: Tortoise opens a deferred `BEGIN`; the writer's first statement is that same
+  head-row insert, a write, so the connection takes SQLite's single write lock before it reads
+  anything. Nothing it reads can then change under it, and a second process waits on
+  `busy_timeout` instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
+from ledger.rules import CLOSING
+from ledger.storage.base import (
+    AccountKey,
+    EntryKey,
+    Failure,
+    Head,
+    StoredCheckpoint,
+    Write,
+)
+from ledger.storage.nodes import NodeKey
+
+ENTRY_COLUMNS = (
+    "district",
+    "seq",
+    "entry_id",
+    "kind",
+    "debit",
+    "credit",
+    "minutes",
+    "category",
+    "ref",
+    "actor",
+    "policy",
+    "at_ms",
+    "settles",
+    "hash",
+    "body",
+)
+ENTRY_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "bytea",
+    "bytea",
+)
+# SQLite allows 32766 bound parameters; keep IN lists well below.
+CHUNK = 500
+
+
+def _entry_row(entry: Entry) -> tuple[Any, ...]:
+    settles = entry.ref if entry.kind in CLOSING else None
+    return (
+        entry.district,
+        entry.seq,
+        entry.id,
+        str(entry.kind),
+        entry.debit,
+        entry.credit,
+        entry.minutes,
+        entry.category,
+        entry.ref,
+        entry.actor,
+        entry.policy,
+        entry.at_ms,
+        settles,
+        entry.hash,
+        entry.body,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _by_district(keys: Sequence[tuple[str, Any]]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for district, value in keys:
+        grouped.setdefault(district, []).append(value)
+    return grouped
+
+
+class _Sql:
+    """Dialect differences: placeholders, IN lists, bulk inserts."""
+
+    def __init__(self, client: BaseDBAsyncClient) -> None:
+        self.postgres = client.capabilities.dialect == "postgres"
+
+    def q(self, sql: str) -> str:
+        if not self.postgres:
+            return sql
+        parts = sql.split("?")
+        out = [parts[0]]
+        for n, part in enumerate(parts[1:], start=1):
+            out.append(f"${n}{part}")
+        return "".join(out)
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if self.postgres:
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+async def _select(
+    conn: BaseDBAsyncClient, sql: _Sql, query: str, values: list[Any]
+) -> list[dict[str, Any]]:
+    return await conn.execute_query_dict(sql.q(query), values)
+
+
+async def _insert_rows(
+    conn: BaseDBAsyncClient,
+    sql: _Sql,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    conflict: str = "",
+) -> None:
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    if sql.postgres:
+        # One statement per batch: arrays of column values unnested into rows.
+        arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=1))
+        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+        await conn.execute_query(query, [list(col) for col in zip(*rows, strict=True)])
+        return
+    marks = ", ".join("?" * len(columns))
+    query = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
+    await conn.execute_many(query, [list(r) for r in rows])
+
+
+class TortoiseWriter:
+    def __init__(self, conn: BaseDBAsyncClient, sql: _Sql, heads: dict[str, Head]) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._heads = heads
+
+    async def heads(self) -> dict[str, Head]:
+        return dict(self._heads)
+
+    async def entries_by_id(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Entry]:
+        found: dict[EntryKey, Entry] = {}
+        for district, ids in _by_district(keys).items():
+            for chunk in _chunks(ids):
+                cond, values = self._sql.in_list("entry_id", chunk)
+                rows = await _select(
+                    self._conn,
+                    self._sql,
+                    f"SELECT body FROM ledger_entry WHERE district = ? AND {cond}",
+                    [district, *values],
+                )
+                for row in rows:
+                    entry = entry_from_bytes(bytes(row["body"]))
+                    found[(district, entry.id)] = entry
+        return found
+
+    async def failures(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Failure]:
+        found: dict[EntryKey, Failure] = {}
+        for district, ids in _by_district(keys).items():
+            for chunk in _chunks(ids):
+                cond, values = self._sql.in_list("entry_id", chunk)
+                rows = await _select(
+                    self._conn,
+                    self._sql,
+                    "SELECT district, entry_id, code, message, content, at_ms "
+                    f"FROM ledger_failed_id WHERE district = ? AND {cond}",
+                    [district, *values],
+                )
+                for row in rows:
+                    found[(district, row["entry_id"])] = Failure(**row)
+        return found
+
+    async def closers(self, keys: Sequence[EntryKey]) -> dict[EntryKey, str]:
+        found: dict[EntryKey, str] = {}
+        for district, ids in _by_district(keys).items():
+            for chunk in _chunks(ids):
+                cond, values = self._sql.in_list("settles", chunk)
+                rows = await _select(
+                    self._conn,
+                    self._sql,
+                    f"SELECT settles, entry_id FROM ledger_entry WHERE district = ? AND {cond}",
+                    [district, *values],
+                )
+                for row in rows:
+                    found[(district, row["settles"])] = row["entry_id"]
+        return found
+
+    async def balances(self, keys: Sequence[AccountKey]) -> dict[AccountKey, int]:
+        found: dict[AccountKey, int] = {k: 0 for k in keys}
+        for district, accounts in _by_district(keys).items():
+            for chunk in _chunks(accounts):
+                cond, values = self._sql.in_list("account", chunk)
+                rows = await _select(
+                    self._conn,
+                    self._sql,
+                    f"SELECT account, minutes FROM ledger_balance WHERE district = ? AND {cond}",
+                    [district, *values],
+                )
+                for row in rows:
+                    found[(district, row["account"])] = int(row["minutes"])
+        return found
+
+    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        return await _read_nodes(self._conn, self._sql, district, keys)
+
+    async def write(self, write: Write) -> None:
+        conn, sql = self._conn, self._sql
+        await _insert_rows(
+            conn,
+            sql,
+            "ledger_entry",
+            ENTRY_COLUMNS,
+            ENTRY_TYPES,
+            [_entry_row(e) for e in write.entries],
+        )
+        balances = sorted((write.balances or {}).items())
+        await _insert_rows(
+            conn,
+            sql,
+            "ledger_balance",
+            ("district", "account", "minutes"),
+            ("text", "text", "bigint"),
+            [(d, a, v) for (d, a), v in balances],
+            'ON CONFLICT ("district", "account") DO UPDATE SET "minutes" = excluded."minutes"',
+        )
+        node_rows = [
+            (district, level, idx, h)
+            for district, nodes in sorted((write.nodes or {}).items())
+            for (level, idx), h in sorted(nodes.items())
+        ]
+        await _insert_rows(
+            conn,
+            sql,
+            "ledger_merkle_node",
+            ("district", "level", "idx", "hash"),
+            ("text", "int", "bigint", "bytea"),
+            node_rows,
+        )
+        await _insert_rows(
+            conn,
+            sql,
+            "ledger_failed_id",
+            ("district", "entry_id", "code", "message", "content", "at_ms"),
+            ("text", "text", "text", "text", "text", "bigint"),
+            [
+                (f.district, f.entry_id, f.code, f.message, f.content, f.at_ms)
+                for f in write.failures
+            ],
+            'ON CONFLICT ("district", "entry_id") DO NOTHING',
+        )
+        for district, head in sorted((write.heads or {}).items()):
+            if district not in self._heads:
+                raise RuntimeError(f"writer did not lock chain {district}")
+            await conn.execute_query(
+                sql.q("UPDATE ledger_chain SET size = ?, head = ? WHERE district = ?"),
+                [head.size, head.head, district],
+            )
+            self._heads[district] = head
+
+
+async def _read_nodes(
+    conn: BaseDBAsyncClient, sql: _Sql, district: str, keys: Sequence[NodeKey]
+) -> dict[NodeKey, bytes]:
+    found: dict[NodeKey, bytes] = {}
+    for level, idxs in _by_district([(level, idx) for level, idx in keys]).items():
+        for chunk in _chunks(idxs):
+            cond, values = sql.in_list("idx", chunk)
+            rows = await _select(
+                conn,
+                sql,
+                f"SELECT idx, hash FROM ledger_merkle_node WHERE district = ? AND level = ? "
+                f"AND {cond}",
+                [district, level, *values],
+            )
+            for row in rows:
+                found[(level, int(row["idx"]))] = bytes(row["hash"])
+    return found
+
+
+class TortoiseStore:
+    """`ChainStore` on one Tortoise connection (the market passes its `default` client)."""
+
+    def __init__(self, client: BaseDBAsyncClient) -> None:
+        self.client = client
+        self._sql = _Sql(client)
+
+    @property
+    def postgres(self) -> bool:
+        return self._sql.postgres
+
+    @asynccontextmanager
+    async def writer(self, districts: Sequence[str]) -> AsyncIterator[TortoiseWriter]:
+        ordered = sorted(set(districts))
+        sql = self._sql
+        async with self.client._in_transaction() as conn:
+            rows = ", ".join("(?, 0, ?)" for _ in ordered)
+            values: list[Any] = [v for d in ordered for v in (d, ZERO_HASH)]
+            await conn.execute_query(
+                sql.q(
+                    f"INSERT INTO ledger_chain (district, size, head) VALUES {rows} "
+                    "ON CONFLICT (district) DO NOTHING"
+                ),
+                values,
+            )
+            cond, in_values = sql.in_list("district", ordered)
+            lock = " FOR UPDATE" if sql.postgres else ""
+            heads = await _select(
+                conn,
+                sql,
+                f"SELECT district, size, head FROM ledger_chain WHERE {cond} "
+                f"ORDER BY district{lock}",
+                in_values,
+            )
+            yield TortoiseWriter(
+                conn,
+                sql,
+                {r["district"]: Head(int(r["size"]), bytes(r["head"])) for r in heads},
+            )
+
+    async def _rows(self, query: str, values: list[Any]) -> list[dict[str, Any]]:
+        return await _select(self.client, self._sql, query, values)
+
+    async def head(self, district: str) -> Head:
+        rows = await self._rows(
+            "SELECT size, head FROM ledger_chain WHERE district = ?", [district]
+        )
+        return Head(int(rows[0]["size"]), bytes(rows[0]["head"])) if rows else Head()
+
+    async def districts(self) -> list[str]:
+        rows = await self._rows("SELECT district FROM ledger_chain ORDER BY district", [])
+        return [r["district"] for r in rows]
+
+    async def entries(self, district: str, start: int = 0, end: int | None = None) -> list[Entry]:
+        query = "SELECT body FROM ledger_entry WHERE district = ? AND seq >= ?"
+        values: list[Any] = [district, max(start, 0)]
+        if end is not None:
+            query += " AND seq < ?"
+            values.append(end)
+        rows = await self._rows(query + " ORDER BY seq", values)
+        return [entry_from_bytes(bytes(r["body"])) for r in rows]
+
+    async def raw_bodies(
+        self, district: str, start: int = 0, end: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """(seq, stored bytes) in order, unparsed: what a verifier hashes."""
+        query = "SELECT seq, body FROM ledger_entry WHERE district = ? AND seq >= ?"
+        values: list[Any] = [district, max(start, 0)]
+        if end is not None:
+            query += " AND seq < ?"
+            values.append(end)
+        rows = await self._rows(query + " ORDER BY seq", values)
+        return [(int(r["seq"]), bytes(r["body"])) for r in rows]
+
+    async def entry(self, district: str, entry_id: str) -> Entry | None:
+        rows = await self._rows(
+            "SELECT body FROM ledger_entry WHERE district = ? AND entry_id = ?",
+            [district, entry_id],
+        )
+        return entry_from_bytes(bytes(rows[0]["body"])) if rows else None
+
+    async def failure(self, district: str, entry_id: str) -> Failure | None:
+        rows = await self._rows(
+            "SELECT district, entry_id, code, message, content, at_ms FROM ledger_failed_id "
+            "WHERE district = ? AND entry_id = ?",
+            [district, entry_id],
+        )
+        return Failure(**rows[0]) if rows else None
+
+    async def balance(self, district: str, account: str) -> int:
+        rows = await self._rows(
+            "SELECT minutes FROM ledger_balance WHERE district = ? AND account = ?",
+            [district, account],
+        )
+        return int(rows[0]["minutes"]) if rows else 0
+
+    async def balances(self, district: str) -> dict[str, int]:
+        rows = await self._rows(
+            "SELECT account, minutes FROM ledger_balance WHERE district = ? ORDER BY account",
+            [district],
+        )
+        return {r["account"]: int(r["minutes"]) for r in rows}
+
+    async def statement(
+        self, district: str, account: str, *, after_seq: int = -1, limit: int = 100
+    ) -> list[Entry]:
+        rows = await self._rows(
+            "SELECT body FROM ledger_entry WHERE district = ? AND (debit = ? OR credit = ?) "
+            "AND seq > ? ORDER BY seq LIMIT ?",
+            [district, account, account, after_seq, limit],
+        )
+        return [entry_from_bytes(bytes(r["body"])) for r in rows]
+
+    async def open_holds(self, district: str) -> list[Entry]:
+        rows = await self._rows(
+            "SELECT h.body FROM ledger_entry h WHERE h.district = ? AND h.kind = 'hold_pending' "
+            "AND NOT EXISTS (SELECT 1 FROM ledger_entry c "
+            "WHERE c.district = h.district AND c.settles = h.entry_id) ORDER BY h.seq",
+            [district],
+        )
+        return [entry_from_bytes(bytes(r["body"])) for r in rows]
+
+    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        return await _read_nodes(self.client, self._sql, district, keys)
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        c = checkpoint
+        await self.client.execute_query(
+            self._sql.q(
+                "INSERT INTO ledger_checkpoint (district, size, root, at_ms, body) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (district, size) DO NOTHING"
+            ),
+            [c.district, c.size, c.root, c.at_ms, c.body],
+        )
+
+    async def checkpoints(self, district: str) -> list[StoredCheckpoint]:
+        rows = await self._rows(
+            "SELECT district, size, root, at_ms, body FROM ledger_checkpoint "
+            "WHERE district = ? ORDER BY size",
+            [district],
+        )
+        return [
+            StoredCheckpoint(
+                r["district"], int(r["size"]), bytes(r["root"]), int(r["at_ms"]), bytes(r["body"])
+            )
+            for r in rows
+        ]
+
+    async def close(self) -> None:
+        await self.client.close()

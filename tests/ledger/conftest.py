@@ -1,0 +1,125 @@
+"""Ledger storage fixtures: one store per test, the same tests on every backend.
+
+`store` runs each test on the in-memory twin and on a migrated SQLite file; when
+`DATABASE_URL` points at PostgreSQL also on a fresh PostgreSQL database, cloned from a
+template migrated once per session (`CREATE DATABASE ... TEMPLATE` is much faster than
+migrating) and dropped after the test. `pg_url` gives such a database to tests that start
+their own processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ledger.storage.base import ChainStore
+from ledger.storage.database import open_store
+from ledger.storage.memory import MemoryStore
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://", "asyncpg://"))
+_counter = itertools.count()
+
+
+def database_url(name: str) -> str:
+    """DATABASE_URL with its database name replaced (same server and credentials)."""
+    parts = urlsplit(DATABASE_URL)
+    scheme = "postgres" if parts.scheme in ("postgresql", "asyncpg") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, "/" + name, "", ""))
+
+
+async def _admin(statements: list[str]) -> None:
+    parts = urlsplit(DATABASE_URL)
+    conn = await asyncpg.connect(
+        urlunsplit(("postgresql", parts.netloc, parts.path or "/postgres", "", ""))
+    )
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    async with open_store(url, migrate=True):
+        pass
+
+
+def run_in_thread(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion on its own loop, even from inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"ledger_tpl_{os.getpid()}"
+    run_in_thread(_admin([f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"]))
+    run_in_thread(_migrate(database_url(name)))
+    yield name
+    run_in_thread(_admin([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test, dropped afterwards."""
+    name = f"ledger_t_{os.getpid()}_{next(_counter)}"
+    run_in_thread(_admin([f"CREATE DATABASE {name} TEMPLATE {pg_template}"]))
+    yield database_url(name)
+    run_in_thread(_admin([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ledger_tpl") / "ledger.sqlite3"
+    run_in_thread(_migrate(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite file of this test's own."""
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite://{path}"
+
+
+BACKENDS = [
+    pytest.param("memory"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[ChainStore]:
+    backend = request.param
+    if backend == "memory":
+        yield MemoryStore()
+        return
+    if backend == "sqlite":
+        url = request.getfixturevalue("sqlite_url")
+    else:
+        url = request.getfixturevalue("pg_url")
+    async with open_store(url) as tortoise_store:
+        yield tortoise_store
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def db_store(request: pytest.FixtureRequest) -> AsyncIterator[ChainStore]:
+    """A Tortoise store only (for tests of the database itself)."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    async with open_store(url) as tortoise_store:
+        yield tortoise_store

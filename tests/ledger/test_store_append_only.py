@@ -1,0 +1,72 @@
+"""The database itself refuses UPDATE and DELETE on the write-once ledger tables."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise.exceptions import OperationalError
+
+from ledger.entries import Kind
+from ledger.errors import InsufficientMinutes
+from ledger.rules import Proposal
+from ledger.service import append
+from ledger.storage.tortoise_store import TortoiseStore
+
+DEPOSIT = Proposal("A", "d1", Kind.DEPOSIT, "issuance", "user:v", 60, "centre", 1, 1_000)
+REDEEM = Proposal("A", "r1", Kind.REDEEM, "user:v", "issuance", 600, "centre", 1, 2_000)
+
+REFUSED = (OperationalError, Exception)
+
+
+async def _refused(store: TortoiseStore, sql: str) -> None:
+    with pytest.raises(REFUSED) as err:
+        await store.client.execute_query(sql)
+    assert "append-only" in str(err.value)
+
+
+class TestEntries:
+    async def test_update_refused(self, db_store: TortoiseStore) -> None:
+        await append(db_store, DEPOSIT)
+        await _refused(db_store, "UPDATE ledger_entry SET minutes = 6000")
+        (entry,) = await db_store.entries("A")
+        assert entry.minutes == 60
+
+    async def test_update_of_body_refused(self, db_store: TortoiseStore) -> None:
+        await append(db_store, DEPOSIT)
+        await _refused(db_store, "UPDATE ledger_entry SET body = hash")
+
+    async def test_delete_refused(self, db_store: TortoiseStore) -> None:
+        await append(db_store, DEPOSIT)
+        await _refused(db_store, "DELETE FROM ledger_entry")
+        assert (await db_store.head("A")).size == 1
+
+    async def test_delete_refused_inside_a_transaction(self, db_store: TortoiseStore) -> None:
+        await append(db_store, DEPOSIT)
+        with pytest.raises(REFUSED):
+            async with db_store.client._in_transaction() as conn:
+                await conn.execute_query("DELETE FROM ledger_entry WHERE seq = 0")
+        assert len(await db_store.entries("A")) == 1
+
+    async def test_truncate_refused_on_postgres(self, db_store: TortoiseStore) -> None:
+        if not db_store.postgres:
+            pytest.skip("SQLite has no TRUNCATE")
+        await append(db_store, DEPOSIT)
+        await _refused(db_store, "TRUNCATE ledger_entry")
+
+
+class TestFailedIds:
+    async def test_update_refused(self, db_store: TortoiseStore) -> None:
+        with pytest.raises(InsufficientMinutes):
+            await append(db_store, REDEEM)
+        await _refused(db_store, "UPDATE ledger_failed_id SET code = 'ok'")
+
+    async def test_delete_refused(self, db_store: TortoiseStore) -> None:
+        with pytest.raises(InsufficientMinutes):
+            await append(db_store, REDEEM)
+        await _refused(db_store, "DELETE FROM ledger_failed_id")
+        assert await db_store.failure("A", "r1") is not None
+
+
+class TestMerkleNodes:
+    async def test_update_refused(self, db_store: TortoiseStore) -> None:
+        await append(db_store, DEPOSIT)
+        await _refused(db_store, "UPDATE ledger_merkle_node SET hash = hash")
