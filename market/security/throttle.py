@@ -55,7 +55,8 @@ class ThrottleLimits:
     forget_after_seconds: float
 
     def lockout(self, strikes: int) -> float:
-        return min(self.first_lockout_seconds * 2 ** min(strikes, 32), self.max_lockout_seconds)
+        growth: float = 2.0 ** min(strikes, 32)
+        return min(self.first_lockout_seconds * growth, self.max_lockout_seconds)
 
 
 # 5 failures in 15 minutes lock an account for 1 min, then 2, 4, ... up to 1 hour.

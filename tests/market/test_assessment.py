@@ -151,7 +151,12 @@ class TestValidation:
     def test_bad_score_value(self, score: object) -> None:
         scores = {**scores_with_total(60), "eating": score}
         with pytest.raises(AssessmentInvalid, match="'eating'"):
-            compute_level(scores, coma=False, dementia_or_mental_disorder=False, risk_events_30d=0)
+            compute_level(
+                scores,  # type: ignore[arg-type]
+                coma=False,
+                dementia_or_mental_disorder=False,
+                risk_events_30d=0,
+            )
 
     def test_score_above_a_small_item_maximum(self) -> None:
         scores = {**scores_with_total(60), "aggression": 2}

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.security import SecurityError, passwords, throttle, tokens
 from market.security.fieldcrypto import (
     DecryptionFailed,
     Keyring,
@@ -217,3 +218,20 @@ class TestBlindIndex:
         assert ring.blind_index("13812345679", purpose=PHONE) != digest
         assert ring.blind_index("13812345678", purpose=ID_NUMBER) != digest
         assert Keyring.ephemeral().blind_index("13812345678", purpose=PHONE) != digest
+
+
+class TestErrorFamily:
+    def test_every_security_error_has_its_own_code(self) -> None:
+        errors: list[type[SecurityError]] = [
+            KeyFileError,
+            DecryptionFailed,
+            MalformedCiphertext,
+            UnknownKey,
+            passwords.WeakPassword,
+            passwords.PasswordHashMalformed,
+            tokens.TokenInvalid,
+            tokens.TokenExpired,
+            throttle.TooManyAttempts,
+        ]
+        assert all(issubclass(error, SecurityError) for error in errors)
+        assert len({error.code for error in errors}) == len(errors)
