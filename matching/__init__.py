@@ -1,1 +1,125 @@
-"""The matching engine: pure functions from open requests and helpers to assignments."""
+"""The matching engine: pure functions from open requests and helpers to assignments.
+
+    result = match(requests, helpers, policy=policy, now=now)
+    offers = urgent(request, pool, k=5, policy=policy, now=now)
+
+`match` assigns each open request at most one helper so that the total cost (cost.py) plus
+the penalties of unmatched requests is minimal over the candidate graph, never breaking a hard
+rule (constraints.py), and explains every unmatched request (explain.py). Same input, same
+output: requests and helpers are ordered by id first, so input order never matters.
+
+Pipeline: pool.py (columns) -> candidates.py (k-d tree, vectorised rules, costs) -> solve.py
+(components, exact assignment) -> explain.py (funnel of reasons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from matching.candidates import candidate_edges
+from matching.constraints import HARD_CONSTRAINTS, feasible, violations
+from matching.cost import CostWeights, unmatched_penalty
+from matching.explain import explain
+from matching.geo import TravelModel
+from matching.policy import Policy, Requirement, ServiceRule, default_rules
+from matching.pool import HelperPool, RequestBatch
+from matching.solve import assignments_from, solve, urgent
+from matching.types import (
+    Assignment,
+    Certificate,
+    CertificateKind,
+    CostBreakdown,
+    FunnelStep,
+    Gender,
+    Grade,
+    Helper,
+    HelperKind,
+    Location,
+    MatchResult,
+    PreviousHelper,
+    PriorityGroup,
+    ReasonCode,
+    Request,
+    Service,
+    SolveStats,
+    TimeWindow,
+    Unmatched,
+    Urgency,
+    minutes_since_epoch,
+)
+
+__all__ = [
+    "HARD_CONSTRAINTS",
+    "Assignment",
+    "Certificate",
+    "CertificateKind",
+    "CostBreakdown",
+    "CostWeights",
+    "FunnelStep",
+    "Gender",
+    "Grade",
+    "Helper",
+    "HelperKind",
+    "HelperPool",
+    "Location",
+    "MatchResult",
+    "Policy",
+    "PreviousHelper",
+    "PriorityGroup",
+    "ReasonCode",
+    "Request",
+    "Requirement",
+    "Service",
+    "ServiceRule",
+    "SolveStats",
+    "TimeWindow",
+    "TravelModel",
+    "Unmatched",
+    "Urgency",
+    "default_rules",
+    "feasible",
+    "match",
+    "minutes_since_epoch",
+    "unmatched_penalty",
+    "urgent",
+    "violations",
+]
+
+
+def match(
+    requests: Sequence[Request],
+    helpers: Sequence[Helper] | HelperPool,
+    *,
+    policy: Policy,
+    now: int,
+) -> MatchResult:
+    """Assign open requests to helpers at minimum total cost; explain the rest.
+
+    `now` is in minutes since the epoch. `helpers` may be a prebuilt `HelperPool`.
+    Raises ValueError on duplicate request or helper ids.
+    """
+
+    pool = helpers if isinstance(helpers, HelperPool) else HelperPool.build(helpers)
+    batch = RequestBatch.build(requests, pool, policy=policy, now=now)
+    edges, _ = candidate_edges(batch, pool, policy=policy, now=now)
+    solution = solve(edges, batch, pool)
+    assignments = assignments_from(edges, solution.chosen, batch, pool)
+    matched = np.zeros(len(batch), dtype=np.bool_)
+    matched[edges.r[solution.chosen]] = True
+    unmatched = explain(np.flatnonzero(~matched), batch, pool, policy=policy, now=now)
+    total = int(edges.total[solution.chosen].sum()) + sum(u.penalty for u in unmatched)
+    return MatchResult(
+        assignments=assignments,
+        unmatched=unmatched,
+        total_cost=total,
+        stats=SolveStats(
+            requests=len(batch),
+            helpers=len(pool),
+            candidate_edges=int(edges.r.size),
+            components=solution.components,
+            largest_component=solution.largest_component,
+            exact_fallbacks=solution.exact_fallbacks,
+        ),
+    )
