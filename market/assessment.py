@@ -184,15 +184,36 @@ def level_for_total(total: int) -> Level:
     return next(level for floor, level in _LEVEL_FLOORS if total >= floor)
 
 
+def _pairs(scores: object, problems: list[str]) -> list[tuple[str, object]]:
+    # The caller may hand over parsed JSON; nothing about its shape is taken on trust.
+    raw = list(scores.items()) if isinstance(scores, Mapping) else list(scores)  # type: ignore[call-overload]
+    pairs: list[tuple[str, object]] = []
+    for index, entry in enumerate(raw):
+        if not (isinstance(entry, tuple) and len(entry) == 2):
+            problems.append(f"entry {index} is not a (code, score) pair")
+        elif not isinstance(entry[0], str):
+            problems.append(f"item code {entry[0]!r} is not a string")
+        else:
+            pairs.append((entry[0], entry[1]))
+    return pairs
+
+
 def _validated(
-    scores: Mapping[str, int] | Iterable[tuple[str, int]], risk_events_30d: int
+    scores: Mapping[str, int] | Iterable[tuple[str, int]],
+    *,
+    coma: bool,
+    dementia_or_mental_disorder: bool,
+    risk_events_30d: int,
 ) -> dict[str, int]:
-    pairs = list(scores.items() if isinstance(scores, Mapping) else scores)
     problems: list[str] = []
+    if isinstance(scores, str | bytes) or not isinstance(scores, Iterable):
+        raise AssessmentInvalid(("scores must be a mapping of item code to score",))
+    pairs = _pairs(scores, problems)
     counts = Counter(code for code, _ in pairs)
     problems += [f"item {code!r} is given {n} times" for code, n in sorted(counts.items()) if n > 1]
     problems += [f"unknown item {code!r}" for code in sorted(counts) if code not in ITEMS_BY_CODE]
     problems += [f"item {item.code!r} is missing" for item in ITEMS if item.code not in counts]
+    valid: dict[str, int] = {}
     for code, score in pairs:
         item = ITEMS_BY_CODE.get(code)
         if item is None:
@@ -202,11 +223,20 @@ def _validated(
             problems.append(f"item {code!r} must be an integer, got {score!r}")
         elif not 0 <= score <= item.max_score:
             problems.append(f"item {code!r} must be 0-{item.max_score}, got {score}")
+        else:
+            valid[code] = score
     if type(risk_events_30d) is not int or risk_events_30d < 0:
         problems.append(f"risk_events_30d must be a non-negative integer, got {risk_events_30d!r}")
+    # A string "false" would be truthy; the flags must be real booleans.
+    for name, flag in (
+        ("coma", coma),
+        ("dementia_or_mental_disorder", dementia_or_mental_disorder),
+    ):
+        if type(flag) is not bool:
+            problems.append(f"{name} must be true or false, got {flag!r}")
     if problems:
         raise AssessmentInvalid(tuple(problems))
-    return dict(pairs)
+    return valid
 
 
 def compute_level(
@@ -222,7 +252,12 @@ def compute_level(
     `risk_events_30d` counts care-risk events (fall, choking, self-harm, wandering) in the last
     30 days.
     """
-    valid = _validated(scores, risk_events_30d)
+    valid = _validated(
+        scores,
+        coma=coma,
+        dementia_or_mental_disorder=dementia_or_mental_disorder,
+        risk_events_30d=risk_events_30d,
+    )
     dimension_totals = {
         dimension: sum(valid[i.code] for i in ITEMS if i.dimension is dimension)
         for dimension in Dimension

@@ -182,6 +182,36 @@ class TestValidation:
             compute_level(scores, coma=False, dementia_or_mental_disorder=False, risk_events_30d=0)
         assert len(info.value.problems) == 3
 
+    @pytest.mark.parametrize(
+        ("scores", "problem"),
+        [
+            ("eating=4", "scores must be a mapping"),
+            (None, "scores must be a mapping"),
+            ([("eating",)], "entry 0 is not a (code, score) pair"),
+            ({1: 3}, "item code 1 is not a string"),
+            ({"eating": 10**20}, "'eating' must be 0-4"),
+        ],
+    )
+    def test_malformed_scores(self, scores: object, problem: str) -> None:
+        with pytest.raises(AssessmentInvalid) as info:
+            compute_level(
+                scores,  # type: ignore[arg-type]
+                coma=False,
+                dementia_or_mental_disorder=False,
+                risk_events_30d=0,
+            )
+        assert any(problem in p for p in info.value.problems)
+
+    @pytest.mark.parametrize("flag", ["false", 0, None])
+    def test_flags_must_be_booleans(self, flag: object) -> None:
+        with pytest.raises(AssessmentInvalid, match="coma must be true or false"):
+            compute_level(
+                scores_with_total(60),
+                coma=flag,  # type: ignore[arg-type]
+                dementia_or_mental_disorder=False,
+                risk_events_30d=0,
+            )
+
     def test_empty_scores(self) -> None:
         with pytest.raises(AssessmentInvalid) as info:
             compute_level({}, coma=False, dementia_or_mental_disorder=False, risk_events_30d=0)

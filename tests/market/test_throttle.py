@@ -144,3 +144,20 @@ class TestBoundedMemory:
     def test_zero_capacity_refused(self) -> None:
         with pytest.raises(ValueError):
             LoginThrottle(max_entries=0)
+
+
+class TestEvasion:
+    def test_rotating_addresses_still_locks_the_account(self) -> None:
+        throttle = LoginThrottle()
+        for i in range(5):
+            throttle.record_failure(ACCOUNT, f"198.51.100.{i}", now=float(i))
+        with pytest.raises(TooManyAttempts) as info:
+            throttle.check(ACCOUNT, "198.51.100.99", now=5.0)
+        assert info.value.scope is ThrottleScope.ACCOUNT
+
+    def test_retry_after_is_never_zero_while_locked(self) -> None:
+        throttle = LoginThrottle()
+        fail_n(throttle, 5)
+        with pytest.raises(TooManyAttempts) as info:
+            throttle.check(ACCOUNT, IP, now=4.0 + 59.5)
+        assert info.value.retry_after_seconds == 1
