@@ -20,6 +20,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,9 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _ROLE = re.compile(r"^[a-z][a-z_]{0,31}$")
 _SUBJECT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CLAIM_KEYS = frozenset({"exp", "iat", "jti", "role", "sub"})
+# Key ids come from untrusted tokens; re-reading the key directory for an unknown id is
+# allowed at most this often, so a flood of forged ids cannot turn into a flood of disk reads.
+RELOAD_INTERVAL_SECONDS = 5.0
 
 
 class TokenFault(enum.Enum):
@@ -106,6 +110,7 @@ class TokenSigner:
     def __init__(self, keys: KeySet, *, directory: Path | None = None) -> None:
         self._keys = keys
         self._directory = directory
+        self._last_reload = float("-inf")
 
     @classmethod
     def from_directory(cls, directory: Path) -> TokenSigner:
@@ -161,7 +166,10 @@ class TokenSigner:
     def _key(self, kid: str) -> bytes:
         if kid not in self._keys.keys and self._directory is not None:
             # Another process may have rotated since we loaded; look once more on disk.
-            self._keys = keyfiles.load(self._directory)
+            moment = time.monotonic()
+            if moment - self._last_reload >= RELOAD_INTERVAL_SECONDS:
+                self._last_reload = moment
+                self._keys = keyfiles.load(self._directory)
         try:
             return self._keys.keys[kid]
         except KeyError:
