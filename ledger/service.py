@@ -5,6 +5,7 @@ balances and Merkle nodes in one transaction.
 - `append_batch(store, ps)`: all or nothing, one transaction (group commit of one command that
   needs several entries, or a bulk import). The first refused proposal aborts the batch; only
   that id is then recorded as failed.
+- `refuse(store, p, code=, message=)`: make an id's refusal final unless it is appended.
 - `append_many(store, ps)`: group commit of independent requests in one transaction; each
   proposal gets its own outcome, an `Entry` or the `LedgerError` that refused it.
 
@@ -111,13 +112,38 @@ async def _commit(
     return outcomes
 
 
-async def _record_failure(store: ChainStore, failure: Failure) -> None:
+async def _record_failure(store: ChainStore, failure: Failure) -> Entry | Failure:
     key = (failure.district, failure.entry_id)
     async with store.writer([failure.district]) as writer:
         # A concurrent attempt may have appended or refused the same id meanwhile: first wins.
-        if await writer.entries_by_id([key]) or await writer.failures([key]):
-            return
+        existing = await writer.entries_by_id([key])
+        if key in existing:
+            return existing[key]
+        failed = await writer.failures([key])
+        if key in failed:
+            return failed[key]
         await writer.write(Write(failures=[failure]))
+    return failure
+
+
+async def refuse(
+    store: ChainStore, proposal: Proposal, *, code: str, message: str
+) -> Entry | Failure:
+    """Record `proposal.id` as refused unless it is already appended; return what stands.
+
+    After this, appending the same id raises `IdempotencyFailed`: a final "no" that no later
+    retry can turn into a "yes" (used by the serving side of a transfer to abort it).
+    """
+    check_district(proposal.district)
+    failure = Failure(
+        district=proposal.district,
+        entry_id=proposal.id,
+        code=code,
+        message=message,
+        content=_content_json(proposal),
+        at_ms=proposal.at_ms,
+    )
+    return await _record_failure(store, failure)
 
 
 def _content_json(p: Proposal) -> str:
