@@ -16,7 +16,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from market import db
 from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
-from market.routes import auth, meta
+from market.routes import auth, districts, elders, helpers, meta, people
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
 
@@ -27,6 +27,10 @@ def api_routes() -> list[BaseRoute]:
     return [
         *meta.routes,
         *auth.routes,
+        *districts.routes,
+        *people.routes,
+        *elders.routes,
+        *helpers.routes,
     ]
 
 

@@ -44,8 +44,9 @@ class Provider(Model):
 
 
 class HelperProfile(Model):
+    id = fields.UUIDField(primary_key=True)
     user: fields.OneToOneRelation = fields.OneToOneField(
-        "market.User", related_name="helper_profile", on_delete=fields.RESTRICT, primary_key=True
+        "market.User", related_name="helper_profile", on_delete=fields.RESTRICT
     )
     kind = fields.CharEnumField(HelperKind, max_length=16)
     provider: fields.ForeignKeyNullableRelation[Provider] = fields.ForeignKeyField(
@@ -72,8 +73,9 @@ class HelperProfile(Model):
 
 class Certificate(Model):
     id = fields.UUIDField(primary_key=True)
-    helper: fields.ForeignKeyRelation[HelperProfile] = fields.ForeignKeyField(
-        "market.HelperProfile", related_name="certificates", on_delete=fields.RESTRICT
+    # Keyed by the helper's user id: HelperProfile's primary key is itself a one-to-one.
+    helper: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "market.User", related_name="certificates", on_delete=fields.RESTRICT
     )
     kind = fields.CharField(max_length=32)
     number_enc = fields.TextField()

@@ -49,8 +49,9 @@ class User(Model):
 
 
 class ElderProfile(Model):
+    id = fields.UUIDField(primary_key=True)
     user: fields.OneToOneRelation[User] = fields.OneToOneField(
-        "market.User", related_name="elder_profile", on_delete=fields.RESTRICT, primary_key=True
+        "market.User", related_name="elder_profile", on_delete=fields.RESTRICT
     )
     birth_year = fields.IntField()
     gender = fields.CharField(max_length=8)

@@ -77,7 +77,10 @@ async def add_policy_version(
     try:
         content = policy_rules.policy_from_json(cmd.content)
     except policy_rules.PolicyInvalid as exc:
-        raise InvalidInput("policy_invalid", str(exc), exc.details()) from None
+        details = [
+            {"field": f"content.{path}", "problem": problem} for path, problem in exc.problems
+        ]
+        raise InvalidInput("policy_invalid", str(exc), details) from None
     async with in_transaction():
         latest = await DistrictPolicy.filter(district=district).order_by("-version").first()
         return await DistrictPolicy.create(

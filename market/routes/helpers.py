@@ -1,0 +1,119 @@
+"""Helper profiles, certificates, vetting and provider organisations."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from market.models import Role
+from market.routes.spec import endpoint
+from market.schemas.parse import parse_body, path_uuid
+from market.schemas.people import (
+    AddCertificate,
+    CreateProvider,
+    ProviderListing,
+    UpdateHelperProfile,
+    VettingDecision,
+)
+from market.services import auth, helpers
+from market.services.runtime import runtime_of
+
+HELPERS = [Role.volunteer, Role.provider_staff]
+
+
+@endpoint(
+    summary="Change your helper profile", tag="helpers", roles=HELPERS, body=UpdateHelperProfile
+)
+async def update_profile(request: Request) -> Response:
+    cmd = await parse_body(request, UpdateHelperProfile)
+    helper = await helpers.update_own_profile(auth.current(request), cmd)
+    return JSONResponse(
+        {"helper": await helpers.helper_json(helper, viewer_may_see_certificates=True)}
+    )
+
+
+@endpoint(
+    summary="A helper's profile (the helper or their centre)",
+    tag="helpers",
+    roles=[*HELPERS, Role.centre_admin],
+)
+async def get_helper(request: Request) -> Response:
+    helper = await helpers.get_helper(path_uuid(request))
+    helpers.require_visible_helper(auth.current(request), helper)
+    return JSONResponse(
+        {"helper": await helpers.helper_json(helper, viewer_may_see_certificates=True)}
+    )
+
+
+@endpoint(
+    summary="Add one of your certificates",
+    tag="helpers",
+    roles=HELPERS,
+    body=AddCertificate,
+    status=201,
+)
+async def add_certificate(request: Request) -> Response:
+    cmd = await parse_body(request, AddCertificate)
+    certificate = await helpers.add_certificate(runtime_of(request), auth.current(request), cmd)
+    return JSONResponse(
+        {"certificate": {"id": str(certificate.id), "verified": False}}, status_code=201
+    )
+
+
+@endpoint(
+    summary="Mark a certificate as checked by the centre", tag="helpers", roles=[Role.centre_admin]
+)
+async def verify_certificate(request: Request) -> Response:
+    certificate = await helpers.verify_certificate(auth.current(request), path_uuid(request))
+    return JSONResponse({"certificate": {"id": str(certificate.id), "verified": True}})
+
+
+@endpoint(
+    summary="Approve or reject a helper after vetting",
+    tag="helpers",
+    roles=[Role.centre_admin],
+    body=VettingDecision,
+)
+async def vet_helper(request: Request) -> Response:
+    cmd = await parse_body(request, VettingDecision)
+    helper = await helpers.decide_vetting(auth.current(request), path_uuid(request), cmd)
+    return JSONResponse(
+        {"helper": await helpers.helper_json(helper, viewer_may_see_certificates=True)}
+    )
+
+
+@endpoint(
+    summary="Register a provider organisation",
+    tag="providers",
+    roles=[Role.centre_admin],
+    body=CreateProvider,
+    status=201,
+)
+async def create_provider(request: Request) -> Response:
+    cmd = await parse_body(request, CreateProvider)
+    provider = await helpers.create_provider(auth.current(request), cmd)
+    return JSONResponse({"provider": helpers.provider_json(provider)}, status_code=201)
+
+
+@endpoint(
+    summary="Put a provider on the normal, red or black list",
+    tag="providers",
+    roles=[Role.centre_admin],
+    body=ProviderListing,
+)
+async def list_provider(request: Request) -> Response:
+    cmd = await parse_body(request, ProviderListing)
+    provider = await helpers.set_listing(auth.current(request), path_uuid(request), cmd)
+    return JSONResponse({"provider": helpers.provider_json(provider)})
+
+
+routes = [
+    Route("/api/v1/helpers/me", update_profile, methods=["POST"]),
+    Route("/api/v1/helpers/{id}", get_helper, methods=["GET"]),
+    Route("/api/v1/helpers/{id}/vetting", vet_helper, methods=["POST"]),
+    Route("/api/v1/certificates", add_certificate, methods=["POST"]),
+    Route("/api/v1/certificates/{id}/verify", verify_certificate, methods=["POST"]),
+    Route("/api/v1/providers", create_provider, methods=["POST"]),
+    Route("/api/v1/providers/{id}/listing", list_provider, methods=["POST"]),
+]

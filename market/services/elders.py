@@ -1,0 +1,219 @@
+"""Elders: registration by a centre, profiles with encrypted fields, assessments."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+from uuid import UUID
+
+from tortoise.transactions import in_transaction
+
+from market import assessment as gbt
+from market.errors import Forbidden, InvalidInput, NotFound
+from market.models import Assessment, ElderProfile, Role, User, UserStatus
+from market.schemas.common import normalise_phone
+from market.schemas.people import Consent, RecordAssessment, RegisterElder, UpdateElderProfile
+from market.services import access
+from market.services.auth import PHONE_PURPOSE, create_account, now_utc, phone_index
+from market.services.districts import get_district
+from market.services.runtime import Runtime
+from market.services.scope import Principal, require_admin_of
+
+ENCRYPTED = {
+    "id_number": "elder.id_number",
+    "address": "elder.address",
+    "health_notes": "elder.health",
+}
+
+
+def _consents(consents: list[Consent]) -> list[dict[str, Any]]:
+    stamp = now_utc().isoformat()
+    return [{**dataclasses.asdict(c), "at": stamp} for c in consents]
+
+
+async def get_elder(elder_id: UUID) -> tuple[User, ElderProfile]:
+    user = await User.get_or_none(id=elder_id, role=Role.elder)
+    profile = await ElderProfile.get_or_none(user_id=elder_id)
+    if user is None or profile is None:
+        raise NotFound("elder_not_found", f"no elder {elder_id}")
+    return user, profile
+
+
+async def register_elder(runtime: Runtime, principal: Principal, cmd: RegisterElder) -> User:
+    district = await get_district(cmd.district_id)
+    require_admin_of(principal, district.id, "register elders in this district")
+    async with in_transaction():
+        if cmd.phone is not None:
+            user = await create_account(
+                runtime,
+                phone=cmd.phone,
+                password=cmd.password,
+                name=cmd.name,
+                role=Role.elder,
+                district=district,
+                status=UserStatus.active,
+                created_by=principal.user_id,
+                gender=cmd.gender,
+                birth_year=cmd.birth_year,
+            )
+        else:
+            user = await User.create(
+                role=Role.elder,
+                name=cmd.name,
+                district=district,
+                created_by_id=principal.user_id,
+                gender=cmd.gender,
+                birth_year=cmd.birth_year,
+            )
+        profile = ElderProfile(
+            user=user,
+            birth_year=cmd.birth_year,
+            gender=cmd.gender,
+            flags=sorted(set(cmd.flags)),
+            latitude=cmd.latitude,
+            longitude=cmd.longitude,
+            preferences=dataclasses.asdict(cmd.preferences) if cmd.preferences else {},
+            consents=_consents(cmd.consents),
+        )
+        for name, purpose in ENCRYPTED.items():
+            value = getattr(cmd, name)
+            if value is not None:
+                setattr(
+                    profile,
+                    f"{name.removesuffix('_notes')}_enc",
+                    runtime.crypto.encrypt(value, purpose=purpose),
+                )
+        await profile.save()
+    return user
+
+
+def _decrypt(runtime: Runtime, user: User, profile: ElderProfile, name: str) -> str | None:
+    if name == "phone":
+        return (
+            runtime.crypto.decrypt(user.phone_enc, purpose=PHONE_PURPOSE)
+            if user.phone_enc
+            else None
+        )
+    token = getattr(profile, f"{name.removesuffix('_notes')}_enc")
+    return runtime.crypto.decrypt(token, purpose=ENCRYPTED[name]) if token else None
+
+
+async def elder_view(runtime: Runtime, principal: Principal, elder_id: UUID) -> dict[str, Any]:
+    user, profile = await get_elder(elder_id)
+    if not await access.can_see_elder(principal, user):
+        raise Forbidden("elder_forbidden", "you may not see this elder's record")
+    fields = await access.readable_sensitive_fields(principal, user)
+    await access.log_access(principal, user.id, fields, "elder_record")
+    view: dict[str, Any] = {
+        "id": str(user.id),
+        "name": user.name,
+        "district_id": str(user.district_id),  # type: ignore[attr-defined]
+        "birth_year": profile.birth_year,
+        "gender": profile.gender,
+        "flags": profile.flags,
+        "location": {"latitude": profile.latitude, "longitude": profile.longitude},
+        "preferences": profile.preferences,
+        "consents": profile.consents,
+        "capability_level": profile.capability_level,
+    }
+    view["sensitive"] = {name: _decrypt(runtime, user, profile, name) for name in fields}
+    return view
+
+
+async def update_profile(
+    runtime: Runtime, principal: Principal, elder_id: UUID, cmd: UpdateElderProfile
+) -> None:
+    user, profile = await get_elder(elder_id)
+    if principal.user_id != user.id and not principal.administers(user.district_id):  # type: ignore[attr-defined]
+        raise Forbidden("elder_forbidden", "only the elder or their centre may change this profile")
+    async with in_transaction():
+        for name in ("latitude", "longitude"):
+            if (value := getattr(cmd, name)) is not None:
+                setattr(profile, name, value)
+        if cmd.flags is not None:
+            profile.flags = sorted(set(cmd.flags))
+        if cmd.preferences is not None:
+            profile.preferences = dataclasses.asdict(cmd.preferences)
+        if cmd.consents is not None:
+            profile.consents = _consents(cmd.consents)
+        for name, purpose in ENCRYPTED.items():
+            if (value := getattr(cmd, name)) is not None:
+                setattr(
+                    profile,
+                    f"{name.removesuffix('_notes')}_enc",
+                    runtime.crypto.encrypt(value, purpose=purpose),
+                )
+        await profile.save()
+        if cmd.phone is not None:
+            user.phone_index = phone_index(runtime, cmd.phone)
+            user.phone_enc = runtime.crypto.encrypt(
+                normalise_phone(cmd.phone), purpose=PHONE_PURPOSE
+            )
+            await user.save(update_fields=["phone_index", "phone_enc"])
+
+
+ASSESSMENT_PURPOSE = "assessment.detail"
+
+
+async def record_assessment(
+    runtime: Runtime, principal: Principal, elder_id: UUID, cmd: RecordAssessment
+) -> Assessment:
+    user, profile = await get_elder(elder_id)
+    require_admin_of(principal, user.district_id, "assess elders of this district")  # type: ignore[attr-defined]
+    try:
+        result = gbt.compute_level(
+            cmd.item_scores,
+            coma=cmd.coma,
+            dementia_or_mental_disorder=cmd.dementia_or_mental_disorder,
+            risk_events_30d=cmd.risk_events_30d,
+        )
+    except gbt.AssessmentInvalid as exc:
+        details = [{"field": "item_scores", "problem": p} for p in exc.problems]
+        raise InvalidInput("assessment_invalid", str(exc), details) from None
+    detail = {
+        "item_scores": dict(sorted(cmd.item_scores.items())),
+        "coma": cmd.coma,
+        "dementia_or_mental_disorder": cmd.dementia_or_mental_disorder,
+        "risk_events_30d": cmd.risk_events_30d,
+    }
+    async with in_transaction():
+        record = await Assessment.create(
+            elder=user,
+            standard=result.standard,
+            detail_enc=runtime.crypto.encrypt(json.dumps(detail), purpose=ASSESSMENT_PURPOSE),
+            total=result.total,
+            preliminary_level=result.preliminary_level.value,
+            final_level=result.final_level.value,
+            reasons=list(result.reasons),
+            assessor_1=cmd.assessor_1,
+            assessor_2=cmd.assessor_2,
+            informant=cmd.informant,
+            assessed_on=cmd.assessed_on,
+            recorded_by_id=principal.user_id,
+        )
+        profile.capability_level = result.final_level.value
+        await profile.save(update_fields=["capability_level", "updated_at"])
+    return record
+
+
+async def assessment_history(principal: Principal, elder_id: UUID) -> list[Assessment]:
+    user, _ = await get_elder(elder_id)
+    if not await access.can_see_elder(principal, user):
+        raise Forbidden("elder_forbidden", "you may not see this elder's assessments")
+    return await Assessment.filter(elder_id=user.id).order_by("-assessed_on", "-created_at")
+
+
+def assessment_json(record: Assessment) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "standard": record.standard,
+        "total": record.total,
+        "preliminary_level": record.preliminary_level,
+        "final_level": record.final_level,
+        "reasons": record.reasons,
+        "assessors": [record.assessor_1, record.assessor_2],
+        "informant": record.informant,
+        "assessed_on": record.assessed_on.isoformat(),
+        "reassessment_due": gbt.reassessment_due(record.assessed_on).isoformat(),
+    }

@@ -1,0 +1,198 @@
+"""Volunteers and provider staff: profiles, certificates, vetting; provider organisations."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from uuid import UUID
+
+from tortoise.transactions import in_transaction
+
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound
+from market.models import (
+    Certificate,
+    HelperProfile,
+    ListStatus,
+    Provider,
+    User,
+    UserStatus,
+    VettingStatus,
+)
+from market.schemas.people import (
+    AddCertificate,
+    CreateProvider,
+    ProviderListing,
+    UpdateHelperProfile,
+    VettingDecision,
+)
+from market.services.auth import now_utc
+from market.services.districts import get_district
+from market.services.runtime import Runtime
+from market.services.scope import Principal, require_admin_of
+
+CERTIFICATE_PURPOSE = "certificate.number"
+
+
+async def get_helper(user_id: UUID) -> HelperProfile:
+    helper = await HelperProfile.get_or_none(user_id=user_id).select_related("user")
+    if helper is None:
+        raise NotFound("helper_not_found", f"no helper {user_id}")
+    return helper
+
+
+async def update_own_profile(principal: Principal, cmd: UpdateHelperProfile) -> HelperProfile:
+    helper = await get_helper(principal.user_id)
+    changes = {k: v for k, v in dataclasses.asdict(cmd).items() if v is not None}
+    gender = changes.pop("gender", None)
+    for slot in changes.get("availability", []):
+        if slot["end"] <= slot["start"]:
+            raise InvalidInput(
+                "invalid_input",
+                "availability slots must end after they start",
+                [
+                    {
+                        "field": "availability",
+                        "problem": f"{slot['start']}-{slot['end']} ends before it starts",
+                    }
+                ],
+            )
+    async with in_transaction():
+        for name, value in changes.items():
+            setattr(helper, name, value)
+        await helper.save()
+        if gender is not None:
+            await User.filter(id=principal.user_id).update(gender=gender)
+    return helper
+
+
+async def add_certificate(
+    runtime: Runtime, principal: Principal, cmd: AddCertificate
+) -> Certificate:
+    helper = await get_helper(principal.user_id)
+    if cmd.expires_on <= now_utc().date():
+        raise InvalidInput(
+            "certificate_expired",
+            "the certificate has already expired",
+            [{"field": "expires_on", "problem": "must be in the future"}],
+        )
+    return await Certificate.create(
+        helper_id=helper.user_id,  # type: ignore[attr-defined]
+        kind=cmd.kind,
+        number_enc=runtime.crypto.encrypt(cmd.number, purpose=CERTIFICATE_PURPOSE),
+        expires_on=cmd.expires_on,
+    )
+
+
+async def verify_certificate(principal: Principal, certificate_id: UUID) -> Certificate:
+    certificate = await Certificate.get_or_none(id=certificate_id).select_related("helper")
+    if certificate is None:
+        raise NotFound("certificate_not_found", f"no certificate {certificate_id}")
+    user: User = certificate.helper
+    require_admin_of(principal, user.district_id, "verify certificates of this district")  # type: ignore[attr-defined]
+    if certificate.verified_at is not None:
+        raise Conflict("certificate_verified", "this certificate is already verified")
+    certificate.verified_by_id = principal.user_id
+    certificate.verified_at = now_utc()
+    await certificate.save(update_fields=["verified_by_id", "verified_at"])
+    return certificate
+
+
+async def decide_vetting(
+    principal: Principal, user_id: UUID, cmd: VettingDecision
+) -> HelperProfile:
+    helper = await get_helper(user_id)
+    user: User = helper.user
+    require_admin_of(principal, user.district_id, "vet helpers of this district")  # type: ignore[attr-defined]
+    if helper.vetting_status is not VettingStatus.pending:
+        raise Conflict("vetting_decided", f"vetting is already {helper.vetting_status.value}")
+    async with in_transaction():
+        helper.vetting_status = VettingStatus(cmd.decision)
+        helper.vetted_by_id = principal.user_id
+        await helper.save(update_fields=["vetting_status", "vetted_by_id", "updated_at"])
+        if helper.vetting_status is VettingStatus.approved and user.status is UserStatus.pending:
+            user.status = UserStatus.active
+            await user.save(update_fields=["status"])
+    return helper
+
+
+async def helper_json(
+    helper: HelperProfile, *, viewer_may_see_certificates: bool
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": str(helper.user_id),  # type: ignore[attr-defined]
+        "kind": helper.kind.value,
+        "provider_id": str(helper.provider_id) if helper.provider_id else None,  # type: ignore[attr-defined]
+        "skills": helper.skills,
+        "availability": helper.availability,
+        "radius_minutes": helper.radius_minutes,
+        "capacity_per_day": helper.capacity_per_day,
+        "vetting_status": helper.vetting_status.value,
+        "rating": round(helper.rating_sum / helper.rating_count, 2)
+        if helper.rating_count
+        else None,
+    }
+    if viewer_may_see_certificates:
+        certificates = await Certificate.filter(helper_id=helper.user_id).order_by("kind", "id")  # type: ignore[attr-defined]
+        view["certificates"] = [
+            {
+                "id": str(c.id),
+                "kind": c.kind,
+                "expires_on": c.expires_on.isoformat(),
+                "verified": c.verified_at is not None,
+            }
+            for c in certificates
+        ]
+    return view
+
+
+async def create_provider(principal: Principal, cmd: CreateProvider) -> Provider:
+    district = await get_district(cmd.district_id)
+    require_admin_of(principal, district.id, "register providers in this district")
+    unknown = sorted(set(cmd.prices_fen) - set(cmd.services))
+    if unknown:
+        raise InvalidInput(
+            "invalid_input",
+            f"prices given for services not offered: {', '.join(unknown)}",
+            [{"field": f"prices_fen.{code}", "problem": "service not offered"} for code in unknown],
+        )
+    return await Provider.create(
+        district=district,
+        name=cmd.name,
+        services=sorted(set(cmd.services)),
+        prices=dict(sorted(cmd.prices_fen.items())),
+        capacity_per_day=cmd.capacity_per_day,
+        star_grade=cmd.star_grade,
+    )
+
+
+async def set_listing(principal: Principal, provider_id: UUID, cmd: ProviderListing) -> Provider:
+    provider = await Provider.get_or_none(id=provider_id)
+    if provider is None:
+        raise NotFound("provider_not_found", f"no provider {provider_id}")
+    require_admin_of(principal, provider.district_id, "list providers of this district")  # type: ignore[attr-defined]
+    provider.list_status = ListStatus(cmd.list_status)
+    await provider.save(update_fields=["list_status"])
+    return provider
+
+
+def provider_json(provider: Provider) -> dict[str, Any]:
+    return {
+        "id": str(provider.id),
+        "name": provider.name,
+        "district_id": str(provider.district_id),  # type: ignore[attr-defined]
+        "services": provider.services,
+        "prices_fen": provider.prices,
+        "capacity_per_day": provider.capacity_per_day,
+        "star_grade": provider.star_grade,
+        "list_status": provider.list_status.value,
+    }
+
+
+def may_see_certificates(principal: Principal, helper: HelperProfile) -> bool:
+    user: User = helper.user
+    return principal.user_id == user.id or principal.administers(user.district_id)  # type: ignore[attr-defined]
+
+
+def require_visible_helper(principal: Principal, helper: HelperProfile) -> None:
+    if not may_see_certificates(principal, helper):
+        raise Forbidden("helper_forbidden", "only the helper and their centre may see this profile")
