@@ -113,3 +113,75 @@ def check_mirrors(chains: dict[str, list[Entry]]) -> None:
             ab = balances[a].get(f"clearing:{b}", 0)
             ba = balances[b].get(f"clearing:{a}", 0)
             assert ab + ba == in_flight[(a, b)] + in_flight[(b, a)], f"mirror {a}/{b}"
+
+
+class Auditor:
+    """Checks every invariant after every step, reading only what was appended since the last
+    check (a full replay per step would make long simulations quadratic)."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self.store = store
+        self.sizes: dict[str, int] = {}
+        self.heads: dict[str, bytes] = {}
+        self.balances: dict[str, Counter[str]] = {}
+        self.holds: dict[tuple[str, str], Entry] = {}  # (home, transfer id) -> hold
+        self.closers: dict[tuple[str, str], Entry] = {}  # (home, transfer id) -> post/void
+        self.credits: dict[tuple[str, str], Entry] = {}  # (serving, transfer id) -> credit
+        self.closed: dict[str, set[str]] = {}
+
+    async def check(self) -> None:
+        for district in await self.store.districts():
+            await self._advance(district)
+        self._check_mirrors()
+
+    async def _advance(self, district: str) -> None:
+        size = self.sizes.get(district, 0)
+        prev = self.heads.get(district, ZERO_HASH)
+        balances = self.balances.setdefault(district, Counter())
+        closed = self.closed.setdefault(district, set())
+        new = await self.store.entries(district, size)
+        for e in new:
+            assert e.seq == size and e.prev == prev, f"{district}: bad link at {size}"
+            assert e.hash == entry_hash(e.body)
+            if e.kind in (Kind.REVERSE, Kind.HOLD_POST, Kind.HOLD_VOID):
+                assert e.ref not in closed, f"{district}: {e.ref} closed twice"
+                closed.add(str(e.ref))
+            if moves_balance(e.kind):
+                balances[e.debit] -= e.minutes
+                balances[e.credit] += e.minutes
+                for account in (e.debit, e.credit):
+                    if account.startswith("user:") or account == "pool":
+                        assert balances[account] >= 0, f"{district}: {account} < 0 at {e.seq}"
+            tid = e.transfer_id
+            if tid is not None and e.kind == Kind.HOLD_PENDING:
+                self.holds[(district, tid)] = e
+            elif tid is not None and e.kind in (Kind.HOLD_POST, Kind.HOLD_VOID):
+                self.closers[(district, tid)] = e
+            elif tid is not None and e.kind == Kind.TRANSFER_CREDIT:
+                self.credits[(district, tid)] = e
+            size, prev = size + 1, e.hash
+        self.sizes[district], self.heads[district] = size, prev
+        head = await self.store.head(district)
+        assert (head.size, head.head) == (size, prev), f"{district}: head differs"
+        assert _nonzero(await self.store.balances(district)) == _nonzero(dict(balances))
+        assert sum(balances.values()) == 0
+
+    def _check_mirrors(self) -> None:
+        in_flight: Counter[tuple[str, str]] = Counter()
+        for (home, tid), hold in self.holds.items():
+            serving = str(hold.meta[META_COUNTERPART])
+            credit = self.credits.get((serving, tid))
+            closer = self.closers.get((home, tid))
+            if closer is not None:
+                posted = closer.kind == Kind.HOLD_POST
+                assert posted == (credit is not None), f"transfer {tid}: {closer.kind} vs credit"
+            elif credit is None:
+                in_flight[(home, serving)] += hold.minutes
+            if credit is not None:
+                assert credit.meta["hold"] == hold.hash.hex()
+        districts = sorted(self.balances)
+        for i, a in enumerate(districts):
+            for b in districts[i + 1 :]:
+                ab = self.balances[a].get(f"clearing:{b}", 0)
+                ba = self.balances[b].get(f"clearing:{a}", 0)
+                assert ab + ba == in_flight[(a, b)] + in_flight[(b, a)], f"mirror {a}/{b}"
