@@ -1,0 +1,59 @@
+"""Several OS processes x 20 asyncio tasks appending to the same PostgreSQL chains."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.storage.database import open_store
+from tests.ledger.chain_checks import check_store
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESSES = 2
+OPS_PER_TASK = 15
+
+
+async def run_worker(url: str, name: str) -> list[dict[str, object]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.ledger.pg_worker",
+        "concurrent",
+        url + "?maxsize=10",
+        name,
+        str(OPS_PER_TASK),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+@pytest.mark.postgres
+async def test_processes_append_to_shared_chains(pg_url: str) -> None:
+    results = await asyncio.gather(*(run_worker(pg_url, f"p{i}") for i in range(PROCESSES)))
+    acks = [line for lines in results for line in lines if "id" in line]
+    assert all(any("finished" in line for line in lines) for lines in results)
+    async with open_store(pg_url) as store:
+        chains = await check_store(store)  # links, hashes, balances == replay, none negative
+        by_key = {(e.district, e.id): e for chain in chains.values() for e in chain}
+        # Every acknowledged append is there, at the acknowledged position, exactly once.
+        for a in acks:
+            entry = by_key[(str(a["district"]), str(a["id"]))]
+            assert (entry.seq, entry.hash.hex()) == (a["seq"], a["hash"])
+        ids = [e.id for chain in chains.values() for e in chain]
+        assert len(ids) == len(by_key)
+        shared = [key for key in by_key if key[1].startswith("shared-")]
+        assert len(shared) == len(set(shared)) and shared
+        # Redemptions competed for the same accounts: some were refused, and stay refused.
+        total = sum(len(chain) for chain in chains.values())
+        assert total < PROCESSES * 20 * OPS_PER_TASK
+        for account in ("user:s0", "user:s1", "user:s2", "user:s3"):
+            for district in ("A", "B"):
+                assert await store.balance(district, account) >= 0
