@@ -1,9 +1,10 @@
 """Candidate generation: the hard constraints and the cost terms on arrays of pairs.
 
 A k-d tree per service (helpers with that skill and free capacity) yields the nearest helpers
-of each request inside its service circle; every hard rule of `constraints.py` is then checked
-on all those pairs at once, and the `Policy.candidates_per_request` cheapest feasible helpers
-of each request become the edges of the bipartite graph the solver works on.
+of each request inside its service circle, and a tree over the requests yields each helper's
+nearest requests. Every hard rule of `constraints.py` is then checked on all those pairs at
+once; the `Policy.candidates_per_request` cheapest feasible helpers of each request, plus each
+helper's nearest feasible requests, become the edges of the graph the solver works on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
 from matching.cost import continuity_cost, fairness_cost, rating_cost, travel_cost, waiting_cost
 from matching.geo import chord_for_km, haversine_km, unit_vectors
@@ -25,6 +27,10 @@ BoolArray = npt.NDArray[np.bool_]
 # The tree returns this many nearest helpers per wanted candidate: nearest is not cheapest,
 # and some near helpers fail the time or certificate rules.
 QUERY_FACTOR = 4
+# Each helper also links to this many of its nearest open requests, whatever their own
+# cheapest lists hold: otherwise crowded requests all pick the same few helpers and helpers
+# a little further out sit idle while requests go unmatched.
+REVERSE_K = 8
 # Keep boundary helpers: the k-d tree bound is a hair wider than the exact travel-time check.
 BOUND_SLACK = 1.0 + 1e-9
 
@@ -173,15 +179,16 @@ def edges_from(
     )
 
 
-def cheapest_per_request(edges: Edges, limit: int, n_helpers: int) -> Edges:
-    """Each request's `limit` cheapest edges; equal costs go to the lower helper index."""
+def cheapest_per_request(edges: Edges, limit: int, also: BoolArray) -> Edges:
+    """Each request's `limit` cheapest edges (equal costs: lower helper index), plus the edges
+    flagged in `also`."""
     if edges.r.size == 0:
         return edges
     order = np.lexsort((edges.h, edges.total, edges.r))
     r_sorted = edges.r[order]
     first = np.searchsorted(r_sorted, r_sorted, side="left")
     rank = np.arange(r_sorted.size) - first
-    keep = np.sort(order[rank < limit])
+    keep = np.sort(order[(rank < limit) | also[order]])
     # Re-sort kept edges by (request, helper) so that the solver sees a canonical order.
     kept = edges.take(keep)
     return kept.take(np.lexsort((kept.h, kept.r)))
@@ -240,6 +247,7 @@ def candidate_edges(
     open_rows = servable(batch)
     parts: list[Edges] = []
     checked = 0
+    reverse_flags: list[BoolArray] = []
     for code, service in enumerate(SERVICES):
         rows = np.flatnonzero(open_rows & (batch.service == code))
         index = pool.trees.get(service)
@@ -251,10 +259,24 @@ def candidate_edges(
         _, idx = index.tree.query(xyz[rows], k=k, distance_upper_bound=bound, workers=-1)
         idx = np.asarray(idx).reshape(rows.size, k)
         found = idx < index.members.size
-        r = np.repeat(rows, found.sum(axis=1))
-        h = index.members[idx[found]]
+        forward = np.repeat(rows, found.sum(axis=1)) * len(pool) + index.members[idx[found]]
+        k_back = min(REVERSE_K, rows.size)
+        _, back = cKDTree(xyz[rows]).query(
+            unit_vectors(pool.lat[index.members], pool.lon[index.members]),
+            k=k_back,
+            distance_upper_bound=bound,
+            workers=-1,
+        )
+        back = np.asarray(back).reshape(index.members.size, k_back)
+        hit = back < rows.size
+        backward = rows[back[hit]] * len(pool) + np.repeat(index.members, hit.sum(axis=1))
+        keys = np.unique(np.concatenate((forward, backward)))
+        r, h = keys // len(pool), keys % len(pool)
         checks = check_pairs(batch, pool, r, h, policy=policy, now=now, blacklisted=blacklisted)
         checked += r.size
-        parts.append(edges_from(checks, batch, pool, policy=policy))
-    edges = cheapest_per_request(Edges.concat(parts), policy.candidates_per_request, len(pool))
+        part = edges_from(checks, batch, pool, policy=policy)
+        parts.append(part)
+        reverse_flags.append(np.isin(part.r * len(pool) + part.h, backward))
+    also = np.concatenate(reverse_flags) if reverse_flags else np.zeros(0, dtype=np.bool_)
+    edges = cheapest_per_request(Edges.concat(parts), policy.candidates_per_request, also)
     return with_start_options(edges, batch, pool, policy=policy), checked

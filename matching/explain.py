@@ -42,18 +42,23 @@ def _message(
     """`before`: helpers still standing when the deciding rule was applied."""
     service = request.service.value
     circle = _circle(requirement, policy)
-    them = "it" if before == 1 else f"all {before}"
+
+    def them(single: str, plural: str) -> str:
+        return single if before == 1 else f"all {before} {plural}"
+
     match code:
         case ReasonCode.NO_HELPER_IN_REACH:
             return f"no helper {circle}"
         case ReasonCode.NO_SKILL_IN_REACH:
             return f"{_helpers(before)} {circle}, none offers {service}"
         case ReasonCode.BLACKLISTED:
-            return f"{_helpers(before)} offering {service} {circle}, {them} black-listed"
+            listed = them("it is", "are")
+            return f"{_helpers(before)} offering {service} {circle}, {listed} black-listed"
         case ReasonCode.KIND_NOT_PERMITTED:
             if requirement.certified and HelperKind.VOLUNTEER not in requirement.allowed_kinds:
                 return (
-                    f"{_helpers(before)} offering {service} {circle}, {them} volunteers; "
+                    f"{_helpers(before)} offering {service} {circle}, "
+                    f"{them('it is a volunteer', 'are volunteers')}; "
                     f"{service} for an elder at {request.grade.name.lower()} grade needs "
                     "certified provider staff"
                 )
@@ -87,22 +92,25 @@ def _message(
             )
         case ReasonCode.EXCLUDED_BY_ELDER:
             return (
-                f"{_helpers(before)} qualified for {service} {circle}, {them} blocked by the "
+                f"{_helpers(before)} qualified for {service} {circle}, "
+                f"{them('it is', 'are')} blocked by the "
                 "elder (or the elder themself)"
             )
         case ReasonCode.NOT_AVAILABLE:
             return (
-                f"{_helpers(before)} qualified for {service} {circle}, {them} busy in that "
+                f"{_helpers(before)} qualified for {service} {circle}, "
+                f"{them('busy', 'busy')} in that "
                 "window (travel both ways included)"
             )
         case ReasonCode.NO_CAPACITY:
             return (
                 f"{_helpers(before)} qualified for {service} and free in that window {circle}, "
-                f"{them} fully booked"
+                f"{them('it is', 'are')} fully booked"
             )
         case ReasonCode.TAKEN_BY_OTHERS:
             return (
-                f"{_helpers(before)} could serve it, {them} assigned to other requests in "
+                f"{_helpers(before)} could serve it, "
+                f"{them('it was', 'were')} assigned to other requests in "
                 "this run (higher priority or lower total cost) or the job would overlap "
                 "another of theirs"
             )

@@ -187,11 +187,13 @@ def _has_overlap(helper: IntArray, busy_start: IntArray, busy_end: IntArray) -> 
 
 def solve(edges: Edges, batch: RequestBatch, pool: HelperPool) -> Solution:
     n_requests, n_helpers = len(batch), len(pool)
-    count, labels = _components(edges, n_requests, n_helpers)
+    _, labels = _components(edges, n_requests, n_helpers)
     request_label = labels[:n_requests]
+    # Components are counted by their requests; a helper nobody can use is not a problem.
+    count = int(np.unique(request_label).size)
     if edges.r.size == 0:
         return Solution(np.zeros(0, dtype=np.int64), count, 1 if n_requests else 0, 0)
-    sizes = np.bincount(request_label, minlength=count)
+    sizes = np.bincount(request_label)
     edge_label = request_label[edges.r]
     order = np.argsort(edge_label, kind="stable")
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
