@@ -118,6 +118,13 @@ class CreditRequest:
         names = set(cls.__dataclass_fields__)
         if set(obj) != names:
             raise TransferError(f"credit request fields {sorted(obj)} are not {sorted(names)}")
+        texts = ("transfer_id", "home", "serving", "payee", "hold_hash", "actor")
+        bad = [n for n in texts if not isinstance(obj[n], str)]
+        bad += [n for n in ("minutes", "deadline_ms", "policy") if type(obj[n]) is not int]
+        if obj["category"] is not None and not isinstance(obj["category"], str):
+            bad.append("category")
+        if bad:
+            raise TransferError(f"credit request fields of the wrong type: {bad}")
         return cls(**obj)
 
     def proposal(self, at_ms: int) -> Proposal:
