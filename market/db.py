@@ -16,6 +16,7 @@ from tortoise.migrations.executor import MigrationExecutor
 
 MARKET_APP = "market"
 LEDGER_APP = "ledger"
+REALTIME_APP = "realtime"
 
 
 class DatabaseNotMigrated(RuntimeError):
@@ -38,7 +39,13 @@ def apps_config() -> dict[str, dict[str, Any]]:
             "models": ["market.models"],
             "default_connection": "default",
             "migrations": "market.migrations",
-        }
+        },
+        # The event log (market.realtime) migrates on its own, apart from the market's schema.
+        REALTIME_APP: {
+            "models": ["market.realtime.models"],
+            "default_connection": "default",
+            "migrations": "market.realtime.migrations",
+        },
     }
     if _ledger_app_present():
         apps[LEDGER_APP] = {
