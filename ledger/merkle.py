@@ -269,6 +269,23 @@ class MerkleIndex:
         return cls.from_levels(levels)
 
     @classmethod
+    def joined(cls, left: MerkleIndex, right: MerkleIndex) -> MerkleIndex:
+        """The index of left's leaves followed by right's, built separately (e.g. in parallel).
+
+        Right's node (level, i) is node (level, left.size >> level + i) of the whole tree, so
+        left.size must be a multiple of every subtree width in right.
+        """
+        width = 1 << (right.height - 1)
+        if left.size % width:
+            raise ProofError(f"a left part of {left.size} leaves is not aligned to {width}")
+        levels = [left.level_bytes(level) for level in range(left.height)]
+        for level in range(right.height):
+            if level == len(levels):
+                levels.append(b"")
+            levels[level] += right.level_bytes(level)
+        return cls.from_levels(levels)
+
+    @classmethod
     def from_leaves(cls, leaves: Iterable[bytes]) -> MerkleIndex:
         index = cls()
         index.extend(leaves)

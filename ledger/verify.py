@@ -1,0 +1,745 @@
+"""Verify a district's chain from its stored bytes and name the first bad entry.
+
+Two independent passes over the same bodies, each stopping at its first problem:
+
+- `LinkPass`: entry hashes, prev links, the Merkle roots at checkpoint sizes and truncation
+  below a checkpoint. A broken link between entries i-1 and i is blamed on entry i-1 when entry
+  i is otherwise in place (right seq) and vouched for by entry i+1 (or by a checkpoint root that
+  matches once entry i-1 is given the hash entry i remembers); otherwise on entry i. A root that
+  differs while every link holds is blamed on the last covered entry, the only one a single
+  change can reach without breaking a link.
+- `ReplayPass`: canonical form, fields, seq contiguity, district, per-kind account shapes,
+  unique ids, reversals and hold closings against earlier entries, and the replayed balances
+  (holder accounts `user:*` and `pool` never below zero; a hold_post moves nothing).
+
+A report's first bad seq is the smallest seq either pass names. Checkpoint signatures and stored
+balances are checked at the end and reported without a seq. Every entry's fields are read by
+one regular expression that accepts only canonical, ASCII, empty-meta bodies; anything else
+takes the strict path (`entries.entry_from_bytes`), so the fast path never accepts more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from binascii import hexlify
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from ledger.checkpoint import Checkpoint, KeyHistory, check_checkpoint, verify_checkpoint
+from ledger.entries import (
+    CLEARING_PREFIX,
+    KIND_VALUES,
+    META_COUNTERPART,
+    META_HOLD,
+    META_TRANSFER,
+    VERSION_TAG,
+    ZERO_HASH,
+    Kind,
+    entry_from_bytes,
+)
+from ledger.errors import ChainBroken, LedgerError
+from ledger.keys import PublicKey
+from ledger.merkle import MerkleIndex
+from ledger.merkle import root as merkle_root
+
+LEAF_DATA_PREFIX = b"\x00" + VERSION_TAG
+_TEXT = rb'[^"\\\x00-\x1f]{1,256}'
+_INT = rb"(?:0|[1-9][0-9]{0,14})"
+_ACCOUNT = (
+    rb"(?:user:[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}|clearing:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+    rb"|issuance|pool|expired)"
+)
+FAST_BODY = re.compile(
+    rb'\{"actor":"' + _TEXT + rb'","at":' + _INT + rb',"category":(?:null|"' + _TEXT + rb'")'
+    rb',"credit":"(' + _ACCOUNT + rb')","debit":"(' + _ACCOUNT + rb')"'
+    rb',"district":"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})","id":"(' + _TEXT + rb')"'
+    rb',"kind":"([a-z_]{1,20})","meta":\{\},"minutes":([1-9][0-9]{0,14}),"policy":'
+    + _INT
+    + rb',"prev":"[0-9a-f]{64}","ref":(null|"'
+    + _TEXT
+    + rb'"),"seq":('
+    + _INT
+    + rb'),"v":1\}'
+)
+
+# Account kinds: U user, P pool, I issuance, E expired, C clearing (of another district).
+_SHAPES: dict[str, frozenset[tuple[str, str]]] = {
+    Kind.DEPOSIT: frozenset({("I", "U"), ("P", "U"), ("U", "U")}),
+    Kind.REDEEM: frozenset({("U", "I"), ("U", "U")}),
+    Kind.GIFT: frozenset({("U", "U")}),
+    Kind.DONATE: frozenset({("U", "P")}),
+    Kind.EXPIRE: frozenset({("U", "E")}),
+    Kind.HOLD_PENDING: frozenset({("U", "C")}),
+    Kind.HOLD_POST: frozenset({("U", "C")}),
+    Kind.HOLD_VOID: frozenset({("C", "U")}),
+    Kind.TRANSFER_CREDIT: frozenset({("C", "U")}),
+}
+_SIMPLE_SHAPES = frozenset(
+    (kind.encode(), debit, credit)
+    for kind in (Kind.DEPOSIT, Kind.REDEEM, Kind.GIFT, Kind.DONATE, Kind.EXPIRE)
+    for debit, credit in _SHAPES[kind]
+)
+_TRANSFER_KINDS = frozenset(
+    {Kind.HOLD_PENDING, Kind.HOLD_POST, Kind.HOLD_VOID, Kind.TRANSFER_CREDIT}
+)
+_REVERSIBLE = frozenset({Kind.DEPOSIT, Kind.REDEEM, Kind.GIFT, Kind.DONATE, Kind.EXPIRE})
+
+
+_OWN_ACCOUNTS = {b"pool": "P", b"issuance": "I", b"expired": "E"}
+
+
+def _account_kind(name: bytes) -> str:
+    if name.startswith(b"user:"):
+        return "U"
+    if name.startswith(b"clearing:"):
+        return "C"
+    return _OWN_ACCOUNTS.get(name, "?")
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """A chain's side of one cross-district transfer, for `verify_mirrors`."""
+
+    transfer: str
+    role: str  # "hold" (home chain) or "credit" (serving chain)
+    counterpart: str
+    minutes: int
+    seq: int
+    hold_hash: str  # hex: the hold's own hash (role hold) or the hash it cites (role credit)
+    state: str  # hold: pending | posted | voided; credit: credited
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    district: str
+    entries: int
+    problems: tuple[Problem, ...]
+    head: bytes
+    balances: Mapping[str, int]
+    checkpoints_verified: int = 0
+    transfers: tuple[TransferRecord, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        seqs = [p.seq for p in self.problems if p.seq is not None]
+        return min(seqs) if seqs else None
+
+    @property
+    def reason(self) -> str:
+        if not self.problems:
+            return "ok"
+        first = self.first_bad_seq
+        for problem in self.problems:
+            if problem.seq == first:
+                return problem.reason if first is None else f"seq {first}: {problem.reason}"
+        return self.problems[0].reason  # pragma: no cover - every branch above returns
+
+    def raise_if_bad(self) -> None:
+        if self.problems:
+            raise ChainBroken(self.reason, self.first_bad_seq)
+
+
+def _extract_int(line: bytes, key: bytes) -> int | None:
+    at = line.rfind(key)
+    if at < 0:
+        return None
+    digits = re.match(rb"[0-9]{1,16}", line[at + len(key) :])
+    return int(digits.group()) if digits else None
+
+
+def _prev_hex(line: bytes) -> bytes | None:
+    # The last `,"prev":"` is the top-level key: only ref, seq and v follow it, and a string
+    # cannot hold an unescaped quote.
+    at = line.rfind(b',"prev":"')
+    return line[at + 9 : at + 73] if at >= 0 else None
+
+
+class LinkPass:
+    """Hashes and links; feed bodies in seq order, then `finish` with the checkpoints.
+
+    A pass may start at `start` > 0 (one part of a file verified in parallel): it then takes
+    the first prev on trust and records it in `first_prev` for the caller to check.
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self.start = start
+        self.hashes: list[bytes] = []
+        self.first_prev: bytes | None = None
+        self._last_hex: bytes | None = hexlify(ZERO_HASH) if start == 0 else None
+        self.broken_at: int | None = None  # seq whose prev does not match
+        self._break_in_place = False
+        self._break_prev: bytes | None = None
+        self._after_break: tuple[bytes | None, int | None] | None = None
+
+    def feed(self, lines: Sequence[bytes]) -> None:
+        sha256, prefix, hashes = hashlib.sha256, LEAF_DATA_PREFIX, self.hashes
+        if self._last_hex is None and lines:
+            self.first_prev = _prev_hex(lines[0])
+            self._last_hex = self.first_prev
+        last_hex = self._last_hex
+        for line in lines:
+            digest = sha256(prefix + line).digest()
+            if self.broken_at is None:
+                at = line.rfind(b',"prev":"')
+                if at < 0 or line[at + 9 : at + 73] != last_hex:
+                    self._note_break(self.start + len(hashes), line)
+            elif self._after_break is None:
+                self._after_break = (_prev_hex(line), _extract_int(line, b',"seq":'))
+            hashes.append(digest)
+            last_hex = hexlify(digest)
+        self._last_hex = last_hex
+
+    def _note_break(self, seq: int, line: bytes) -> None:
+        self.broken_at = seq
+        self._break_in_place = _extract_int(line, b',"seq":') == seq
+        prev = _prev_hex(line)
+        try:
+            self._break_prev = bytes.fromhex(prev.decode()) if prev else None
+        except ValueError:
+            self._break_prev = None
+
+    def _blame_break(self, checkpoints: Sequence[Checkpoint]) -> Problem:
+        seq = self.broken_at
+        assert seq is not None and self.start == 0
+        if seq == 0:
+            return Problem(0, "the first entry must link to 32 zero bytes")
+        accused = Problem(seq, f"prev does not match the hash of entry {seq - 1}")
+        if not self._break_in_place or self._break_prev is None:
+            return accused
+        earlier = Problem(seq - 1, f"entry {seq - 1} differs from what entry {seq} links to")
+        if self._after_break is not None:
+            prev_hex, next_seq = self._after_break
+            vouched = next_seq == seq + 1 and prev_hex == hexlify(self.hashes[seq])
+            return earlier if vouched else accused
+        for cp in checkpoints:
+            if seq < cp.size <= len(self.hashes):
+                repaired = list(self.hashes[: cp.size])
+                repaired[seq - 1] = self._break_prev
+                if merkle_root(repaired) == cp.root:
+                    return earlier
+        return accused
+
+    def index(self) -> MerkleIndex:
+        return MerkleIndex.from_leaves(self.hashes)
+
+    def finish(
+        self, checkpoints: Sequence[Checkpoint], index: MerkleIndex | None = None
+    ) -> list[Problem]:
+        """Link, truncation and root problems (at most one, the first)."""
+        size = len(self.hashes)
+        if self.broken_at is not None:
+            return [self._blame_break(checkpoints)]
+        ordered = sorted(checkpoints, key=lambda c: c.size)
+        if ordered and ordered[-1].size > size:
+            return [
+                Problem(
+                    size, f"missing: checkpoint signed size {ordered[-1].size}, chain has {size}"
+                )
+            ]
+        if not ordered:
+            return []
+        if index is None:
+            index = MerkleIndex.from_leaves(self.hashes[: ordered[-1].size])
+        for cp in ordered:
+            if index.root(cp.size) != cp.root:
+                return [
+                    Problem(
+                        cp.size - 1,
+                        f"the first {cp.size} entries do not hash to the signed root; every link "
+                        f"holds, so entry {cp.size - 1} was altered",
+                    )
+                ]
+        return []
+
+    @property
+    def head(self) -> bytes:
+        return self.hashes[-1] if self.hashes else ZERO_HASH
+
+
+@dataclass
+class _Hold:
+    seq: int
+    debit: bytes
+    credit: bytes
+    minutes: int
+    transfer: str
+    counterpart: str
+    hash: str
+    closed_by: str | None = None
+    state: str = "pending"
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A reverse, hold_post or hold_void whose target lies before this part of the chain."""
+
+    seq: int
+    kind: str
+    ref: bytes
+    debit: bytes
+    credit: bytes
+    minutes: int
+    entry_id: bytes
+    transfer: str | None
+
+
+class _Bad(Exception):
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
+        self.reason = reason
+
+
+@lru_cache(maxsize=64)
+def _fast_body(district: bytes) -> re.Pattern[bytes]:
+    return re.compile(
+        FAST_BODY.pattern.replace(rb"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})", re.escape(district), 1)
+    )
+
+
+class ReplayPass:
+    """Fields, seq, ids, rules and balances; feed bodies in seq order.
+
+    A `detached` pass starts at `start` > 0 with unknown balances: it records each holder
+    account's lowest running delta in `lowest` instead of refusing it, and closings of entries
+    it has not seen in `closings`; `absorb` later applies it to the pass before it.
+    """
+
+    def __init__(
+        self,
+        district: str,
+        *,
+        max_minutes: int | None = None,
+        start: int = 0,
+    ) -> None:
+        self.district = district
+        self.max_minutes = max_minutes
+        self.start = start
+        self.detached = start > 0
+        self.size = start
+        self.problem: Problem | None = None
+        # account -> [balance (or delta when detached), kind letter]
+        self.accounts: dict[bytes, list[Any]] = {}
+        self.lowest: dict[bytes, int] = {}
+        self.closings: list[Closing] = []
+        self.ids: dict[bytes, int] = {}
+        self.lines: list[bytes] = []
+        self._closed: dict[bytes, bytes] = {}  # ref -> id of the reverse / post / void
+        self._holds: dict[bytes, _Hold] = {}
+        self.credits: list[TransferRecord] = []
+
+    def _account(self, name: bytes) -> list[Any]:
+        record = self.accounts[name] = [0, _account_kind(name)]
+        return record
+
+    def _debited_below_zero(self, seq: int, name: bytes, left: int) -> None:
+        if not self.detached:
+            raise _Bad(seq, f"{name.decode()} would go to {left} minutes")
+        if left < self.lowest.get(name, 0):
+            self.lowest[name] = left
+
+    def feed(self, lines: Sequence[bytes]) -> None:
+        if self.problem is not None:
+            return
+        match = _fast_body(self.district.encode()).fullmatch
+        ids, accounts, keep = self.ids, self.accounts, self.lines
+        limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
+        seq = self.size
+        try:
+            for line in lines:
+                fields = match(line)
+                if fields is None or not line.isascii():
+                    self.size = seq
+                    self._slow(line)
+                    keep.append(line)
+                    seq += 1
+                    continue
+                credit, debit, entry_id, kind, minutes_b, ref, seq_b = fields.groups()
+                if int(seq_b) != seq:
+                    raise _Bad(seq, f"seq is {int(seq_b)}, expected {seq}")
+                if entry_id in ids:
+                    raise _Bad(seq, f"id {entry_id.decode()} repeats entry {ids[entry_id]}")
+                ids[entry_id] = seq
+                keep.append(line)
+                minutes = int(minutes_b)
+                if limit is not None and minutes >= limit:
+                    raise _Bad(seq, f"{minutes} minutes is not below the ceiling {limit}")
+                from_account = accounts.get(debit) or self._account(debit)
+                to_account = accounts.get(credit) or self._account(credit)
+                if (kind, from_account[1], to_account[1]) in simple_shapes:
+                    left = from_account[0] - minutes
+                    from_account[0] = left
+                    to_account[0] += minutes
+                    if left < 0 and from_account[1] in "UP":
+                        self._debited_below_zero(seq, debit, left)
+                else:
+                    self.size = seq
+                    plain_ref = None if ref == b"null" else ref[1:-1]
+                    self._special(
+                        kind.decode(), debit, credit, minutes, entry_id, plain_ref, {}, line
+                    )
+                seq += 1
+        except _Bad as bad:
+            self.problem = Problem(bad.seq, bad.reason)
+        except LedgerError as exc:
+            self.problem = Problem(seq, exc.message)
+        self.size = seq
+
+    def _slow(self, line: bytes) -> None:
+        seq = self.size
+        entry = entry_from_bytes(line)
+        if entry.seq != seq:
+            raise _Bad(seq, f"seq is {entry.seq}, expected {seq}")
+        if entry.district != self.district:
+            raise _Bad(seq, f"district is {entry.district}, expected {self.district}")
+        entry_id = entry.id.encode()
+        if entry_id in self.ids:
+            raise _Bad(seq, f"id {entry.id} repeats entry {self.ids[entry_id]}")
+        self.ids[entry_id] = seq
+        if self.max_minutes is not None and entry.minutes >= self.max_minutes:
+            raise _Bad(seq, f"{entry.minutes} minutes is not below the ceiling {self.max_minutes}")
+        debit, credit = entry.debit.encode(), entry.credit.encode()
+        ref = entry.ref.encode() if entry.ref is not None else None
+        self._special(
+            str(entry.kind), debit, credit, entry.minutes, entry_id, ref, entry.meta, line
+        )
+
+    def _special(
+        self,
+        kind: str,
+        debit: bytes,
+        credit: bytes,
+        minutes: int,
+        entry_id: bytes,
+        ref: bytes | None,
+        meta: Mapping[str, Any],
+        line: bytes,
+    ) -> None:
+        seq = self.size
+        if kind not in KIND_VALUES:
+            raise _Bad(seq, f"unknown kind {kind!r}")
+        if kind != Kind.REVERSE:
+            shapes = _SHAPES.get(kind)
+            if shapes is None:
+                raise _Bad(seq, f"a {kind} entry is not an accounting entry")
+            if (_account_kind(debit), _account_kind(credit)) not in shapes:
+                raise _Bad(seq, f"a {kind} cannot move {debit.decode()} -> {credit.decode()}")
+        transfer = meta.get(META_TRANSFER)
+        if kind in _TRANSFER_KINDS and not isinstance(transfer, str):
+            raise _Bad(seq, f'a {kind} must carry meta["transfer"]')
+        if kind in (Kind.HOLD_PENDING, Kind.TRANSFER_CREDIT):
+            self._open_transfer(kind, debit, credit, minutes, entry_id, meta, line)
+        elif kind in (Kind.REVERSE, Kind.HOLD_POST, Kind.HOLD_VOID):
+            if ref is None:
+                raise _Bad(seq, f"a {kind} must name in ref the entry it closes")
+            if ref in self._closed:
+                raise _Bad(
+                    seq, f"{ref.decode()} was already closed by {self._closed[ref].decode()}"
+                )
+            self._closed[ref] = entry_id
+            closing = Closing(seq, kind, ref, debit, credit, minutes, entry_id, transfer)
+            if ref in self.ids:
+                self.close(closing)
+            elif self.detached:
+                self.closings.append(closing)
+            else:
+                raise _Bad(seq, f"a {kind} names {ref.decode()!r}, which is no earlier entry")
+        if kind != Kind.HOLD_POST:
+            from_account = self.accounts.get(debit) or self._account(debit)
+            to_account = self.accounts.get(credit) or self._account(credit)
+            from_account[0] -= minutes
+            to_account[0] += minutes
+            if from_account[0] < 0 and from_account[1] in "UP":
+                self._debited_below_zero(seq, debit, from_account[0])
+
+    def _open_transfer(
+        self,
+        kind: str,
+        debit: bytes,
+        credit: bytes,
+        minutes: int,
+        entry_id: bytes,
+        meta: Mapping[str, Any],
+        line: bytes,
+    ) -> None:
+        seq = self.size
+        clearing = (credit if kind == Kind.HOLD_PENDING else debit).decode()
+        counterpart = clearing[len(CLEARING_PREFIX) :]
+        if counterpart == self.district:
+            raise _Bad(seq, "a district cannot clear with itself")
+        if meta.get(META_COUNTERPART) != counterpart:
+            raise _Bad(seq, f'meta["counterpart"] must be {counterpart}')
+        transfer = str(meta[META_TRANSFER])
+        if kind == Kind.HOLD_PENDING:
+            digest = hashlib.sha256(LEAF_DATA_PREFIX + line).hexdigest()
+            self._holds[entry_id] = _Hold(
+                seq, debit, credit, minutes, transfer, counterpart, digest
+            )
+            return
+        hold = meta.get(META_HOLD)
+        if not isinstance(hold, str) or not re.fullmatch(r"[0-9a-f]{64}", hold):
+            raise _Bad(seq, 'a transfer_credit must cite the hold hash in meta["hold"]')
+        self.credits.append(
+            TransferRecord(transfer, "credit", counterpart, minutes, seq, hold, "credited")
+        )
+
+    def close(self, closing: Closing) -> None:
+        """Check a closing against the entry it names, which this pass has seen."""
+        seq, kind = closing.seq, closing.kind
+        target_seq = self.ids[closing.ref]
+        target = entry_from_bytes(self.lines[target_seq - self.start])
+        if kind == Kind.REVERSE:
+            if target.kind not in _REVERSIBLE:
+                raise _Bad(seq, f"entry {target_seq} is a {target.kind} and cannot be reversed")
+            swapped = (target.credit.encode(), target.debit.encode(), target.minutes)
+            if (closing.debit, closing.credit, closing.minutes) != swapped:
+                raise _Bad(
+                    seq, f"does not swap the accounts and keep the minutes of entry {target_seq}"
+                )
+            return
+        hold = self._holds.get(closing.ref)
+        if hold is None:
+            raise _Bad(seq, f"entry {target_seq} is not a pending hold")
+        if hold.closed_by is not None:
+            raise _Bad(seq, f"hold {target_seq} was already closed by {hold.closed_by}")
+        same = (hold.debit, hold.credit) if kind == Kind.HOLD_POST else (hold.credit, hold.debit)
+        if (closing.debit, closing.credit) != same or closing.minutes != hold.minutes:
+            raise _Bad(seq, f"does not match the accounts and minutes of hold {target_seq}")
+        if closing.transfer != hold.transfer:
+            raise _Bad(seq, f"names transfer {closing.transfer}, the hold is for {hold.transfer}")
+        hold.closed_by = closing.entry_id.decode()
+        hold.state = "posted" if kind == Kind.HOLD_POST else "voided"
+
+    def absorb(self, later: ReplayPass) -> bool:
+        """Append a detached pass that started where this one ended; False if anything is off
+        (the caller then replays everything in order to name the first bad seq)."""
+        if self.problem or later.problem or later.start != self.size:
+            return False
+        if any(entry_id in self.ids for entry_id in later.ids):
+            return False
+        for name, lowest in later.lowest.items():
+            start = self.accounts[name][0] if name in self.accounts else 0
+            if start + lowest < 0:
+                return False
+        try:
+            for closing in later.closings:
+                if closing.ref not in self.ids or closing.ref in self._closed:
+                    return False
+                self.close(closing)
+        except _Bad:
+            return False
+        for name, (delta, _kind) in later.accounts.items():
+            record = self.accounts.get(name) or self._account(name)
+            record[0] += delta
+        self.ids.update(later.ids)
+        self._closed.update(later._closed)
+        self._holds.update(later._holds)
+        self.credits.extend(later.credits)
+        self.size = later.size
+        return True
+
+    def transfers(self) -> tuple[TransferRecord, ...]:
+        holds = [
+            TransferRecord(h.transfer, "hold", h.counterpart, h.minutes, h.seq, h.hash, h.state)
+            for h in self._holds.values()
+        ]
+        return tuple(sorted([*holds, *self.credits], key=lambda r: r.seq))
+
+    def balances_by_name(self) -> dict[str, int]:
+        return {name.decode(): record[0] for name, record in sorted(self.accounts.items())}
+
+
+KeysArgument = KeyHistory | Mapping[str, bytes] | Sequence[PublicKey] | None
+
+
+def check_checkpoints(
+    district: str,
+    checkpoints: Sequence[Checkpoint],
+    public_keys: KeysArgument,
+    *,
+    trusted_key_id: str | None = None,
+) -> list[Problem]:
+    """Signature and district of every checkpoint; problems carry no seq."""
+    problems: list[Problem] = []
+    for cp in checkpoints:
+        label = f"checkpoint of size {cp.size}"
+        if cp.district != district:
+            problems.append(Problem(None, f"{label} is for district {cp.district}"))
+        elif public_keys is None:
+            problems.append(Problem(None, f"{label}: no public keys to check its signature"))
+        elif isinstance(public_keys, KeyHistory):
+            ok, why = check_checkpoint(cp, public_keys, trusted_key_id=trusted_key_id)
+            if not ok:
+                problems.append(Problem(None, f"{label}: {why}"))
+        else:
+            keys = (
+                dict(public_keys)
+                if isinstance(public_keys, Mapping)
+                else {k.key_id: k.public for k in public_keys}
+            )
+            public = keys.get(cp.key_id)
+            if public is None or not verify_checkpoint(cp, public):
+                problems.append(Problem(None, f"{label}: signature by key {cp.key_id} fails"))
+    return problems
+
+
+def compare_balances(replayed: Mapping[str, int], stored: Mapping[str, int]) -> list[Problem]:
+    problems = []
+    total = sum(stored.values())
+    if total != 0:
+        problems.append(Problem(None, f"stored balances sum to {total}, not 0"))
+    for account in sorted(set(replayed) | set(stored)):
+        have, want = stored.get(account, 0), replayed.get(account, 0)
+        if have != want:
+            problems.append(
+                Problem(None, f"stored balance of {account} is {have}, replay gives {want}")
+            )
+    return problems
+
+
+def combine(
+    district: str,
+    links: LinkPass,
+    replay: ReplayPass,
+    *,
+    checkpoints: Sequence[Checkpoint],
+    public_keys: KeysArgument,
+    trusted_key_id: str | None,
+    stored_balances: Mapping[str, int] | None,
+    index: MerkleIndex | None = None,
+) -> VerifyReport:
+    """The report of two finished passes over one whole chain."""
+    problems = list(links.finish(checkpoints, index))
+    if replay.problem is not None:
+        problems.append(replay.problem)
+    problems.sort(key=lambda p: (p.seq, p is not replay.problem))
+    problems = problems[:1]
+    problems += check_checkpoints(district, checkpoints, public_keys, trusted_key_id=trusted_key_id)
+    balances = replay.balances_by_name()
+    if stored_balances is not None and not problems:
+        problems += compare_balances(balances, stored_balances)
+    return VerifyReport(
+        district=district,
+        entries=len(links.hashes),
+        problems=tuple(problems),
+        head=links.head,
+        balances=balances,
+        checkpoints_verified=len(checkpoints) if not problems else 0,
+        transfers=replay.transfers(),
+    )
+
+
+def verify_chain(
+    entries: Iterable[bytes],
+    *,
+    district: str,
+    checkpoints: Sequence[Checkpoint] = (),
+    public_keys: KeysArgument = None,
+    trusted_key_id: str | None = None,
+    stored_balances: Mapping[str, int] | None = None,
+    max_minutes: int | None = None,
+    batch: int = 65_536,
+) -> VerifyReport:
+    """Verify stored bodies in seq order (streamed in batches) against checkpoints and keys."""
+    links, replay = LinkPass(), ReplayPass(district, max_minutes=max_minutes)
+    pending: list[bytes] = []
+    for body in entries:
+        pending.append(body)
+        if len(pending) >= batch:
+            links.feed(pending)
+            replay.feed(pending)
+            pending = []
+    links.feed(pending)
+    replay.feed(pending)
+    return combine(
+        district,
+        links,
+        replay,
+        checkpoints=checkpoints,
+        public_keys=public_keys,
+        trusted_key_id=trusted_key_id,
+        stored_balances=stored_balances,
+    )
+
+
+@dataclass(frozen=True)
+class MirrorReport:
+    problems: tuple[str, ...]
+    net: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_mirrors(reports: Sequence[VerifyReport]) -> MirrorReport:
+    """Cross-chain clearing rules between the given chains (pairs with a missing chain skip).
+
+    1. Every transfer_credit in B citing transfer T with counterpart A answers a hold of T in A
+       toward B with the same minutes and the hold hash it cites.
+    2. A posted hold has exactly one credit; a voided hold has none; an open hold may have
+       one (the transfer is in flight).
+    3. settled(A, B) = balance of clearing:B in A, less A's open holds toward B, plus A's
+       credits answering B's open holds. After these adjustments the clearing accounts mirror:
+       settled(A, B) == -settled(B, A). `net[(A, B)]` = settled(A, B): minutes A's members
+       spent in B that A owes B (negative: B owes A).
+    """
+    by_district = {r.district: r for r in reports}
+    holds = {(r.district, t.transfer): t for r in reports for t in r.transfers if t.role == "hold"}
+    credits: dict[tuple[str, str], list[tuple[str, TransferRecord]]] = {}
+    for r in reports:
+        for t in r.transfers:
+            if t.role == "credit":
+                credits.setdefault((t.counterpart, t.transfer), []).append((r.district, t))
+    problems: list[str] = []
+    for (home, transfer), answers in sorted(credits.items()):
+        if home not in by_district:
+            continue
+        hold = holds.get((home, transfer))
+        for serving, credit in answers:
+            where = f"{serving} seq {credit.seq}"
+            if hold is None or hold.counterpart != serving:
+                problems.append(f"{where}: credit for transfer {transfer} has no hold in {home}")
+            elif (credit.minutes, credit.hold_hash) != (hold.minutes, hold.hold_hash):
+                problems.append(f"{where}: credit differs from {home}'s hold for {transfer}")
+            elif hold.state == "voided":
+                problems.append(f"{where}: credit for transfer {transfer}, voided in {home}")
+        if len(answers) > 1:
+            problems.append(f"transfer {transfer} of {home} was credited {len(answers)} times")
+    for (home, transfer), hold in sorted(holds.items()):
+        serving = hold.counterpart
+        if hold.state == "posted" and serving in by_district and not credits.get((home, transfer)):
+            problems.append(f"{home} seq {hold.seq}: posted transfer {transfer} has no credit")
+    settled: dict[tuple[str, str], int] = {}
+    for r in reports:
+        for account, value in r.balances.items():
+            if account.startswith(CLEARING_PREFIX):
+                settled[(r.district, account[len(CLEARING_PREFIX) :])] = value
+    for (home, _), hold in holds.items():
+        if hold.state == "pending":
+            settled[(home, hold.counterpart)] = (
+                settled.get((home, hold.counterpart), 0) - hold.minutes
+            )
+            for serving, credit in credits.get((home, hold.transfer), []):
+                settled[(serving, home)] = settled.get((serving, home), 0) + credit.minutes
+    for (a, b), value in sorted(settled.items()):
+        if b in by_district and a < b and value != -settled.get((b, a), 0):
+            problems.append(
+                f"clearing:{b} in {a} settles at {value}, clearing:{a} in {b} at "
+                f"{settled.get((b, a), 0)}: they must mirror"
+            )
+    net = {pair: value for pair, value in sorted(settled.items()) if pair[1] in by_district}
+    return MirrorReport(tuple(problems), net)
