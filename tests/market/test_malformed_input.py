@@ -122,3 +122,28 @@ async def test_overlong_string(client: httpx.AsyncClient, city: City) -> None:
     assert assert_json_error(response, 422)["details"] == [
         {"field": "name", "problem": "must have at most 100 characters"}
     ]
+
+
+async def test_bad_uuid_in_path(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.get("/api/v1/elders/not-a-uuid", headers=city["centre_admin"].headers)
+    error = assert_json_error(response, 422)
+    assert error["code"] == "invalid_id"
+    assert error["details"] == [{"field": "id", "problem": "must be a UUID"}]
+
+
+async def test_bad_uuid_in_body(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.post(
+        "/api/v1/districts",
+        json={"code": "x1", "name": "X", "parent_id": "12345"},
+        headers=city["centre_admin"].headers,
+    )
+    assert assert_json_error(response, 422)["details"] == [
+        {"field": "parent_id", "problem": "must be a UUID, got '12345'"}
+    ]
+
+
+async def test_unknown_but_valid_uuid_is_404(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.get(
+        "/api/v1/elders/00000000-0000-4000-8000-000000000000", headers=city["centre_admin"].headers
+    )
+    assert assert_json_error(response, 404)["code"] == "elder_not_found"
