@@ -1,0 +1,271 @@
+"""Ledger exports: files anyone can verify with nothing else, and their verification.
+
+One directory holds, per district D:
+
+    D.jsonl            one canonical entry body per line, in seq order, exactly the stored
+                       bytes, each followed by "\\n" (canonical JSON never contains a raw newline)
+    D.checkpoint.json  the latest signed checkpoint (`Checkpoint.to_json`)
+    D.keys.json        the district's public keys and rotation checkpoints (`KeyHistory.to_json`)
+    D.balances.json    optional: the balances the database holds, to compare with the replay
+
+`verify_export` checks every chain of a directory (or one `.jsonl` file) and the clearing
+mirrors between them. A large file is verified in two processes: the parent takes the first
+2**k entries and a child the rest; the child's part starts on a Merkle subtree boundary, so the
+two Merkle indexes join exactly, and its replay runs detached (`ReplayPass.absorb`). If the
+parts do not join cleanly the whole file is replayed in order, which names the first bad seq.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.checkpoint import Checkpoint, KeyHistory
+from ledger.entries import check_district
+from ledger.errors import ExportInvalid, InvalidCheckpoint, InvalidEntry
+from ledger.merkle import HASH_SIZE, MerkleIndex, split_point
+from ledger.verify import (
+    LinkPass,
+    MirrorReport,
+    Problem,
+    ReplayPass,
+    VerifyReport,
+    combine,
+    verify_chain,
+    verify_mirrors,
+)
+
+ENTRIES = ".jsonl"
+CHECKPOINT = ".checkpoint.json"
+KEYS = ".keys.json"
+BALANCES = ".balances.json"
+PARALLEL_FROM = 100_000  # below this many entries a second process costs more than it saves
+
+
+@dataclass(frozen=True)
+class ExportedChain:
+    district: str
+    path: Path
+    bodies: list[bytes]
+    checkpoint: Checkpoint | None
+    keys: KeyHistory | None
+    balances: dict[str, int] | None
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    chains: tuple[VerifyReport, ...]
+    mirrors: MirrorReport
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.chains) and self.mirrors.ok
+
+    @property
+    def reason(self) -> str:
+        for report in self.chains:
+            if not report.ok:
+                return f"{report.district}: {report.reason}"
+        return "; ".join(self.mirrors.problems) or "ok"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, sort_keys=True, indent=1, ensure_ascii=False) + "\n", "utf-8")
+
+
+def write_export(
+    directory: str | os.PathLike[str],
+    district: str,
+    bodies: Iterable[bytes],
+    checkpoint: Checkpoint | None,
+    keys: KeyHistory,
+    *,
+    balances: Mapping[str, int] | None = None,
+) -> Path:
+    """Write one district's files into `directory`; returns the `.jsonl` path."""
+    check_district(district)
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    entries = target / f"{district}{ENTRIES}"
+    with entries.open("wb") as handle:
+        for body in bodies:
+            if b"\n" in body:
+                raise ExportInvalid("an entry body contains a newline; it is not canonical")
+            handle.write(body)
+            handle.write(b"\n")
+    if checkpoint is not None:
+        _write_json(target / f"{district}{CHECKPOINT}", checkpoint.to_json())
+    _write_json(target / f"{district}{KEYS}", keys.to_json())
+    if balances is not None:
+        _write_json(target / f"{district}{BALANCES}", dict(sorted(balances.items())))
+    return entries
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    if not data:
+        return []
+    if not data.endswith(b"\n"):
+        raise ExportInvalid(f"{path.name} does not end with a newline: truncated?")
+    return data[:-1].split(b"\n")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportInvalid(f"cannot read {path.name}: {exc}") from exc
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name[: -len(ENTRIES)] + suffix)
+
+
+def read_export(path: str | os.PathLike[str]) -> ExportedChain:
+    """Read one district's export from its `.jsonl` path and the files beside it."""
+    entries = Path(path)
+    if not entries.name.endswith(ENTRIES):
+        raise ExportInvalid(f"{entries.name} is not a {ENTRIES} file")
+    district = entries.name[: -len(ENTRIES)]
+    try:
+        check_district(district)
+    except InvalidEntry as exc:
+        raise ExportInvalid(f"{entries.name}: {exc.message}") from None
+    checkpoint_path, keys_path = _sibling(entries, CHECKPOINT), _sibling(entries, KEYS)
+    balances_path = _sibling(entries, BALANCES)
+    try:
+        checkpoint = (
+            Checkpoint.from_json(_read_json(checkpoint_path)) if checkpoint_path.exists() else None
+        )
+        keys = KeyHistory.from_json(_read_json(keys_path)) if keys_path.exists() else None
+    except InvalidCheckpoint as exc:
+        raise ExportInvalid(f"{district}: {exc.message}") from None
+    balances = _read_json(balances_path) if balances_path.exists() else None
+    if balances is not None and not (
+        isinstance(balances, dict) and all(type(v) is int for v in balances.values())
+    ):
+        raise ExportInvalid(f"{balances_path.name} must map accounts to integer minutes")
+    return ExportedChain(district, entries, _read_lines(entries), checkpoint, keys, balances)
+
+
+def _verify_tail(path: str, district: str, start: int, max_minutes: int | None) -> tuple:
+    """Child process: verify entries from `start` on, detached; return what the parent joins."""
+    lines = _read_lines(Path(path))[start:]
+    links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
+    links.feed(lines)
+    replay.feed(lines)
+    index = links.index()
+    replay.lines = []  # the parent never needs them: closings into its part carry their fields
+    levels = [index.level_bytes(level) for level in range(index.height)]
+    return links.first_prev, links.broken_at, levels, replay
+
+
+def _verify_in_two(
+    chain: ExportedChain, *, max_minutes: int | None, pool: Executor
+) -> tuple[LinkPass, ReplayPass, MerkleIndex] | None:
+    """Both parts at once, the later one in `pool`; None when they do not join cleanly."""
+    lines = chain.bodies
+    start = split_point(len(lines))
+    tail = pool.submit(_verify_tail, str(chain.path), chain.district, start, max_minutes)
+    links = LinkPass()
+    replay = ReplayPass(chain.district, max_minutes=max_minutes)
+    head = lines[:start]
+    links.feed(head)
+    replay.feed(head)
+    index = links.index()
+    first_prev, broken_at, levels, later = tail.result()
+    if links.broken_at is not None or broken_at is not None:
+        return None
+    if first_prev != links.head.hex().encode() or not replay.absorb(later):
+        return None
+    joined = MerkleIndex.joined(index, MerkleIndex.from_levels(levels))
+    leaves = levels[0]
+    links.hashes.extend(leaves[i : i + HASH_SIZE] for i in range(0, len(leaves), HASH_SIZE))
+    return links, replay, joined
+
+
+def verify_exported(
+    chain: ExportedChain,
+    *,
+    trusted_key_id: str | None = None,
+    max_minutes: int | None = None,
+    workers: int = 2,
+    pool: Executor | None = None,
+) -> VerifyReport:
+    """Verify one exported chain; with `workers` >= 2 a large one is split in two (`pool`
+    defaults to a fresh spawned process)."""
+    checkpoints = [chain.checkpoint] if chain.checkpoint is not None else []
+    options: dict[str, Any] = {
+        "checkpoints": checkpoints,
+        "public_keys": chain.keys,
+        "trusted_key_id": trusted_key_id,
+        "stored_balances": chain.balances,
+    }
+    if workers >= 2 and len(chain.bodies) >= PARALLEL_FROM:
+        if pool is None:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as own:
+                joined = _verify_in_two(chain, max_minutes=max_minutes, pool=own)
+        else:
+            joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool)
+        if joined is not None:
+            links, replay, index = joined
+            return combine(chain.district, links, replay, index=index, **options)
+    return verify_chain(chain.bodies, district=chain.district, max_minutes=max_minutes, **options)
+
+
+def verify_export(
+    path: str | os.PathLike[str],
+    *,
+    trusted_key_ids: Mapping[str, str] | None = None,
+    max_minutes: int | None = None,
+    workers: int = 2,
+    pool: Executor | None = None,
+) -> ExportReport:
+    """Verify a `.jsonl` file or every chain in a directory, then their clearing mirrors."""
+    target = Path(path)
+    if target.is_dir():
+        files = sorted(target.glob(f"*{ENTRIES}"))
+        if not files:
+            raise ExportInvalid(f"no {ENTRIES} files in {target}")
+    elif target.exists():
+        files = [target]
+    else:
+        raise ExportInvalid(f"{target} does not exist")
+    reports: list[VerifyReport] = []
+    for file in files:
+        chain = read_export(file)
+        if chain.keys is None:
+            reports.append(_missing(chain, f"{chain.district}{KEYS} is missing"))
+            continue
+        trusted = (trusted_key_ids or {}).get(chain.district)
+        reports.append(
+            verify_exported(
+                chain,
+                trusted_key_id=trusted,
+                max_minutes=max_minutes,
+                workers=workers,
+                pool=pool,
+            )
+        )
+    return ExportReport(tuple(reports), verify_mirrors(reports))
+
+
+def _missing(chain: ExportedChain, reason: str) -> VerifyReport:
+    return VerifyReport(
+        district=chain.district,
+        entries=len(chain.bodies),
+        problems=(Problem(None, reason),),
+        head=b"",
+        balances={},
+    )
+
+
+def districts_in(directory: str | os.PathLike[str]) -> Sequence[str]:
+    return sorted(p.name[: -len(ENTRIES)] for p in Path(directory).glob(f"*{ENTRIES}"))
