@@ -108,7 +108,7 @@ async def _commit(
                 if atomic:
                     raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
                 outcomes.append(error)
-        await writer.write(await plan.to_write(writer))
+        await writer.write(plan.to_write())
     return outcomes
 
 
@@ -116,12 +116,11 @@ async def _record_failure(store: ChainStore, failure: Failure) -> Entry | Failur
     key = (failure.district, failure.entry_id)
     async with store.writer([failure.district]) as writer:
         # A concurrent attempt may have appended or refused the same id meanwhile: first wins.
-        existing = await writer.entries_by_id([key])
-        if key in existing:
-            return existing[key]
-        failed = await writer.failures([key])
-        if key in failed:
-            return failed[key]
+        snapshot = await writer.snapshot(entries=[key])
+        if key in snapshot.entries:
+            return snapshot.entries[key]
+        if key in snapshot.failures:
+            return snapshot.failures[key]
         await writer.write(Write(failures=[failure]))
     return failure
 
@@ -160,6 +159,7 @@ class _Plan:
     closers: dict[EntryKey, str]
     balances: dict[AccountKey, int]
     start: dict[str, Head] = field(default_factory=dict)
+    frontier: dict[str, dict[merkle.NodeKey, bytes]] = field(default_factory=dict)
     new_entries: list[Entry] = field(default_factory=list)
     new_failures: dict[EntryKey, Failure] = field(default_factory=dict)
     changed: set[AccountKey] = field(default_factory=set)
@@ -176,15 +176,21 @@ class _Plan:
             )
         )
         heads = await writer.heads()
-        plan = cls(
-            heads=dict(heads),
-            entries=await writer.entries_by_id(keys + [r for r in refs if r not in keys]),
-            failures=await writer.failures(keys),
-            closers=await writer.closers(refs),
-            balances=await writer.balances(accounts),
+        snapshot = await writer.snapshot(
+            entries=keys + [r for r in refs if r not in keys],
+            closers=refs,
+            accounts=accounts,
+            nodes={d: merkle_nodes.frontier(head.size) for d, head in heads.items()},
         )
-        plan.start = dict(heads)
-        return plan
+        return cls(
+            heads=dict(heads),
+            entries=dict(snapshot.entries),
+            failures=dict(snapshot.failures),
+            closers=dict(snapshot.closers),
+            balances=dict(snapshot.balances),
+            start=dict(heads),
+            frontier=snapshot.nodes,
+        )
 
     def apply(self, p: Proposal, limits: Limits) -> Entry:
         key = (p.district, p.id)
@@ -259,7 +265,7 @@ class _Plan:
             self.balances[key] = self.balances.get(key, 0) + delta
             self.changed.add(key)
 
-    async def to_write(self, writer: ChainWriter) -> Write:
+    def to_write(self) -> Write:
         nodes: dict[str, dict[merkle.NodeKey, bytes]] = {}
         heads: dict[str, Head] = {}
         for district, start in sorted(self.start.items()):
@@ -267,7 +273,7 @@ class _Plan:
             if not leaves:
                 continue
             heads[district] = self.heads[district]
-            frontier = await writer.nodes(district, merkle_nodes.frontier(start.size))
+            frontier = self.frontier.get(district, {})
             nodes[district] = merkle_nodes.new_nodes(start.size, frontier, leaves)
         return Write(
             entries=self.new_entries,

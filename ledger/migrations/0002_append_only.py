@@ -1,7 +1,14 @@
-"""Database triggers that refuse UPDATE and DELETE on the ledger's write-once tables.
+"""Append-only enforcement and the ledger's partial indexes.
 
-The application never edits or deletes an entry; these triggers make the database refuse it
-too, so a bug or a hand-written SQL statement cannot rewrite history quietly.
+Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on the write-once tables: the
+application never edits or deletes an entry, and the database refuses it too, so a bug or a
+hand-written SQL statement cannot rewrite history quietly.
+
+Partial indexes (same syntax in SQLite and PostgreSQL), cheaper than full ones on the append
+path because almost no entry closes another one or is a hold:
+- unique (district, settles) over closing entries: at most one reversal of an entry, at most
+  one post-or-void of a hold, enforced by the database;
+- (district, seq) over pending holds, for `open_holds`.
 """
 
 from tortoise import migrations
@@ -19,7 +26,18 @@ $$ LANGUAGE plpgsql
 """
 
 
+PARTIAL_INDEXES = (
+    "CREATE UNIQUE INDEX ledger_entry_settles ON ledger_entry (district, settles) "
+    "WHERE settles IS NOT NULL",
+    "CREATE INDEX ledger_entry_holds ON ledger_entry (district, seq) WHERE kind = 'hold_pending'",
+)
+
+
 def forward_statements(dialect: str) -> list[str]:
+    return [*PARTIAL_INDEXES, *trigger_statements(dialect)]
+
+
+def trigger_statements(dialect: str) -> list[str]:
     if dialect == "postgres":
         statements = [POSTGRES_FUNCTION]
         for table in WRITE_ONCE_TABLES:
@@ -56,6 +74,8 @@ def backward_statements(dialect: str) -> list[str]:
             statements.append(f"DROP TRIGGER IF EXISTS {table}_no_delete")
     if dialect == "postgres":
         statements.append("DROP FUNCTION IF EXISTS ledger_refuse_change()")
+    statements.append("DROP INDEX IF EXISTS ledger_entry_settles")
+    statements.append("DROP INDEX IF EXISTS ledger_entry_holds")
     return statements
 
 

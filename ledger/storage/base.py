@@ -13,7 +13,7 @@ ids, balances and Merkle nodes are scoped by district.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,20 +66,31 @@ class Write:
     nodes: dict[str, dict[NodeKey, bytes]] | None = None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the rules need about a set of proposals, read under the chain locks at once."""
+
+    entries: dict[EntryKey, Entry]
+    failures: dict[EntryKey, Failure]
+    closers: dict[EntryKey, str]  # (district, target id) -> id of the entry that closed it
+    balances: dict[AccountKey, int]  # every requested key, 0 when the account has no row
+    nodes: dict[str, dict[NodeKey, bytes]]
+
+
 class ChainWriter(Protocol):
     async def heads(self) -> dict[str, Head]: ...
 
-    async def entries_by_id(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Entry]: ...
-
-    async def failures(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Failure]: ...
-
-    async def closers(self, keys: Sequence[EntryKey]) -> dict[EntryKey, str]:
-        """For each (district, target id), the id of the entry that closes it, if any."""
+    async def snapshot(
+        self,
+        *,
+        entries: Sequence[EntryKey],
+        closers: Sequence[EntryKey] = (),
+        accounts: Sequence[AccountKey] = (),
+        nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+    ) -> Snapshot:
+        """Entries and failures of the `entries` ids, the closers of the `closers` targets,
+        balances of `accounts` and the Merkle `nodes` asked for (one round trip if it can)."""
         ...
-
-    async def balances(self, keys: Sequence[AccountKey]) -> dict[AccountKey, int]: ...
-
-    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]: ...
 
     async def write(self, write: Write) -> None: ...
 

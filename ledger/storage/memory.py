@@ -7,7 +7,7 @@ exception commits nothing, like a rolled-back transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from ledger.entries import Entry, Kind
@@ -16,6 +16,7 @@ from ledger.storage.base import (
     EntryKey,
     Failure,
     Head,
+    Snapshot,
     StoredCheckpoint,
     Write,
 )
@@ -31,25 +32,27 @@ class MemoryWriter:
     async def heads(self) -> dict[str, Head]:
         return {d: self._store._heads.get(d, Head()) for d in self._districts}
 
-    async def entries_by_id(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Entry]:
+    async def snapshot(
+        self,
+        *,
+        entries: Sequence[EntryKey],
+        closers: Sequence[EntryKey] = (),
+        accounts: Sequence[AccountKey] = (),
+        nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+    ) -> Snapshot:
+        store = self._store
         found = {}
-        for key in keys:
-            seq = self._store._by_id.get(key)
+        for key in entries:
+            seq = store._by_id.get(key)
             if seq is not None:
-                found[key] = self._store._chains[key[0]][seq]
-        return found
-
-    async def failures(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Failure]:
-        return {k: self._store._failures[k] for k in keys if k in self._store._failures}
-
-    async def closers(self, keys: Sequence[EntryKey]) -> dict[EntryKey, str]:
-        return {k: self._store._closers[k] for k in keys if k in self._store._closers}
-
-    async def balances(self, keys: Sequence[AccountKey]) -> dict[AccountKey, int]:
-        return {k: self._store._balances.get(k, 0) for k in keys}
-
-    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        return await self._store.nodes(district, keys)
+                found[key] = store._chains[key[0]][seq]
+        return Snapshot(
+            entries=found,
+            failures={k: store._failures[k] for k in entries if k in store._failures},
+            closers={k: store._closers[k] for k in closers if k in store._closers},
+            balances={k: store._balances.get(k, 0) for k in accounts},
+            nodes={d: await store.nodes(d, keys) for d, keys in (nodes or {}).items()},
+        )
 
     async def write(self, write: Write) -> None:
         self._pending.append(write)

@@ -46,15 +46,16 @@ class LedgerEntry(Model):
     policy = fields.BigIntField()
     at_ms = fields.BigIntField()
     # The entry this one closes: the original of a reverse, the hold of a hold_post/hold_void.
-    # Unique per district, so the database itself refuses a second reversal or a post after a void.
+    # A partial unique index (migration 0002, only rows that close something) makes the
+    # database itself refuse a second reversal or a post after a void.
     settles = fields.CharField(max_length=200, null=True)
     hash = fields.BinaryField()
     body = fields.BinaryField()
 
     class Meta:
         table = "ledger_entry"
-        unique_together = (("district", "seq"), ("district", "entry_id"), ("district", "settles"))
-        indexes = (("district", "debit"), ("district", "credit"), ("district", "kind"))
+        unique_together = (("district", "seq"), ("district", "entry_id"))
+        indexes = (("district", "debit"), ("district", "credit"))
 
 
 class Balance(Model):

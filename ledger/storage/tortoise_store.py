@@ -15,81 +15,28 @@ Serialising appends per chain:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
-from ledger.rules import CLOSING
 from ledger.storage.base import (
     AccountKey,
     EntryKey,
     Failure,
     Head,
+    Snapshot,
     StoredCheckpoint,
     Write,
 )
 from ledger.storage.nodes import NodeKey
+from ledger.storage.postgres import pg_snapshot, pg_write
+from ledger.storage.rows import ENTRY_COLUMNS, FAILURE_COLUMNS, entry_row, stored_nodes
 
-ENTRY_COLUMNS = (
-    "district",
-    "seq",
-    "entry_id",
-    "kind",
-    "debit",
-    "credit",
-    "minutes",
-    "category",
-    "ref",
-    "actor",
-    "policy",
-    "at_ms",
-    "settles",
-    "hash",
-    "body",
-)
-ENTRY_TYPES = (
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "bigint",
-    "bigint",
-    "text",
-    "bytea",
-    "bytea",
-)
 # SQLite allows 32766 bound parameters; keep IN lists well below.
 CHUNK = 500
-
-
-def _entry_row(entry: Entry) -> tuple[Any, ...]:
-    settles = entry.ref if entry.kind in CLOSING else None
-    return (
-        entry.district,
-        entry.seq,
-        entry.id,
-        str(entry.kind),
-        entry.debit,
-        entry.credit,
-        entry.minutes,
-        entry.category,
-        entry.ref,
-        entry.actor,
-        entry.policy,
-        entry.at_ms,
-        settles,
-        entry.hash,
-        entry.body,
-    )
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
@@ -135,19 +82,13 @@ async def _insert_rows(
     sql: _Sql,
     table: str,
     columns: Sequence[str],
-    types: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     conflict: str = "",
 ) -> None:
+    """SQLite bulk insert (PostgreSQL writes through `PG_WRITE`)."""
     if not rows:
         return
     names = ", ".join(f'"{c}"' for c in columns)
-    if sql.postgres:
-        # One statement per batch: arrays of column values unnested into rows.
-        arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=1))
-        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
-        await conn.execute_query(query, [list(col) for col in zip(*rows, strict=True)])
-        return
     marks = ", ".join("?" * len(columns))
     query = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
     await conn.execute_many(query, [list(r) for r in rows])
@@ -162,124 +103,96 @@ class TortoiseWriter:
     async def heads(self) -> dict[str, Head]:
         return dict(self._heads)
 
-    async def entries_by_id(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Entry]:
+    async def snapshot(
+        self,
+        *,
+        entries: Sequence[EntryKey],
+        closers: Sequence[EntryKey] = (),
+        accounts: Sequence[AccountKey] = (),
+        nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+    ) -> Snapshot:
+        if self._sql.postgres:
+            return await pg_snapshot(self._conn, entries, closers, accounts, nodes or {})
+        conn, sql = self._conn, self._sql
         found: dict[EntryKey, Entry] = {}
-        for district, ids in _by_district(keys).items():
+        failures: dict[EntryKey, Failure] = {}
+        closed: dict[EntryKey, str] = {}
+        balances: dict[AccountKey, int] = {k: 0 for k in accounts}
+        for district, ids in _by_district(entries).items():
             for chunk in _chunks(ids):
-                cond, values = self._sql.in_list("entry_id", chunk)
-                rows = await _select(
-                    self._conn,
-                    self._sql,
-                    f"SELECT body FROM ledger_entry WHERE district = ? AND {cond}",
+                cond, values = sql.in_list("entry_id", chunk)
+                for row in await _select(
+                    conn, sql, f"SELECT body FROM ledger_entry WHERE district = ? AND {cond}",
                     [district, *values],
-                )
-                for row in rows:
+                ):  # fmt: skip
                     entry = entry_from_bytes(bytes(row["body"]))
                     found[(district, entry.id)] = entry
-        return found
-
-    async def failures(self, keys: Sequence[EntryKey]) -> dict[EntryKey, Failure]:
-        found: dict[EntryKey, Failure] = {}
-        for district, ids in _by_district(keys).items():
+                for row in await _select(
+                    conn, sql, f"SELECT {FAILURE_COLUMNS} FROM ledger_failed_id "
+                    f"WHERE district = ? AND {cond}", [district, *values],
+                ):  # fmt: skip
+                    failures[(district, row["entry_id"])] = Failure(**row)
+        for district, ids in _by_district(closers).items():
             for chunk in _chunks(ids):
-                cond, values = self._sql.in_list("entry_id", chunk)
-                rows = await _select(
-                    self._conn,
-                    self._sql,
-                    "SELECT district, entry_id, code, message, content, at_ms "
-                    f"FROM ledger_failed_id WHERE district = ? AND {cond}",
-                    [district, *values],
-                )
-                for row in rows:
-                    found[(district, row["entry_id"])] = Failure(**row)
-        return found
-
-    async def closers(self, keys: Sequence[EntryKey]) -> dict[EntryKey, str]:
-        found: dict[EntryKey, str] = {}
-        for district, ids in _by_district(keys).items():
-            for chunk in _chunks(ids):
-                cond, values = self._sql.in_list("settles", chunk)
-                rows = await _select(
-                    self._conn,
-                    self._sql,
-                    f"SELECT settles, entry_id FROM ledger_entry WHERE district = ? AND {cond}",
-                    [district, *values],
-                )
-                for row in rows:
-                    found[(district, row["settles"])] = row["entry_id"]
-        return found
-
-    async def balances(self, keys: Sequence[AccountKey]) -> dict[AccountKey, int]:
-        found: dict[AccountKey, int] = {k: 0 for k in keys}
-        for district, accounts in _by_district(keys).items():
-            for chunk in _chunks(accounts):
-                cond, values = self._sql.in_list("account", chunk)
-                rows = await _select(
-                    self._conn,
-                    self._sql,
-                    f"SELECT account, minutes FROM ledger_balance WHERE district = ? AND {cond}",
-                    [district, *values],
-                )
-                for row in rows:
-                    found[(district, row["account"])] = int(row["minutes"])
-        return found
-
-    async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        return await _read_nodes(self._conn, self._sql, district, keys)
+                cond, values = sql.in_list("settles", chunk)
+                for row in await _select(
+                    conn, sql, "SELECT settles, entry_id FROM ledger_entry "
+                    f"WHERE district = ? AND {cond}", [district, *values],
+                ):  # fmt: skip
+                    closed[(district, row["settles"])] = row["entry_id"]
+        for district, names in _by_district(accounts).items():
+            for chunk in _chunks(names):
+                cond, values = sql.in_list("account", chunk)
+                for row in await _select(
+                    conn, sql, "SELECT account, minutes FROM ledger_balance "
+                    f"WHERE district = ? AND {cond}", [district, *values],
+                ):  # fmt: skip
+                    balances[(district, row["account"])] = int(row["minutes"])
+        node_hashes = {
+            d: await _read_nodes(conn, sql, d, keys) for d, keys in (nodes or {}).items()
+        }
+        return Snapshot(found, failures, closed, balances, node_hashes)
 
     async def write(self, write: Write) -> None:
-        conn, sql = self._conn, self._sql
-        await _insert_rows(
-            conn,
-            sql,
-            "ledger_entry",
-            ENTRY_COLUMNS,
-            ENTRY_TYPES,
-            [_entry_row(e) for e in write.entries],
-        )
-        balances = sorted((write.balances or {}).items())
-        await _insert_rows(
-            conn,
-            sql,
-            "ledger_balance",
-            ("district", "account", "minutes"),
-            ("text", "text", "bigint"),
-            [(d, a, v) for (d, a), v in balances],
-            'ON CONFLICT ("district", "account") DO UPDATE SET "minutes" = excluded."minutes"',
-        )
-        node_rows = [
-            (district, level, idx, h)
-            for district, nodes in sorted((write.nodes or {}).items())
-            for (level, idx), h in sorted(nodes.items())
-        ]
-        await _insert_rows(
-            conn,
-            sql,
-            "ledger_merkle_node",
-            ("district", "level", "idx", "hash"),
-            ("text", "int", "bigint", "bytea"),
-            node_rows,
-        )
-        await _insert_rows(
-            conn,
-            sql,
-            "ledger_failed_id",
-            ("district", "entry_id", "code", "message", "content", "at_ms"),
-            ("text", "text", "text", "text", "text", "bigint"),
-            [
-                (f.district, f.entry_id, f.code, f.message, f.content, f.at_ms)
-                for f in write.failures
-            ],
-            'ON CONFLICT ("district", "entry_id") DO NOTHING',
-        )
-        for district, head in sorted((write.heads or {}).items()):
+        for district in write.heads or {}:
             if district not in self._heads:
                 raise RuntimeError(f"writer did not lock chain {district}")
-            await conn.execute_query(
-                sql.q("UPDATE ledger_chain SET size = ?, head = ? WHERE district = ?"),
-                [head.size, head.head, district],
-            )
-            self._heads[district] = head
+        if self._sql.postgres:
+            await pg_write(self._conn, write)
+        else:
+            await _sqlite_write(self._conn, self._sql, write)
+        self._heads.update(write.heads or {})
+
+
+async def _sqlite_write(conn: BaseDBAsyncClient, sql: _Sql, write: Write) -> None:
+    await _insert_rows(
+        conn, sql, "ledger_entry", ENTRY_COLUMNS, [entry_row(e) for e in write.entries]
+    )
+    balances = sorted((write.balances or {}).items())
+    await _insert_rows(
+        conn,
+        sql,
+        "ledger_balance",
+        ("district", "account", "minutes"),
+        [(d, a, v) for (d, a), v in balances],
+        'ON CONFLICT ("district", "account") DO UPDATE SET "minutes" = excluded."minutes"',
+    )
+    await _insert_rows(
+        conn, sql, "ledger_merkle_node", ("district", "level", "idx", "hash"), stored_nodes(write)
+    )
+    await _insert_rows(
+        conn,
+        sql,
+        "ledger_failed_id",
+        ("district", "entry_id", "code", "message", "content", "at_ms"),
+        [(f.district, f.entry_id, f.code, f.message, f.content, f.at_ms) for f in write.failures],
+        'ON CONFLICT ("district", "entry_id") DO NOTHING',
+    )
+    for district, head in sorted((write.heads or {}).items()):
+        await conn.execute_query(
+            sql.q("UPDATE ledger_chain SET size = ?, head = ? WHERE district = ?"),
+            [head.size, head.head, district],
+        )
 
 
 async def _read_nodes(
@@ -288,15 +201,17 @@ async def _read_nodes(
     found: dict[NodeKey, bytes] = {}
     for level, idxs in _by_district([(level, idx) for level, idx in keys]).items():
         for chunk in _chunks(idxs):
-            cond, values = sql.in_list("idx", chunk)
-            rows = await _select(
-                conn,
-                sql,
-                f"SELECT idx, hash FROM ledger_merkle_node WHERE district = ? AND level = ? "
-                f"AND {cond}",
-                [district, level, *values],
-            )
-            for row in rows:
+            if level == 0:
+                cond, values = sql.in_list("seq", chunk)
+                query = f"SELECT seq AS idx, hash FROM ledger_entry WHERE district = ? AND {cond}"
+            else:
+                cond, values = sql.in_list("idx", chunk)
+                values = [level, *values]
+                query = (
+                    "SELECT idx, hash FROM ledger_merkle_node WHERE district = ? AND level = ? "
+                    f"AND {cond}"
+                )
+            for row in await _select(conn, sql, query, [district, *values]):
                 found[(level, int(row["idx"]))] = bytes(row["hash"])
     return found
 
@@ -317,29 +232,42 @@ class TortoiseStore:
         ordered = sorted(set(districts))
         sql = self._sql
         async with self.client._in_transaction() as conn:
-            rows = ", ".join("(?, 0, ?)" for _ in ordered)
-            values: list[Any] = [v for d in ordered for v in (d, ZERO_HASH)]
-            await conn.execute_query(
-                sql.q(
-                    f"INSERT INTO ledger_chain (district, size, head) VALUES {rows} "
-                    "ON CONFLICT (district) DO NOTHING"
-                ),
-                values,
-            )
-            cond, in_values = sql.in_list("district", ordered)
-            lock = " FOR UPDATE" if sql.postgres else ""
-            heads = await _select(
-                conn,
-                sql,
-                f"SELECT district, size, head FROM ledger_chain WHERE {cond} "
-                f"ORDER BY district{lock}",
-                in_values,
-            )
+            if not sql.postgres:
+                # The first statement writes, so SQLite takes its write lock before any read.
+                await self._create_heads(conn, ordered)
+            heads = await self._lock_heads(conn, ordered)
+            if len(heads) < len(ordered):
+                await self._create_heads(conn, ordered)
+                heads = await self._lock_heads(conn, ordered)
             yield TortoiseWriter(
                 conn,
                 sql,
                 {r["district"]: Head(int(r["size"]), bytes(r["head"])) for r in heads},
             )
+
+    async def _create_heads(self, conn: BaseDBAsyncClient, districts: list[str]) -> None:
+        rows = ", ".join("(?, 0, ?)" for _ in districts)
+        values: list[Any] = [v for d in districts for v in (d, ZERO_HASH)]
+        await conn.execute_query(
+            self._sql.q(
+                f"INSERT INTO ledger_chain (district, size, head) VALUES {rows} "
+                "ON CONFLICT (district) DO NOTHING"
+            ),
+            values,
+        )
+
+    async def _lock_heads(
+        self, conn: BaseDBAsyncClient, districts: list[str]
+    ) -> list[dict[str, Any]]:
+        # Sorted, so writers of overlapping districts lock in the same order: no deadlock.
+        cond, values = self._sql.in_list("district", districts)
+        lock = " FOR UPDATE" if self._sql.postgres else ""
+        return await _select(
+            conn,
+            self._sql,
+            f"SELECT district, size, head FROM ledger_chain WHERE {cond} ORDER BY district{lock}",
+            values,
+        )
 
     async def _rows(self, query: str, values: list[Any]) -> list[dict[str, Any]]:
         return await _select(self.client, self._sql, query, values)
@@ -384,8 +312,7 @@ class TortoiseStore:
 
     async def failure(self, district: str, entry_id: str) -> Failure | None:
         rows = await self._rows(
-            "SELECT district, entry_id, code, message, content, at_ms FROM ledger_failed_id "
-            "WHERE district = ? AND entry_id = ?",
+            f"SELECT {FAILURE_COLUMNS} FROM ledger_failed_id WHERE district = ? AND entry_id = ?",
             [district, entry_id],
         )
         return Failure(**rows[0]) if rows else None

@@ -69,4 +69,7 @@ class TestFailedIds:
 class TestMerkleNodes:
     async def test_update_refused(self, db_store: TortoiseStore) -> None:
         await append(db_store, DEPOSIT)
+        await append(
+            db_store, Proposal("A", "d2", Kind.DEPOSIT, "issuance", "user:w", 5, "c", 1, 2)
+        )
         await _refused(db_store, "UPDATE ledger_merkle_node SET hash = hash")

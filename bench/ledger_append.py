@@ -1,0 +1,197 @@
+"""Ledger append throughput on PostgreSQL (fsync on): batched, naive ORM, single acknowledged.
+
+    python bench/ledger_append.py [--url postgres://postgres@127.0.0.1:5432/ledger_bench]
+                                  [--entries 200000] [--seconds 5]
+
+Recreates the `ledger_bench` database, migrates it, then measures
+1. batched appends (`append_batch`, 1,000 entries per transaction) by 4 concurrent writers,
+   one per district chain, through the full append path (rules, idempotency lookup, balances,
+   Merkle nodes, head row lock);
+2. the naive one-entry-per-transaction ORM append (Tortoise models, `select_for_update`),
+   for the ratio;
+3. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
+   returning only after its commit: once with one transaction per append, once through the
+   `GroupCommitter` (concurrent appends of a chain share a commit). Median and p99 latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tortoise.transactions import in_transaction
+
+from ledger.committer import GroupCommitter
+from ledger.entries import Kind, build_entry
+from ledger.rules import Proposal
+from ledger.service import append, append_batch
+from ledger.storage.database import open_store
+from ledger.storage.models import Balance, ChainHead, LedgerEntry
+
+DISTRICTS = ["D1", "D2", "D3", "D4"]
+BATCH = 1000
+
+
+def deposit(district: str, pid: str, n: int) -> Proposal:
+    user = f"user:v{n % 50}"
+    return Proposal(district, pid, Kind.DEPOSIT, "issuance", user, 30, "bench", 1, 1_700_000_000)
+
+
+async def recreate(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
+    conn = await asyncpg.connect(admin)
+    try:
+        fsync = await conn.fetchval("SHOW fsync")
+        sync_commit = await conn.fetchval("SHOW synchronous_commit")
+        if fsync != "on" or sync_commit != "on":
+            raise SystemExit(f"fsync={fsync} synchronous_commit={sync_commit}: need both on")
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    async with open_store(url, migrate=True):
+        pass
+
+
+async def batched(url: str, total: int) -> float:
+    per_district = total // len(DISTRICTS)
+    async with open_store(url + "?maxsize=8") as store:
+
+        async def writer(district: str) -> None:
+            for start in range(0, per_district, BATCH):
+                ps = [
+                    deposit(district, f"b-{district}-{n}", n)
+                    for n in range(start, min(start + BATCH, per_district))
+                ]
+                await append_batch(store, ps)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(writer(d) for d in DISTRICTS))
+        elapsed = time.perf_counter() - began
+    return per_district * len(DISTRICTS) / elapsed
+
+
+async def naive_orm(url: str, total: int) -> float:
+    """One entry per transaction through the ORM: lock head, read balance, insert, update."""
+    async with open_store(url + "?maxsize=8"):
+
+        async def one(district: str, n: int) -> None:
+            async with in_transaction():
+                head = await ChainHead.filter(district=district).select_for_update().first()
+                if head is None:
+                    head = await ChainHead.create(district=district, size=0, head=bytes(32))
+                p = deposit(district, f"n-{district}-{n}", n)
+                e = build_entry(
+                    district=district, seq=head.size, prev=head.head, id=p.id, kind=p.kind,
+                    debit=p.debit, credit=p.credit, minutes=p.minutes, actor=p.actor,
+                    policy=p.policy, at_ms=p.at_ms,
+                )  # fmt: skip
+                await LedgerEntry.create(
+                    district=district, seq=e.seq, entry_id=e.id, kind=str(e.kind),
+                    debit=e.debit, credit=e.credit, minutes=e.minutes, actor=e.actor,
+                    policy=e.policy, at_ms=e.at_ms, hash=e.hash, body=e.body,
+                )  # fmt: skip
+                for account, delta in ((e.debit, -e.minutes), (e.credit, e.minutes)):
+                    row = await Balance.filter(district=district, account=account).first()
+                    if row is None:
+                        await Balance.create(district=district, account=account, minutes=delta)
+                    else:
+                        row.minutes += delta
+                        await row.save()
+                head.size, head.head = e.seq + 1, e.hash
+                await head.save()
+
+        per_district = total // len(DISTRICTS)
+
+        async def writer(district: str) -> None:
+            for n in range(per_district):
+                await one(district, n)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(writer(f"N{d}") for d in DISTRICTS))
+        elapsed = time.perf_counter() - began
+    return per_district * len(DISTRICTS) / elapsed
+
+
+async def acknowledged(url: str, seconds: float, grouped: bool) -> tuple[float, float, float]:
+    """(appends/s per chain, median ms, p99 ms) for 4 clients per district."""
+    latencies: list[float] = []
+    tag = "g" if grouped else "s"
+    async with open_store(url + "?maxsize=16") as store:
+        committer = GroupCommitter(store)
+        deadline = time.perf_counter() + seconds
+
+        async def client(district: str, c: int) -> None:
+            n = 0
+            while time.perf_counter() < deadline:
+                p = deposit(f"{tag}{district}", f"{tag}-{district}-{c}-{n}", n)
+                began = time.perf_counter()
+                if grouped:
+                    await committer.append(p)
+                else:
+                    await append(store, p)
+                latencies.append(time.perf_counter() - began)
+                n += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client(d, c) for d in DISTRICTS for c in range(4)))
+        elapsed = time.perf_counter() - began
+        await committer.close()
+    latencies.sort()
+    per_chain = len(latencies) / elapsed / len(DISTRICTS)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return per_chain, statistics.median(latencies) * 1000, p99 * 1000
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    return f"{os.cpu_count()} cores, {model}, {platform.python_version()}, {date}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="postgres://postgres@127.0.0.1:5432/ledger_bench")
+    parser.add_argument("--entries", type=int, default=200_000)
+    parser.add_argument("--naive", type=int, default=4_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    await recreate(args.url)
+    rate = await batched(args.url, args.entries)
+    print(f"batched append, 4 districts, {BATCH}/tx: {rate:,.0f} entries/s")
+    naive = await naive_orm(args.url, args.naive)
+    print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
+    print(f"ratio batched / naive: {rate / naive:,.1f}x")
+    for grouped in (False, True):
+        per_chain, median, p99 = await acknowledged(args.url, args.seconds, grouped)
+        label = "group commit" if grouped else "one tx per append"
+        print(
+            f"acknowledged appends ({label}), 4 clients x 4 districts: {per_chain:,.0f}/s per "
+            f"chain, median {median:.2f} ms, p99 {p99:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
