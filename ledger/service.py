@@ -15,7 +15,8 @@ returns the stored entry and writes nothing; with different content it raises
 by a rule is recorded, and every retry raises `IdempotencyFailed` carrying that first refusal,
 so it can never succeed later by surprise.
 
-Proof reads (`tree_root`, `inclusion_proof`, `consistency_proof`) fold stored Merkle nodes.
+Proof reads (`tree_root`, `inclusion_proof`, `consistency_proof`, `statement_with_proofs`)
+fold stored Merkle nodes; `checkpoint_chain` signs and stores a checkpoint when one is due.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ledger import merkle
+from ledger.canonical import encode
+from ledger.checkpoint import Checkpoint, checkpoint_due, sign_checkpoint
 from ledger.entries import Entry, build_entry, check_district
 from ledger.errors import (
     IdempotencyConflict,
     IdempotencyFailed,
+    InvalidCheckpoint,
     LedgerError,
     ProofError,
 )
+from ledger.keys import Signer
 from ledger.rules import (
     CLOSING,
     Limits,
@@ -49,6 +54,7 @@ from ledger.storage.base import (
     EntryKey,
     Failure,
     Head,
+    StoredCheckpoint,
     Write,
 )
 
@@ -323,3 +329,57 @@ async def consistency_proof(store: ChainStore, district: str, old: int, new: int
         raise ProofError(f"no consistency proof from size {old} to {new}")
     nodes = await _proof_nodes(store, district, merkle.consistency_nodes(old, new))
     return merkle.consistency_proof_from(nodes, old, new)
+
+
+async def statement_with_proofs(
+    store: ChainStore,
+    district: str,
+    account: str,
+    *,
+    size: int,
+    after_seq: int = -1,
+    limit: int = 100,
+) -> list[tuple[Entry, list[bytes]]]:
+    """Statement lines within the first `size` entries, each with its inclusion proof."""
+    lines = await store.statement(district, account, after_seq=after_seq, limit=limit)
+    return [
+        (entry, await inclusion_proof(store, district, entry.seq, size))
+        for entry in lines
+        if entry.seq < size
+    ]
+
+
+async def latest_checkpoint(store: ChainStore, district: str) -> Checkpoint | None:
+    stored = await store.checkpoints(district)
+    return Checkpoint.from_json(decode_checkpoint(stored[-1].body)) if stored else None
+
+
+def decode_checkpoint(body: bytes) -> dict[str, object]:
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise InvalidCheckpoint("stored checkpoint is not a JSON object")
+    return value
+
+
+async def checkpoint_chain(
+    store: ChainStore,
+    district: str,
+    signer: Signer,
+    *,
+    now_ms: int,
+    every_n: int = 1000,
+    every_ms: int = 60_000,
+    force: bool = False,
+) -> Checkpoint | None:
+    """Sign and store a checkpoint of the chain's current size if one is due (or `force`)."""
+    last = await latest_checkpoint(store, district)
+    size = (await store.head(district)).size
+    due = checkpoint_due(
+        last.size if last else None, last.at_ms if last else None, size, now_ms, every_n, every_ms
+    )
+    if not (due or (force and size > 0 and (last is None or last.size < size))):
+        return None
+    root = await tree_root(store, district, size)
+    cp = sign_checkpoint(district=district, size=size, root=root, at_ms=now_ms, signer=signer)
+    await store.add_checkpoint(StoredCheckpoint(district, size, root, now_ms, encode(cp.to_json())))
+    return cp

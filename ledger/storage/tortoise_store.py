@@ -32,7 +32,7 @@ from ledger.storage.base import (
     Write,
 )
 from ledger.storage.nodes import NodeKey
-from ledger.storage.postgres import pg_snapshot, pg_write
+from ledger.storage.postgres import pg_nodes, pg_snapshot, pg_write
 from ledger.storage.rows import ENTRY_COLUMNS, FAILURE_COLUMNS, entry_row, stored_nodes
 
 # SQLite allows 32766 bound parameters; keep IN lists well below.
@@ -351,6 +351,8 @@ class TortoiseStore:
         return [entry_from_bytes(bytes(r["body"])) for r in rows]
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        if self._sql.postgres:
+            return await pg_nodes(self.client, district, keys)
         return await _read_nodes(self.client, self._sql, district, keys)
 
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
