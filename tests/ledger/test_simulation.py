@@ -14,15 +14,27 @@ import random
 from dataclasses import dataclass, field, replace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.checkpoint import verify_checkpoint
 from ledger.entries import Entry, Kind
 from ledger.errors import (
     IdempotencyConflict,
     IdempotencyFailed,
     LedgerError,
 )
+from ledger.keys import Signer
+from ledger.merkle import verify_consistency
 from ledger.rules import REVERSIBLE, Limits, Proposal
-from ledger.service import append, append_batch, append_many, tree_root
+from ledger.service import (
+    append,
+    append_batch,
+    append_many,
+    checkpoint_chain,
+    consistency_proof,
+    latest_checkpoint,
+    tree_root,
+)
 from ledger.storage.base import ChainStore
 from ledger.storage.database import open_store
 from ledger.storage.memory import MemoryStore
@@ -41,6 +53,9 @@ from tests.ledger.chain_checks import Auditor, check_store
 
 LIMITS = Limits(max_minutes=480)
 STEP_MS = 1_000
+CHECKPOINT_EVERY = 100
+# A fixed key: Ed25519 signatures are deterministic, so the same seed gives the same checkpoints.
+SIGNER = Signer.from_private(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
 
 
 class Crash(Exception):
@@ -224,11 +239,25 @@ class Simulation:
     async def do_resume(self) -> None:
         await resume_transfers(self.store, network=self.network(), now_ms=self.now)
 
+    async def checkpoint(self) -> None:
+        """Sign a checkpoint of every chain and prove it consistent with the previous one."""
+        for d in await self.store.districts():
+            last = await latest_checkpoint(self.store, d)
+            cp = await checkpoint_chain(self.store, d, SIGNER, now_ms=self.now, force=True)
+            if cp is None:
+                continue
+            assert verify_checkpoint(cp, SIGNER.public)
+            if last is not None:
+                proof = await consistency_proof(self.store, d, last.size, cp.size)
+                assert verify_consistency(last.size, cp.size, last.root, cp.root, proof)
+
     async def run(self, steps: int) -> Auditor:
         auditor = Auditor(self.store)
-        for _ in range(steps):
+        for n in range(steps):
             await self.step()
             await auditor.check()
+            if n % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
+                await self.checkpoint()
         # Past every deadline: every transfer completes or voids, and the mirrors are exact.
         self.now += 10 * STEP_MS
         await resume_transfers(self.store, network=self.network(), now_ms=self.now)
@@ -236,15 +265,19 @@ class Simulation:
         report = await settlement_report(self.store)
         assert report.open_holds == 0 and report.mirrored
         await check_store(self.store)
+        await self.checkpoint()
         return auditor
 
 
-async def fingerprint(store: ChainStore) -> dict[str, tuple[int, str, str]]:
+async def fingerprint(store: ChainStore) -> dict[str, tuple[int, str, str, str]]:
+    """Per chain: size, head hash, Merkle root and the final signed checkpoint."""
     out = {}
     for d in await store.districts():
         head = await store.head(d)
         root = await tree_root(store, d, head.size)
-        out[d] = (head.size, head.head.hex(), root.hex())
+        cp = await latest_checkpoint(store, d)
+        assert cp is not None and cp.size == head.size and cp.root == root
+        out[d] = (head.size, head.head.hex(), root.hex(), cp.signature.hex())
     return out
 
 
