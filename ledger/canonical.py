@@ -26,34 +26,58 @@ _encoder = json.JSONEncoder(
 )
 
 
-def _check_value(value: object, path: str) -> None:
-    # Iterative checks would be faster, but values here are small (entries, checkpoints).
+def _looks_canonical(value: object) -> bool:
+    """Fast check without paths: plain dicts, lists, NFC strings, safe ints, bools, None."""
+    stack = [value]
+    is_normalized = unicodedata.is_normalized
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not is_normalized("NFC", item):
+                return False
+        elif kind is int:
+            if item > MAX_SAFE_INTEGER or item < -MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not (key.isascii() or is_normalized("NFC", key)):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
+def _checked_copy(value: object, path: str) -> Any:
+    """Plain-JSON copy of `value` (any Mapping, list or tuple), or NotCanonical naming where."""
     if value is None or value is True or value is False:
-        return
+        return value
     if isinstance(value, str):
         if not unicodedata.is_normalized("NFC", value):
             raise NotCanonical("string is not in Unicode NFC", path)
-        return
+        return value
     if isinstance(value, int):
         if type(value) is not int:
             raise NotCanonical(f"integer subclass {type(value).__name__} is not allowed", path)
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise NotCanonical("integer outside +-(2**53 - 1)", path)
-        return
+        return value
     if isinstance(value, float):
         raise NotCanonical("floats are not allowed (use integer minutes/milliseconds)", path)
     if isinstance(value, Mapping):
+        copy: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise NotCanonical(f"object key {key!r} is not a string", path)
             if not unicodedata.is_normalized("NFC", key):
                 raise NotCanonical("object key is not in Unicode NFC", f"{path}.{key}")
-            _check_value(item, f"{path}.{key}" if path else key)
-        return
+            copy[key] = _checked_copy(item, f"{path}.{key}" if path else key)
+        return copy
     if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check_value(item, f"{path}[{index}]")
-        return
+        return [_checked_copy(item, f"{path}[{index}]") for index, item in enumerate(value)]
     raise NotCanonical(f"type {type(value).__name__} is not allowed", path)
 
 
@@ -61,8 +85,10 @@ def encode(obj: Mapping[str, Any]) -> bytes:
     """The canonical bytes of a JSON object; raises NotCanonical instead of normalising."""
     if not isinstance(obj, Mapping):
         raise NotCanonical(f"top level must be an object, not {type(obj).__name__}")
-    _check_value(obj, "")
-    text = _encoder.encode(dict(obj) if not isinstance(obj, dict) else obj)
+    if not _looks_canonical(obj):
+        # Other mapping types, tuples, or a real problem: the slow path names the field.
+        obj = _checked_copy(obj, "")
+    text = _encoder.encode(obj)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates cannot be UTF-8

@@ -233,8 +233,13 @@ def build_entry(
     policy: int,
     at_ms: int,
     meta: Mapping[str, Any] | None = None,
+    _body: bytes | None = None,
 ) -> Entry:
-    """Validate field types and shapes and compute body and hash; business rules live elsewhere."""
+    """Validate field types and shapes and compute body and hash; business rules live elsewhere.
+
+    `_body` is for `entry_from_bytes` only: bytes already proven to be the canonical encoding
+    of exactly these fields, so they need not be encoded again.
+    """
     check_district(district)
     _check_int("seq", seq, 0)
     if not isinstance(prev, bytes) or len(prev) != HASH_SIZE:
@@ -259,7 +264,7 @@ def build_entry(
     if not isinstance(meta, Mapping):
         raise InvalidEntry("meta", f"must be an object, got {type(meta).__name__}")
     frozen_meta = MappingProxyType(dict(meta))
-    body = encode(
+    body = _body or encode(
         {
             "v": ENTRY_VERSION,
             "district": district,
@@ -310,7 +315,7 @@ def _parse_prev(value: object) -> bytes:
     return prev
 
 
-def entry_from_json(obj: Mapping[str, Any]) -> Entry:
+def entry_from_json(obj: Mapping[str, Any], *, _body: bytes | None = None) -> Entry:
     """Build an entry from its parsed body object (exact key set, version 1)."""
     keys = set(obj)
     if keys != BODY_KEYS:
@@ -336,11 +341,12 @@ def entry_from_json(obj: Mapping[str, Any]) -> Entry:
         policy=obj["policy"],
         at_ms=obj["at"],
         meta=meta,
+        _body=_body,
     )
 
 
 def entry_from_bytes(body: bytes) -> Entry:
     """Strictly parse stored bytes: canonical form, exact key set, valid field values."""
-    entry = entry_from_json(decode(body))
-    # decode() already proved body is canonical, so re-encoding reproduced it byte for byte.
-    return entry
+    # decode() proved that body is the canonical encoding of the object it parsed, which
+    # entry_from_json checks field by field; encoding it again would give the same bytes.
+    return entry_from_json(decode(body), _body=bytes(body))

@@ -14,7 +14,8 @@ Two independent passes over the same bodies, each stopping at its first problem:
 
 A report's first bad seq is the smallest seq either pass names. Checkpoint signatures and stored
 balances are checked at the end and reported without a seq. Every entry's fields are read by
-one regular expression that accepts only canonical, ASCII, empty-meta bodies; anything else
+one regular expression that accepts only canonical ASCII bodies whose meta holds at most eight
+string values (key order is checked after the match); anything else
 takes the strict path (`entries.entry_from_bytes`), so the fast path never accepts more.
 """
 
@@ -26,6 +27,7 @@ from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, KeyHistory, check_checkpoint, verify_checkpoint
@@ -48,6 +50,8 @@ from ledger.merkle import root as merkle_root
 LEAF_DATA_PREFIX = b"\x00" + VERSION_TAG
 _TEXT = rb'[^"\\\x00-\x1f]{1,256}'
 _INT = rb"(?:0|[1-9][0-9]{0,14})"
+_KINDS = b"|".join(sorted(kind.encode() for kind in KIND_VALUES))
+_META_PAIR = re.compile(rb'"([a-z_]{1,32})":"(' + _TEXT + rb')"')
 _ACCOUNT = (
     rb"(?:user:[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}|clearing:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
     rb"|issuance|pool|expired)"
@@ -56,7 +60,10 @@ FAST_BODY = re.compile(
     rb'\{"actor":"' + _TEXT + rb'","at":' + _INT + rb',"category":(?:null|"' + _TEXT + rb'")'
     rb',"credit":"(' + _ACCOUNT + rb')","debit":"(' + _ACCOUNT + rb')"'
     rb',"district":"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})","id":"(' + _TEXT + rb')"'
-    rb',"kind":"([a-z_]{1,20})","meta":\{\},"minutes":([1-9][0-9]{0,14}),"policy":'
+    rb',"kind":"(' + _KINDS + rb')","meta":\{((?:"[a-z_]{1,32}":"' + _TEXT + rb'")'
+    rb'(?:,"[a-z_]{1,32}":"'
+    + _TEXT
+    + rb'"){0,7})?\},"minutes":([1-9][0-9]{0,14}),"policy":'
     + _INT
     + rb',"prev":"[0-9a-f]{64}","ref":(null|"'
     + _TEXT
@@ -296,6 +303,18 @@ class Closing:
     transfer: str | None
 
 
+_NO_META: Mapping[str, Any] = {}
+
+
+def _meta(text: bytes) -> dict[str, str] | None:
+    """The meta object of a fast match, or None when its keys are not strictly sorted."""
+    pairs = _META_PAIR.findall(text)
+    keys = [key for key, _ in pairs]
+    if any(a >= b for a, b in pairwise(keys)):
+        return None
+    return {key.decode(): value.decode() for key, value in pairs}
+
+
 class _Bad(Exception):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(reason)
@@ -367,7 +386,14 @@ class ReplayPass:
                     keep.append(line)
                     seq += 1
                     continue
-                credit, debit, entry_id, kind, minutes_b, ref, seq_b = fields.groups()
+                credit, debit, entry_id, kind, meta_text, minutes_b, ref, seq_b = fields.groups()
+                meta = _NO_META if meta_text is None else _meta(meta_text)
+                if meta is None:  # meta keys out of order: the strict path says why
+                    self.size = seq
+                    self._slow(line)
+                    keep.append(line)
+                    seq += 1
+                    continue
                 if int(seq_b) != seq:
                     raise _Bad(seq, f"seq is {int(seq_b)}, expected {seq}")
                 if entry_id in ids:
@@ -375,6 +401,8 @@ class ReplayPass:
                 ids[entry_id] = seq
                 keep.append(line)
                 minutes = int(minutes_b)
+                if debit == credit:
+                    raise _Bad(seq, f"debit and credit are both {debit.decode()}")
                 if limit is not None and minutes >= limit:
                     raise _Bad(seq, f"{minutes} minutes is not below the ceiling {limit}")
                 from_account = accounts.get(debit) or self._account(debit)
@@ -389,7 +417,7 @@ class ReplayPass:
                     self.size = seq
                     plain_ref = None if ref == b"null" else ref[1:-1]
                     self._special(
-                        kind.decode(), debit, credit, minutes, entry_id, plain_ref, {}, line
+                        kind.decode(), debit, credit, minutes, entry_id, plain_ref, meta, line
                     )
                 seq += 1
         except _Bad as bad:
@@ -496,15 +524,25 @@ class ReplayPass:
             TransferRecord(transfer, "credit", counterpart, minutes, seq, hold, "credited")
         )
 
+    def _fields_of(self, seq: int) -> tuple[str, bytes, bytes, int]:
+        """Kind, debit, credit and minutes of an earlier entry of this pass."""
+        line = self.lines[seq - self.start]
+        fields = _fast_body(self.district.encode()).fullmatch(line)
+        if fields is not None and line.isascii():
+            credit, debit, _, kind, _, minutes, _, _ = fields.groups()
+            return kind.decode(), debit, credit, int(minutes)
+        entry = entry_from_bytes(line)
+        return str(entry.kind), entry.debit.encode(), entry.credit.encode(), entry.minutes
+
     def close(self, closing: Closing) -> None:
         """Check a closing against the entry it names, which this pass has seen."""
         seq, kind = closing.seq, closing.kind
         target_seq = self.ids[closing.ref]
-        target = entry_from_bytes(self.lines[target_seq - self.start])
+        target_kind, target_debit, target_credit, target_minutes = self._fields_of(target_seq)
         if kind == Kind.REVERSE:
-            if target.kind not in _REVERSIBLE:
-                raise _Bad(seq, f"entry {target_seq} is a {target.kind} and cannot be reversed")
-            swapped = (target.credit.encode(), target.debit.encode(), target.minutes)
+            if target_kind not in _REVERSIBLE:
+                raise _Bad(seq, f"entry {target_seq} is a {target_kind} and cannot be reversed")
+            swapped = (target_credit, target_debit, target_minutes)
             if (closing.debit, closing.credit, closing.minutes) != swapped:
                 raise _Bad(
                     seq, f"does not swap the accounts and keep the minutes of entry {target_seq}"

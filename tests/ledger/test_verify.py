@@ -186,6 +186,12 @@ class TestRules:
         seq, reason = self.reason(kind=Kind.DONATE, credit="user:b")
         assert seq == 2 and "cannot move user:a -> user:b" in reason
 
+    def test_debit_equal_to_credit(self) -> None:
+        bodies = forged(self.builder)
+        bodies[-1] = bodies[-1].replace(b'"credit":"user:b"', b'"credit":"user:a"')
+        report = verify(bodies)
+        assert report.first_bad_seq == 2 and "both user:a" in report.reason
+
     def test_wrong_district(self) -> None:
         seq, reason = self.reason(district="minhang")
         assert seq == 2 and "district is minhang" in reason
