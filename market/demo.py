@@ -272,10 +272,10 @@ _PROVIDERS = (
     PlannedProvider("杭州安康居家养老服务有限公司", "330106",
                     (("bathing", 8000), ("cleaning", 6000), ("medical", 10000)), 40, 5,
                     ListStatus.red,
-                    (("bathing", "bathing"), ("cleaning", "care_worker"), ("medical", "nursing"))),
+                    (("bathing", "bathing"), ("cleaning", "caregiver"), ("medical", "nurse"))),
     PlannedProvider("杭州仁和护理服务有限公司", "330108",
                     (("escort", 6000), ("medical", 12000)), 30, 3, ListStatus.normal,
-                    (("escort", "care_worker"), ("medical", "medical"))),
+                    (("escort", "caregiver"), ("medical", "nurse"))),
 )  # fmt: skip
 
 
@@ -384,7 +384,7 @@ def _flags(rng: random.Random, age: int, level: gbt.Level | None) -> tuple[str, 
     if rng.random() < (0.3 if age >= 80 else 0.18):
         flags.append("living_alone")
     if rng.random() < 0.1:
-        flags.append("economically_disadvantaged")
+        flags.append("economic_hardship")
     if rng.random() < 0.08:
         flags.append("left_behind")
     if rng.random() < 0.03:
@@ -479,14 +479,14 @@ def _plan_families(
         relation = (
             "child"
             if number == 0
-            else rng.choices(("child", "spouse", "grandchild", "child_in_law"), (70, 10, 15, 5))[0]
+            else rng.choices(("child", "spouse", "grandchild", "parent_in_law"), (70, 10, 15, 5))[0]
         )
         gender = rng.choice(("female", "male"))
         if relation == "spouse":
             gender = "male" if elder.gender == "female" else "female"
         born = (
             elder.birth_year
-            + {"child": 28, "spouse": 0, "grandchild": 55, "child_in_law": 28}[relation]
+            + {"child": 28, "spouse": 0, "grandchild": 55, "parent_in_law": 28}[relation]
             + rng.randint(-3, 4)
         )
         surname = (

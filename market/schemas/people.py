@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from market.policy import CertificateKind, PriorityFlag, RelationKind
 from market.schemas.common import (
     BirthYear,
     DistrictCode,
@@ -22,15 +23,6 @@ from market.schemas.common import (
 from market.schemas.parse import Items, Range, Text
 
 ServiceCode = Literal["meal", "bathing", "cleaning", "escort", "medical", "emergency", "visit"]
-PriorityFlag = Literal[
-    "economically_disadvantaged",
-    "disabled",
-    "very_old",
-    "living_alone",
-    "left_behind",
-    "lost_only_child",
-    "severe_disability",
-]
 
 
 @dataclass(frozen=True)
@@ -89,7 +81,7 @@ class RegisterElder:
     gender: Gender
     latitude: Latitude
     longitude: Longitude
-    flags: Annotated[list[PriorityFlag], Items(0, 7)] = field(default_factory=list)
+    flags: Annotated[list[PriorityFlag], Items(0, len(PriorityFlag))] = field(default_factory=list)
     phone: Phone | None = None
     password: Password | None = None
     id_number: Annotated[str, Text(6, 32, r"[0-9A-Za-z]+")] | None = None
@@ -103,7 +95,7 @@ class RegisterElder:
 class UpdateElderProfile:
     latitude: Latitude | None = None
     longitude: Longitude | None = None
-    flags: Annotated[list[PriorityFlag], Items(0, 7)] | None = None
+    flags: Annotated[list[PriorityFlag], Items(0, len(PriorityFlag))] | None = None
     phone: Phone | None = None
     id_number: Annotated[str, Text(6, 32, r"[0-9A-Za-z]+")] | None = None
     address: Annotated[str, Text(1, 300)] | None = None
@@ -131,9 +123,7 @@ class RequestFamilyLink:
     """A family member asks to be linked to an elder, found by the elder's phone number."""
 
     elder_phone: Phone
-    relation: Literal[
-        "spouse", "child", "child_in_law", "grandchild", "sibling", "guardian", "other"
-    ]
+    relation: RelationKind
 
 
 @dataclass(frozen=True)
@@ -156,7 +146,7 @@ class UpdateHelperProfile:
 
 @dataclass(frozen=True)
 class AddCertificate:
-    kind: Literal["bathing", "nursing", "medical", "first_aid", "care_worker", "lifting"]
+    kind: CertificateKind
     number: Annotated[str, Text(3, 64)]
     expires_on: date
 

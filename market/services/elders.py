@@ -70,7 +70,7 @@ async def register_elder(runtime: Runtime, principal: Principal, cmd: RegisterEl
             user=user,
             birth_year=cmd.birth_year,
             gender=cmd.gender,
-            flags=sorted(set(cmd.flags)),
+            flags=sorted({flag.value for flag in cmd.flags}),
             latitude=cmd.latitude,
             longitude=cmd.longitude,
             preferences=dataclasses.asdict(cmd.preferences) if cmd.preferences else {},
@@ -132,7 +132,7 @@ async def update_profile(
             if (value := getattr(cmd, name)) is not None:
                 setattr(profile, name, value)
         if cmd.flags is not None:
-            profile.flags = sorted(set(cmd.flags))
+            profile.flags = sorted({flag.value for flag in cmd.flags})
         if cmd.preferences is not None:
             profile.preferences = dataclasses.asdict(cmd.preferences)
         if cmd.consents is not None:

@@ -77,7 +77,7 @@ async def add_certificate(
         )
     return await Certificate.create(
         helper_id=helper.user_id,  # type: ignore[attr-defined]
-        kind=cmd.kind,
+        kind=cmd.kind.value,
         number_enc=runtime.crypto.encrypt(cmd.number, purpose=CERTIFICATE_PURPOSE),
         expires_on=cmd.expires_on,
     )

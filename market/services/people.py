@@ -96,7 +96,9 @@ async def request_family_link(
         raise NotFound("elder_not_found", "no elder with this phone number")
     if await FamilyLink.filter(family_id=principal.user_id, elder_id=elder.id).exists():
         raise Conflict("link_exists", "a link to this elder already exists")
-    return await FamilyLink.create(family_id=principal.user_id, elder=elder, relation=cmd.relation)
+    return await FamilyLink.create(
+        family_id=principal.user_id, elder=elder, relation=cmd.relation.value
+    )
 
 
 async def approve_family_link(principal: Principal, link_id: UUID) -> FamilyLink:
