@@ -21,7 +21,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ CHECKPOINT = ".checkpoint.json"
 KEYS = ".keys.json"
 BALANCES = ".balances.json"
 PARALLEL_FROM = 100_000  # below this many entries a second process costs more than it saves
+SMALLEST_ENTRY = 150  # bytes: no canonical entry body is shorter, so a file size bounds its count
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,25 @@ def read_export(path: str | os.PathLike[str]) -> ExportedChain:
     return ExportedChain(district, entries, _read_lines(entries), checkpoint, keys, balances)
 
 
-def _verify_tail(path: str, district: str, start: int, max_minutes: int | None) -> tuple:
-    """Child process: verify entries from `start` on, detached; return what the parent joins."""
-    lines = _read_lines(Path(path))[start:]
+def _ready() -> None:
+    """A no-op: submitted first so the pool starts its process while the parent reads."""
+
+
+def _spawned_pool() -> ProcessPoolExecutor:
+    # spawn, not fork: the caller may be a threaded server, and fork copies its locks.
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(_ready)
+    return pool
+
+
+def _verify_tail(
+    path: str, district: str, start: int, offset: int, max_minutes: int | None
+) -> tuple[bytes | None, int | None, list[bytes], ReplayPass]:
+    """Child process: verify entries from `start` (at byte `offset`) on, detached."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    lines = data[:-1].split(b"\n") if data else []
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
     links.feed(lines)
     replay.feed(lines)
@@ -172,7 +189,8 @@ def _verify_in_two(
     """Both parts at once, the later one in `pool`; None when they do not join cleanly."""
     lines = chain.bodies
     start = split_point(len(lines))
-    tail = pool.submit(_verify_tail, str(chain.path), chain.district, start, max_minutes)
+    offset = sum(map(len, lines[:start])) + start  # each line and its newline
+    tail = pool.submit(_verify_tail, str(chain.path), chain.district, start, offset, max_minutes)
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
     head = lines[:start]
@@ -199,7 +217,7 @@ def verify_exported(
     pool: Executor | None = None,
 ) -> VerifyReport:
     """Verify one exported chain; with `workers` >= 2 a large one is split in two (`pool`
-    defaults to a fresh spawned process)."""
+    defaults to a freshly spawned process). A failed child falls back to one process."""
     checkpoints = [chain.checkpoint] if chain.checkpoint is not None else []
     options: dict[str, Any] = {
         "checkpoints": checkpoints,
@@ -208,12 +226,14 @@ def verify_exported(
         "stored_balances": chain.balances,
     }
     if workers >= 2 and len(chain.bodies) >= PARALLEL_FROM:
-        if pool is None:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=1, mp_context=context) as own:
-                joined = _verify_in_two(chain, max_minutes=max_minutes, pool=own)
-        else:
-            joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool)
+        own = _spawned_pool() if pool is None else None
+        try:
+            joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool or own)  # type: ignore[arg-type]
+        except (BrokenExecutor, OSError):
+            joined = None
+        finally:
+            if own is not None:
+                own.shutdown()
         if joined is not None:
             links, replay, index = joined
             return combine(chain.district, links, replay, index=index, **options)
@@ -238,22 +258,27 @@ def verify_export(
         files = [target]
     else:
         raise ExportInvalid(f"{target} does not exist")
+    large = any(f.stat().st_size >= PARALLEL_FROM * SMALLEST_ENTRY for f in files)
+    own = _spawned_pool() if workers >= 2 and pool is None and large else None
     reports: list[VerifyReport] = []
-    for file in files:
-        chain = read_export(file)
-        if chain.keys is None:
-            reports.append(_missing(chain, f"{chain.district}{KEYS} is missing"))
-            continue
-        trusted = (trusted_key_ids or {}).get(chain.district)
-        reports.append(
-            verify_exported(
+    try:
+        for file in files:
+            chain = read_export(file)
+            if chain.keys is None:
+                reports.append(_missing(chain, f"{chain.district}{KEYS} is missing"))
+                continue
+            trusted = (trusted_key_ids or {}).get(chain.district)
+            report = verify_exported(
                 chain,
                 trusted_key_id=trusted,
                 max_minutes=max_minutes,
                 workers=workers,
-                pool=pool,
+                pool=pool or own,
             )
-        )
+            reports.append(report)
+    finally:
+        if own is not None:
+            own.shutdown()
     return ExportReport(tuple(reports), verify_mirrors(reports))
 
 

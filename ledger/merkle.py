@@ -220,20 +220,20 @@ class MerkleIndex:
     def _complete_levels(self) -> None:
         level = 0
         sha256 = hashlib.sha256
+        step = 2 * HASH_SIZE
         while True:
             below = self._levels[level]
-            want = len(below) // HASH_SIZE // 2
+            want = len(below) // step
             if want == 0:
                 return
             if level + 1 == len(self._levels):
                 self._levels.append(bytearray())
             above = self._levels[level + 1]
             have = len(above) // HASH_SIZE
-            view = memoryview(below)
-            step = 2 * HASH_SIZE
+            pairs = bytes(below[have * step : want * step])
+            # A list comprehension over byte slices is the fastest pure-Python loop here.
             above += b"".join(
-                sha256(b"\x01" + view[i * step : (i + 1) * step]).digest()
-                for i in range(have, want)
+                [sha256(b"\x01" + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)]
             )
             level += 1
 

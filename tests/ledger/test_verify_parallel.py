@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,16 @@ def test_real_second_process(tmp_path: Path) -> None:
     chain = read_export(export(tmp_path, random_history(3, 200)))
     parallel = verify_exported(chain)
     assert parallel.ok and parallel == verify_exported(chain, workers=1)
+
+
+class _BrokenPool(Executor):
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        future: Future = Future()
+        future.set_exception(BrokenProcessPool("the child died"))
+        return future
+
+
+def test_a_dead_child_falls_back_to_one_process(tmp_path: Path) -> None:
+    chain = read_export(export(tmp_path, random_history(3, 100)))
+    report = verify_exported(chain, pool=_BrokenPool())
+    assert report.ok and report == verify_exported(chain, workers=1)
