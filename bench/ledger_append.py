@@ -6,24 +6,30 @@
 Recreates the `ledger_bench` database, migrates it, then measures
 1. batched appends (`append_batch`, 1,000 entries per transaction) by 4 concurrent writers,
    one per district chain, through the full append path (rules, idempotency lookup, balances,
-   Merkle nodes, head row lock);
-2. the naive one-entry-per-transaction ORM append (Tortoise models, `select_for_update`),
+   Merkle nodes, head row lock), in 1 and in `--processes` OS processes (Python builds and
+   hashes every entry, so one process is bound to one core);
+2. inclusion proofs read from the stored Merkle nodes (one query per proof), on chain D1 or
+   on a chain grown to `--proof-chain` entries;
+3. the naive one-entry-per-transaction ORM append (Tortoise models, `select_for_update`),
    for the ratio;
-3. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
+4. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
    returning only after its commit: once with one transaction per append, once through the
-   `GroupCommitter` (concurrent appends of a chain share a commit). Median and p99 latency.
+   `GroupCommitter` (concurrent appends share a commit). Median and p99 latency.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,8 +41,9 @@ from tortoise.transactions import in_transaction
 
 from ledger.committer import GroupCommitter
 from ledger.entries import Kind, build_entry
+from ledger.merkle import verify_inclusion
 from ledger.rules import Proposal
-from ledger.service import append, append_batch
+from ledger.service import append, append_batch, inclusion_proof, tree_root
 from ledger.storage.database import open_store
 from ledger.storage.models import Balance, ChainHead, LedgerEntry
 
@@ -67,9 +74,8 @@ async def recreate(url: str) -> None:
         pass
 
 
-async def batched(url: str, total: int) -> float:
-    per_district = total // len(DISTRICTS)
-    async with open_store(url + "?maxsize=8") as store:
+async def _batched_writers(url: str, districts: list[str], per_district: int) -> None:
+    async with open_store(url + "?maxsize=4") as store:
 
         async def writer(district: str) -> None:
             for start in range(0, per_district, BATCH):
@@ -79,10 +85,31 @@ async def batched(url: str, total: int) -> float:
                 ]
                 await append_batch(store, ps)
 
-        began = time.perf_counter()
-        await asyncio.gather(*(writer(d) for d in DISTRICTS))
-        elapsed = time.perf_counter() - began
-    return per_district * len(DISTRICTS) / elapsed
+        await asyncio.gather(*(writer(d) for d in districts))
+
+
+def _batched_process(url: str, districts: list[str], per_district: int, start_at: float) -> float:
+    # Every process starts at the same wall-clock moment and reports when it finished.
+    time.sleep(max(0.0, start_at - time.time()))
+    asyncio.run(_batched_writers(url, districts, per_district))
+    return time.time()
+
+
+async def batched(url: str, total: int, processes: int) -> float:
+    """Entries/s of `processes` OS processes sharing the 4 district chains between them."""
+    per_district = total // len(DISTRICTS)
+    start_at = time.time() + 3.0
+    shares = [DISTRICTS[i::processes] for i in range(processes)]
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        ends = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, _batched_process, url, share, per_district, start_at)
+                for share in shares
+            )
+        )
+    return per_district * len(DISTRICTS) / (max(ends) - start_at)
 
 
 async def naive_orm(url: str, total: int) -> float:
@@ -157,6 +184,31 @@ async def acknowledged(url: str, seconds: float, grouped: bool) -> tuple[float, 
     return per_chain, statistics.median(latencies) * 1000, p99 * 1000
 
 
+async def proofs(url: str, district: str, count: int, chain: int) -> tuple[int, float, float]:
+    """(chain size, median ms, p99 ms) of inclusion proofs for random entries, each verified."""
+    rng = random.Random(1)
+    async with open_store(url) as store:
+        if chain:
+            done = (await store.head(district)).size
+            for start in range(done, chain, BATCH):
+                ps = [
+                    deposit(district, f"p-{n}", n) for n in range(start, min(start + BATCH, chain))
+                ]
+                await append_batch(store, ps)
+        size = (await store.head(district)).size
+        root = await tree_root(store, district, size)
+        took = []
+        for _ in range(count):
+            seq = rng.randrange(size)
+            began = time.perf_counter()
+            proof = await inclusion_proof(store, district, seq, size)
+            took.append(time.perf_counter() - began)
+            (entry,) = await store.entries(district, seq, seq + 1)
+            assert verify_inclusion(entry.hash, seq, size, proof, root)
+    took.sort()
+    return size, statistics.median(took) * 1000, took[int(len(took) * 0.99)] * 1000
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -176,11 +228,25 @@ async def main() -> None:
     parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--naive", type=int, default=4_000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--proof-chain", type=int, default=0, help="grow chain P to this size for the proofs"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     await recreate(args.url)
-    rate = await batched(args.url, args.entries)
-    print(f"batched append, 4 districts, {BATCH}/tx: {rate:,.0f} entries/s")
+    for processes in sorted({1, args.processes}):
+        rate = await batched(args.url, args.entries, processes)
+        print(
+            f"batched append, 4 districts, {BATCH}/tx, {processes} process(es): "
+            f"{rate:,.0f} entries/s"
+        )
+    district = "P" if args.proof_chain else DISTRICTS[0]
+    size, median, p99 = await proofs(args.url, district, 2000, args.proof_chain)
+    print(
+        f"inclusion proof from PostgreSQL, chain of {size:,}: "
+        f"median {median:.2f} ms, p99 {p99:.2f} ms"
+    )
     naive = await naive_orm(args.url, args.naive)
     print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
     print(f"ratio batched / naive: {rate / naive:,.1f}x")

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from ledger.errors import BadSignature
 from ledger.federation import FederationEndpoint, open_message, sign_message
@@ -183,8 +184,13 @@ class Deployment:
         self.proc = None
 
 
-@pytest.fixture
-async def deployments(tmp_path: Path) -> AsyncIterator[dict[str, Deployment]]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def deployments(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, Deployment]]:
+    """Two deployments for the whole module (starting them is the slow part); tests use their
+    own users and transfer ids, and restart whatever they stop."""
+    tmp_path = tmp_path_factory.mktemp("federation")
     keys = {"A": Signer.generate(), "B": Signer.generate()}
     ports = {"A": free_port(), "B": free_port()}
     found: dict[str, Deployment] = {}
@@ -236,40 +242,47 @@ async def assert_mirrored(http: aiohttp.ClientSession, a: Deployment, b: Deploym
     assert state_a["clearing"].get("B", 0) + state_b["clearing"].get("A", 0) == 0
 
 
+async def clearing(http: aiohttp.ClientSession, d: Deployment) -> dict[str, int]:
+    _, state = await call(http, d, "/test/state")
+    return dict(state["clearing"])
+
+
+@pytest.mark.asyncio(loop_scope="module")
 class TestTwoDeployments:
     async def test_transfers_both_ways(self, deployments: dict[str, Deployment]) -> None:
         a, b = deployments["A"], deployments["B"]
         async with aiohttp.ClientSession() as http:
-            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e", "minutes": 100})
-            await call(http, b, "/test/fund", {"id": "f2", "user": "user:g", "minutes": 50})
+            before = await clearing(http, a)
+            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e1", "minutes": 100})
+            await call(http, b, "/test/fund", {"id": "f2", "user": "user:g1", "minutes": 50})
             status, out = await call(
-                http, a, "/test/transfer", transfer("t1", "B", "user:e", "user:h", 40)
+                http, a, "/test/transfer", transfer("t1", "B", "user:e1", "user:h1", 40)
             )
             assert (status, out["state"]) == (200, "posted")
             status, out = await call(
-                http, b, "/test/transfer", transfer("t2", "A", "user:g", "user:k", 15)
+                http, b, "/test/transfer", transfer("t2", "A", "user:g1", "user:k1", 15)
             )
             assert (status, out["state"]) == (200, "posted")
             _, state_a = await call(http, a, "/test/state")
             _, state_b = await call(http, b, "/test/state")
-            assert state_a["balances"]["user:e"] == 60 and state_a["balances"]["user:k"] == 15
-            assert state_b["balances"]["user:h"] == 40 and state_b["balances"]["user:g"] == 35
-            assert state_a["clearing"] == {"B": 25} and state_b["clearing"] == {"A": -25}
+            assert state_a["balances"]["user:e1"] == 60 and state_a["balances"]["user:k1"] == 15
+            assert state_b["balances"]["user:h1"] == 40 and state_b["balances"]["user:g1"] == 35
+            assert state_a["clearing"]["B"] - before.get("B", 0) == 25
             await assert_mirrored(http, a, b)
 
     async def test_home_killed_after_hold_resumes(self, deployments: dict[str, Deployment]) -> None:
         a, b = deployments["A"], deployments["B"]
         async with aiohttp.ClientSession() as http:
-            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e", "minutes": 100})
-            body = {**transfer("t1", "B", "user:e", "user:h", 40), "crash_at": "hold"}
+            await call(http, a, "/test/fund", {"id": "f3", "user": "user:e3", "minutes": 100})
+            body = {**transfer("t3", "B", "user:e3", "user:h3", 40), "crash_at": "hold"}
             with pytest.raises(aiohttp.ClientError):
                 await call(http, a, "/test/transfer", body)
             await a.stop()
             await a.start()
             _, state = await call(http, a, "/test/state")
-            assert state["open_holds"] == 1 and state["balances"]["user:e"] == 60
+            assert state["open_holds"] == 1 and state["balances"]["user:e3"] == 60
             _, resumed = await call(http, a, "/test/resume", {})
-            assert resumed == {"t1": "posted"}
+            assert resumed == {"t3": "posted"}
             await assert_mirrored(http, a, b)
 
     async def test_home_killed_after_credit_resumes(
@@ -277,16 +290,18 @@ class TestTwoDeployments:
     ) -> None:
         a, b = deployments["A"], deployments["B"]
         async with aiohttp.ClientSession() as http:
-            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e", "minutes": 100})
-            body = {**transfer("t1", "B", "user:e", "user:h", 40), "crash_at": "answer"}
+            _, before_b = await call(http, b, "/test/state")
+            await call(http, a, "/test/fund", {"id": "f4", "user": "user:e4", "minutes": 100})
+            body = {**transfer("t4", "B", "user:e4", "user:h4", 40), "crash_at": "answer"}
             with pytest.raises(aiohttp.ClientError):
                 await call(http, a, "/test/transfer", body)
             await a.stop()
             await a.start()
             _, resumed = await call(http, a, "/test/resume", {})
-            assert resumed == {"t1": "posted"}
+            assert resumed == {"t4": "posted"}
             _, state_b = await call(http, b, "/test/state")
-            assert state_b["balances"]["user:h"] == 40 and state_b["size"] == 1
+            assert state_b["balances"]["user:h4"] == 40
+            assert state_b["size"] == before_b["size"] + 1
             await assert_mirrored(http, a, b)
 
     async def test_serving_side_down_keeps_hold_until_back(
@@ -294,28 +309,28 @@ class TestTwoDeployments:
     ) -> None:
         a, b = deployments["A"], deployments["B"]
         async with aiohttp.ClientSession() as http:
-            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e", "minutes": 100})
+            await call(http, a, "/test/fund", {"id": "f5", "user": "user:e5", "minutes": 100})
             await b.stop()
             _, out = await call(
-                http, a, "/test/transfer", transfer("t1", "B", "user:e", "user:h", 40)
+                http, a, "/test/transfer", transfer("t5", "B", "user:e5", "user:h5", 40)
             )
             assert out["state"] == "pending"
             await b.start()
             _, resumed = await call(http, a, "/test/resume", {})
-            assert resumed == {"t1": "posted"}
+            assert resumed == {"t5": "posted"}
             await assert_mirrored(http, a, b)
 
     async def test_refused_credit_voids(self, deployments: dict[str, Deployment]) -> None:
         a, b = deployments["A"], deployments["B"]
         async with aiohttp.ClientSession() as http:
-            await call(http, a, "/test/fund", {"id": "f1", "user": "user:e", "minutes": 100})
+            await call(http, a, "/test/fund", {"id": "f6", "user": "user:e6", "minutes": 100})
             # The payee is the serving district's issuance account: B refuses to credit it.
             _, out = await call(
-                http, a, "/test/transfer", transfer("t1", "B", "user:e", "issuance", 40)
+                http, a, "/test/transfer", transfer("t6", "B", "user:e6", "issuance", 40)
             )
             assert out["state"] == "voided"
             _, state_a = await call(http, a, "/test/state")
-            assert state_a["balances"]["user:e"] == 100
+            assert state_a["balances"]["user:e6"] == 100
             await assert_mirrored(http, a, b)
 
     async def test_forged_message_refused_by_server(
@@ -323,6 +338,7 @@ class TestTwoDeployments:
     ) -> None:
         b = deployments["B"]
         async with aiohttp.ClientSession() as http:
+            _, before = await call(http, b, "/test/state")
             forged = sign_message(
                 MALLORY,
                 kind="credit",
@@ -333,5 +349,5 @@ class TestTwoDeployments:
             )
             status, reply = await call(http, b, "/ledger/federation/credit", forged)
             assert status == 401 and reply["error"]["code"] == "ledger.bad_signature"
-            _, state_b = await call(http, b, "/test/state")
-            assert state_b["size"] == 0
+            _, after = await call(http, b, "/test/state")
+            assert after["size"] == before["size"]

@@ -284,7 +284,7 @@ async def fingerprint(store: ChainStore) -> dict[str, tuple[int, str, str, str]]
 class TestSimulation:
     async def test_memory_simulation(self) -> None:
         sim = Simulation(MemoryStore(), seed=7, districts=8)
-        await sim.run(3000)
+        await sim.run(2000)
         assert sim.counts["crash"] > 5 and sim.counts["transfer"] > 100
         assert len(sim.refused) > 50 and len(sim.accepted) > 500
 
