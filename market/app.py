@@ -16,7 +16,8 @@ from tortoise.contrib.starlette import RegisterTortoise
 from market import db
 from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
-from market.routes import auth, districts, elders, helpers, meta, people
+from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
+from market.services import matching_loop
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
 
@@ -31,6 +32,8 @@ def api_routes() -> list[BaseRoute]:
         *people.routes,
         *elders.routes,
         *helpers.routes,
+        *bookings.routes,
+        *offers.routes,
     ]
 
 
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             if check_migrations:
                 await db.require_migrated()
             runtime = Runtime.start(settings)
+            if settings.matching_enabled:
+                runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
             try:
                 yield {"runtime": runtime, "settings": settings}
             finally:

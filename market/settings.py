@@ -29,6 +29,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     token_ttl_seconds: int = 12 * 3600
     access_log_retention_days: int = 3 * 366
+    # The booking matching loop: one round every this many seconds; off for tests that drive it.
+    matching_enabled: bool = True
+    matching_interval_seconds: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -45,6 +48,8 @@ ENVIRONMENT = {
     "ELDERCARE_STATIC_DIR": "static_dir",
     "ELDERCARE_MAX_BODY_BYTES": "max_body_bytes",
     "ELDERCARE_TOKEN_TTL_SECONDS": "token_ttl_seconds",
+    "ELDERCARE_MATCHING_ENABLED": "matching_enabled",
+    "ELDERCARE_MATCHING_INTERVAL_SECONDS": "matching_interval_seconds",
 }
 
 

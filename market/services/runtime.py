@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -18,6 +21,7 @@ class Runtime:
     crypto: Keyring
     tokens: TokenSigner
     throttle: LoginThrottle
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -28,8 +32,16 @@ class Runtime:
             throttle=LoginThrottle(),
         )
 
+    def background(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` until the service stops (the matching loop)."""
+        self.tasks.append(asyncio.create_task(job))
+
     async def close(self) -> None:
-        """Nothing to release yet; background tasks will be stopped here."""
+        """Stop the background tasks."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

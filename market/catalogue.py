@@ -1,0 +1,167 @@
+"""The service catalogue of a district, read from its policy, and the rules a helper must meet.
+
+The catalogue is not a table of its own: what can be booked, for how long, by whom and with
+which cancellation window is district policy (`market.policy.ServiceRules`), so a policy
+version changes the catalogue and every refusal names the rule and the version that decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import matching
+from market.assessment import Level
+from market.policy import (
+    CertificateKind,
+    DistrictPolicy,
+    HelperKind,
+    PolicyForbids,
+    ServiceCode,
+    ServiceRule,
+)
+
+NAMES_ZH = {
+    ServiceCode.MEAL: "助餐",
+    ServiceCode.BATHING: "助浴",
+    ServiceCode.CLEANING: "助洁",
+    ServiceCode.ESCORT: "助行/陪诊",
+    ServiceCode.MEDICAL: "助医",
+    ServiceCode.EMERGENCY: "助急",
+    ServiceCode.VISIT: "探访关爱",
+}
+# Lifting an elder at or beyond this rule's level needs the same certified staff as medical
+# help: the policy tree has no lifting rule of its own, and medical is the nearest in kind.
+LIFTING_RULE = ServiceCode.MEDICAL
+
+_GRADES = {
+    Level.INTACT: matching.Grade.INTACT,
+    Level.MILD: matching.Grade.MILD,
+    Level.MODERATE: matching.Grade.MODERATE,
+    Level.SEVERE: matching.Grade.SEVERE,
+    Level.COMPLETE_LOSS: matching.Grade.COMPLETE_LOSS,
+}
+
+
+def level_of(raw: str | None) -> Level:
+    # An elder not yet assessed counts as intact: nothing known says otherwise.
+    return Level(raw) if raw else Level.INTACT
+
+
+def grade_of(level: Level) -> matching.Grade:
+    return _GRADES[level]
+
+
+def who_fulfils(rule: ServiceRule) -> str:
+    kinds = rule.allowed_helpers
+    if kinds == frozenset(HelperKind):
+        return "both"
+    return next(iter(kinds)).value
+
+
+def catalogue_json(version: int, policy: DistrictPolicy) -> dict[str, Any]:
+    services = []
+    for code in ServiceCode:
+        rule = policy.services.rule(code)
+        services.append(
+            {
+                "code": code.value,
+                "name_zh": NAMES_ZH[code],
+                "default_duration_minutes": rule.default_duration_minutes,
+                "fulfilled_by": who_fulfils(rule),
+                "certified_only_from": rule.certified_only_from.value
+                if rule.certified_only_from
+                else None,
+                "certificates": sorted(c.value for c in rule.certificates),
+                "min_staff": rule.min_staff,
+                "certified_min_staff": rule.certified_min_staff,
+                "radius_minutes": rule.radius_minutes,
+                "cancellation_window_minutes": rule.cancellation_window_minutes,
+                "hour_weight": {
+                    "numerator": rule.hour_weight.numerator,
+                    "denominator": rule.hour_weight.denominator,
+                },
+            }
+        )
+    return {"policy_version": version, "services": services}
+
+
+def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
+    """The district's service rules in the matcher's terms.
+
+    Certificates are left out of the matcher's rules because the market's rule accepts any
+    one of several kinds while the matcher demands all: the market checks certificates itself
+    (`check_helper`) and hands the matcher the refused helpers as blocked pairs.
+    """
+    rules = {}
+    for code in ServiceCode:
+        rule = policy.services.rule(code)
+        certified = rule.certified_only_from
+        rules[matching.Service(code.value)] = matching.ServiceRule(
+            allowed_kinds=frozenset(matching.HelperKind(k.value) for k in rule.allowed_helpers),
+            certified_from_grade=grade_of(certified) if certified else None,
+            certified_min_staff=rule.certified_min_staff,
+            radius_minutes=rule.radius_minutes,
+            intimate=code in (ServiceCode.BATHING, ServiceCode.MEDICAL),
+        )
+    lifting = policy.services.rule(LIFTING_RULE)
+    return matching.Policy(
+        rules=rules,
+        lifting_from_grade=grade_of(lifting.certified_only_from or Level.MODERATE),
+        lifting_certificates=frozenset(),
+        version=str(version),
+    )
+
+
+@dataclass(frozen=True)
+class HelperFacts:
+    kind: HelperKind
+    # Verified certificates and their expiry dates.
+    certificates: Mapping[CertificateKind, date]
+
+
+def _valid_kinds(facts: HelperFacts, on: date) -> frozenset[CertificateKind]:
+    return frozenset(kind for kind, expires in facts.certificates.items() if expires >= on)
+
+
+def check_helper(
+    facts: HelperFacts,
+    *,
+    service: ServiceCode,
+    level: Level,
+    needs_lifting: bool,
+    on: date,
+    version: int,
+    policy: DistrictPolicy,
+) -> None:
+    """Raise `PolicyForbids` naming the rule if this helper may not serve this booking."""
+    rule = policy.services.rule(service)
+    path = f"services.{service.value}"
+    if facts.kind not in rule.allowed_helpers:
+        raise PolicyForbids(
+            f"{path}.allowed_helpers",
+            version,
+            f"{service.value} is not served by a {facts.kind.value}",
+        )
+    certified_rules: list[tuple[str, ServiceRule]] = []
+    if rule.needs_certified_staff(level):
+        certified_rules.append((path, rule))
+    lifting = policy.services.rule(LIFTING_RULE)
+    if needs_lifting and lifting.needs_certified_staff(level):
+        certified_rules.append((f"services.{LIFTING_RULE.value}", lifting))
+    for rule_path, certified_rule in certified_rules:
+        if facts.kind is not HelperKind.PROVIDER:
+            raise PolicyForbids(
+                f"{rule_path}.certified_only_from",
+                version,
+                f"for an elder assessed {level.value} only certified provider staff may serve",
+            )
+        if not (_valid_kinds(facts, on) & certified_rule.certificates):
+            wanted = ", ".join(sorted(c.value for c in certified_rule.certificates))
+            raise PolicyForbids(
+                f"{rule_path}.certificates",
+                version,
+                f"a valid verified certificate is needed (one of: {wanted})",
+            )

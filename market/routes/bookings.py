@@ -1,0 +1,274 @@
+"""Requests and bookings: create, read, and every transition the elder side, helper or centre
+may take. Each handler parses, calls one service function and renders; services decide."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from market.errors import InvalidInput
+from market.models import BookingState, Role
+from market.routes.spec import endpoint
+from market.schemas.bookings import (
+    CancelBooking,
+    CheckOut,
+    ConfirmBooking,
+    CreateRequest,
+    DecideDispute,
+    DispatchBooking,
+    DisputeBooking,
+    HelperListEntry,
+    Position,
+    RateBooking,
+    ReportNoShow,
+    StateReason,
+)
+from market.schemas.parse import json_body, parse, parse_body, path_uuid
+from market.services import auth, bookings, checkin, requests
+from market.services.runtime import runtime_of
+
+ELDER_SIDE = [Role.elder, Role.family]
+BOOKERS = [Role.elder, Role.family, Role.centre_admin]
+HELPERS = [Role.volunteer, Role.provider_staff]
+PARTIES = [*BOOKERS, *HELPERS]
+
+
+async def _render(request: Request, booking_id: object, status: int = 200) -> Response:
+    view = await bookings.view(runtime_of(request), auth.current(request), booking_id)  # type: ignore[arg-type]
+    return JSONResponse({"booking": view}, status_code=status)
+
+
+@endpoint(
+    summary="Request a service for an elder",
+    tag="bookings",
+    roles=BOOKERS,
+    body=CreateRequest,
+    status=201,
+    description="By the elder, a linked family member, or a centre admin for an elder of their "
+    "district. An `Idempotency-Key` header makes retries safe: the same key with the same body "
+    "answers with the same bookings, with another body 409. A recurrence expands into one "
+    "booking per occurrence; an emergency is offered to the nearest helpers and the centre at "
+    "once.",
+)
+async def create_request(request: Request) -> Response:
+    key = requests.check_idempotency_key(request.headers.get("idempotency-key"))
+    data = await json_body(request)
+    cmd = parse(CreateRequest, data)
+    digest = hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    principal = auth.current(request)
+    created = await requests.create_request(
+        runtime_of(request), principal, cmd, idempotency_key=key, body_sha256=digest
+    )
+    views = [
+        await bookings.view(runtime_of(request), principal, booking_id)
+        for booking_id in created.booking_ids
+    ]
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
+    return JSONResponse({"bookings": views}, status_code=created.status, headers=headers)
+
+
+@endpoint(
+    summary="Bookings you may see",
+    tag="bookings",
+    roles=PARTIES,
+    description="The elder's own, a family member's linked elders', a helper's jobs, or the "
+    "centre's district; `?state=` filters.",
+)
+async def list_bookings(request: Request) -> Response:
+    raw = request.query_params.get("state")
+    state = None
+    if raw is not None:
+        if raw not in {s.value for s in BookingState}:
+            raise InvalidInput(
+                "invalid_input",
+                f"state {raw[:40]!r} is not a booking state",
+                [{"field": "state", "problem": "must be a booking state"}],
+            )
+        state = BookingState(raw)
+    views = await bookings.visible_bookings(runtime_of(request), auth.current(request), state)
+    return JSONResponse({"bookings": views})
+
+
+@endpoint(summary="A booking and its history", tag="bookings", roles=PARTIES)
+async def get_booking(request: Request) -> Response:
+    return await _render(request, path_uuid(request))
+
+
+@endpoint(
+    summary="Cancel a booking, or drop out of it as its helper",
+    tag="bookings",
+    roles=PARTIES,
+    body=CancelBooking,
+    description="The elder side or centre cancels (free before the service's cancellation "
+    "window, late after it); the booked helper drops out and the booking is re-staffed.",
+)
+async def cancel(request: Request) -> Response:
+    cmd = await parse_body(request, CancelBooking)
+    booking = await bookings.cancel(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(summary="Set off to the elder (en route)", tag="bookings", roles=HELPERS)
+async def start(request: Request) -> Response:
+    booking = await checkin.start(auth.current(request), path_uuid(request))
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Check in at the elder's place",
+    tag="bookings",
+    roles=HELPERS,
+    body=Position,
+    description="Outside the district's distance or time tolerance a reason is required and "
+    "the booking is flagged for the centre.",
+)
+async def check_in(request: Request) -> Response:
+    cmd = await parse_body(request, Position)
+    booking = await checkin.check_in(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Check out; with the elder side's one-time code this also confirms",
+    tag="bookings",
+    roles=HELPERS,
+    body=CheckOut,
+)
+async def check_out(request: Request) -> Response:
+    cmd = await parse_body(request, CheckOut)
+    booking = await checkin.check_out(
+        runtime_of(request), auth.current(request), path_uuid(request), cmd
+    )
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Confirm a completed service",
+    tag="bookings",
+    roles=PARTIES,
+    body=ConfirmBooking,
+    description="The elder, linked family or the centre confirm; a helper only with the "
+    "elder side's one-time code. Confirmation settles the hours.",
+)
+async def confirm(request: Request) -> Response:
+    cmd = await parse_body(request, ConfirmBooking)
+    booking = await checkin.confirm(
+        runtime_of(request), auth.current(request), path_uuid(request), cmd
+    )
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Dispute a completed service; settlement waits for the centre",
+    tag="bookings",
+    roles=BOOKERS,
+    body=DisputeBooking,
+)
+async def dispute(request: Request) -> Response:
+    cmd = await parse_body(request, DisputeBooking)
+    booking = await bookings.dispute(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Decide a dispute: upheld (no hours) or rejected (confirmed and settled)",
+    tag="bookings",
+    roles=[Role.centre_admin],
+    body=DecideDispute,
+)
+async def decide_dispute(request: Request) -> Response:
+    cmd = await parse_body(request, DecideDispute)
+    booking = await bookings.decide_dispute(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Report a no-show: helper absent, elder not home, or elder refused",
+    tag="bookings",
+    roles=PARTIES,
+    body=ReportNoShow,
+)
+async def no_show(request: Request) -> Response:
+    cmd = await parse_body(request, ReportNoShow)
+    booking = await bookings.report_no_show(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Offer a booking to a chosen helper (centre queue)",
+    tag="bookings",
+    roles=[Role.centre_admin],
+    body=DispatchBooking,
+    status=201,
+)
+async def dispatch(request: Request) -> Response:
+    cmd = await parse_body(request, DispatchBooking)
+    offer = await bookings.dispatch(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, offer.booking_id, status=201)  # type: ignore[attr-defined]
+
+
+@endpoint(
+    summary="Decline an escalated request the centre cannot staff",
+    tag="bookings",
+    roles=[Role.centre_admin],
+    body=StateReason,
+)
+async def refuse(request: Request) -> Response:
+    cmd = await parse_body(request, StateReason)
+    booking = await bookings.refuse(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
+    summary="Rate a settled service (1-5 stars)", tag="bookings", roles=ELDER_SIDE, body=RateBooking
+)
+async def rate(request: Request) -> Response:
+    cmd = await parse_body(request, RateBooking)
+    booking = await bookings.rate(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(summary="An elder's preferred and blocked helpers", tag="bookings", roles=BOOKERS)
+async def get_helper_lists(request: Request) -> Response:
+    lists = await bookings.helper_lists(auth.current(request), path_uuid(request))
+    return JSONResponse({"helpers": lists})
+
+
+@endpoint(
+    summary="Put a helper on an elder's preferred or blocked list, or take them off (kind null)",
+    tag="bookings",
+    roles=BOOKERS,
+    body=HelperListEntry,
+)
+async def set_helper_list(request: Request) -> Response:
+    cmd = await parse_body(request, HelperListEntry)
+    elder_id = path_uuid(request)
+    await bookings.set_helper_list(auth.current(request), elder_id, cmd)
+    lists = await bookings.helper_lists(auth.current(request), elder_id)
+    return JSONResponse({"helpers": lists})
+
+
+routes = [
+    Route("/api/v1/requests", create_request, methods=["POST"]),
+    Route("/api/v1/bookings", list_bookings, methods=["GET"]),
+    Route("/api/v1/bookings/{id}", get_booking, methods=["GET"]),
+    Route("/api/v1/bookings/{id}/cancel", cancel, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/start", start, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/check-in", check_in, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/check-out", check_out, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/confirm", confirm, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/dispute", dispute, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/dispute/decision", decide_dispute, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/no-show", no_show, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/dispatch", dispatch, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/refuse", refuse, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/rate", rate, methods=["POST"]),
+    Route("/api/v1/elders/{id}/helper-lists", get_helper_lists, methods=["GET"]),
+    Route("/api/v1/elders/{id}/helper-lists", set_helper_list, methods=["POST"]),
+]

@@ -1,0 +1,376 @@
+"""The matching loop: every few seconds, open requests -> `matching.match` -> offers.
+
+One round (`run_round(now=...)`, which tests call directly with an injected clock):
+1. lapse offers past their deadline (the booking goes back to `requested`);
+2. escalate requests whose latest start has passed to the centre's queue, and expire
+   requests whose window has closed unstaffed;
+3. confirm completed services nobody confirmed or disputed within the policy's period;
+4. per district, match the open requests against the helpers around and offer each
+   assignment with a deadline; helpers who ever had an offer for a booking are excluded.
+
+The engine is pure; this module converts rows into its dataclasses and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import matching
+from market import catalogue, lifecycle
+from market.lifecycle import Action, Change
+from market.models import (
+    Booking,
+    BookingState,
+    ElderHelperList,
+    ElderProfile,
+    HelperListKind,
+    HelperProfile,
+    ListStatus,
+    Offer,
+    OfferState,
+    Provider,
+    User,
+    UserStatus,
+    VettingStatus,
+)
+from market.policy import DistrictPolicy, PolicyForbids, ServiceCode
+from market.realtime.events import event_transaction
+from market.services.bookings import streams_for
+from market.services.districts import policy_in_force
+from market.services.eligibility import helper_facts
+
+log = logging.getLogger("eldercare.matching")
+
+# Helpers' weekly availability slots are wall-clock times where the service runs.
+LOCAL_TIME = ZoneInfo("Asia/Shanghai")
+HORIZON = timedelta(days=8)
+ACTIVE = (BookingState.accepted, BookingState.en_route, BookingState.in_service)
+# Bookings handled per round at most, so one round never holds the loop for long.
+BATCH_LIMIT = 2000
+
+
+def _epoch_minutes(moment: datetime) -> int:
+    return matching.minutes_since_epoch(moment)
+
+
+def availability_windows(
+    slots: list[dict[str, str]], now: datetime
+) -> tuple[matching.TimeWindow, ...]:
+    """Weekly slots as concrete windows over the planning horizon.
+
+    A helper who declared no slot is taken as available at any time: the slots narrow
+    availability, they are not required.
+    """
+    if not slots:
+        return (matching.TimeWindow(_epoch_minutes(now) - 60, _epoch_minutes(now + HORIZON)),)
+    local = now.astimezone(LOCAL_TIME)
+    windows = []
+    for offset in range(-1, HORIZON.days + 1):
+        day = (local + timedelta(days=offset)).date()
+        for slot in slots:
+            if slot["weekday"] != day.weekday():
+                continue
+            start = datetime.combine(
+                day, datetime.strptime(slot["start"], "%H:%M").time(), LOCAL_TIME
+            )
+            if slot["end"] == "24:00":
+                end = datetime.combine(day + timedelta(days=1), datetime.min.time(), LOCAL_TIME)
+            else:
+                end = datetime.combine(
+                    day, datetime.strptime(slot["end"], "%H:%M").time(), LOCAL_TIME
+                )
+            windows.append(matching.TimeWindow(_epoch_minutes(start), _epoch_minutes(end)))
+    return tuple(sorted(windows, key=lambda w: (w.start, w.end)))
+
+
+async def _helpers(now: datetime) -> list[tuple[HelperProfile, User]]:
+    profiles = await HelperProfile.filter(
+        vetting_status=VettingStatus.approved,
+        user__status=UserStatus.active,
+        latitude__isnull=False,
+        longitude__isnull=False,
+    ).select_related("user")
+    return [(p, p.user) for p in profiles]
+
+
+async def candidate_helpers(
+    bookings: Sequence[Booking], version: int, policy: DistrictPolicy, now: datetime
+) -> tuple[matching.Policy, list[matching.Helper], dict[UUID, frozenset[str]]]:
+    """The matcher's policy, every helper it may consider, and per booking the helpers the
+    market refuses (certificates by policy, the elder's blocked list, earlier offers)."""
+    rows = await _helpers(now)
+    user_ids = [user.id for _, user in rows]
+    facts = await helper_facts(user_ids)
+    loads: dict[UUID, int] = defaultdict(int)
+    for helper_id in await Booking.filter(
+        helper_id__in=user_ids, state__in=ACTIVE, window_start__lt=now + timedelta(days=1)
+    ).values_list("helper_id", flat=True):
+        loads[helper_id] += 1  # type: ignore[index]
+    for helper_id in await Offer.filter(helper_id__in=user_ids, state=OfferState.open).values_list(
+        "helper_id", flat=True
+    ):
+        loads[helper_id] += 1  # type: ignore[index]
+    helpers = []
+    for profile, user in rows:
+        if user.id not in facts:
+            continue
+        skills = frozenset(
+            matching.Service(s) for s in profile.skills if s in {m.value for m in matching.Service}
+        )
+        helpers.append(
+            matching.Helper(
+                id=str(user.id),
+                kind=matching.HelperKind(profile.kind.value),
+                location=matching.Location(profile.latitude, profile.longitude),  # type: ignore[arg-type]
+                skills=skills,
+                availability=availability_windows(profile.availability, now),
+                capacity=profile.capacity_per_day,
+                current_load=loads[user.id],
+                rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
+                gender=matching.Gender(user.gender) if user.gender in ("female", "male") else None,
+                provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]
+            )
+        )
+    black = await Provider.filter(list_status=ListStatus.black).values_list("id", flat=True)
+    match_policy = catalogue.matching_policy(version, policy)
+    match_policy = matching.Policy(
+        rules=match_policy.rules,
+        lifting_from_grade=match_policy.lifting_from_grade,
+        lifting_certificates=match_policy.lifting_certificates,
+        blacklisted_providers=frozenset(str(p) for p in black),
+        version=match_policy.version,
+    )
+    blocked = await _blocked(bookings, facts, version, policy)
+    return match_policy, helpers, blocked
+
+
+async def _blocked(
+    bookings: Sequence[Booking],
+    facts: dict[UUID, catalogue.HelperFacts],
+    version: int,
+    policy: DistrictPolicy,
+) -> dict[UUID, frozenset[str]]:
+    ids = [b.id for b in bookings]
+    elders = sorted({b.elder_id for b in bookings})  # type: ignore[attr-defined]
+    offered: dict[UUID, set[str]] = defaultdict(set)
+    for booking_id, helper_id in await Offer.filter(booking_id__in=ids).values_list(
+        "booking_id", "helper_id"
+    ):
+        offered[booking_id].add(str(helper_id))  # type: ignore[index]
+    listed: dict[UUID, set[str]] = defaultdict(set)
+    for elder_id, helper_id in await ElderHelperList.filter(
+        elder_id__in=elders, kind=HelperListKind.blocked
+    ).values_list("elder_id", "helper_id"):
+        listed[elder_id].add(str(helper_id))  # type: ignore[index]
+    levels = dict(
+        await ElderProfile.filter(user_id__in=elders).values_list("user_id", "capability_level")
+    )
+    out = {}
+    for booking in bookings:
+        refused = (
+            set(offered[booking.id]) | listed[booking.elder_id] | set(booking.excluded_helpers)
+        )  # type: ignore[attr-defined]
+        level = catalogue.level_of(levels.get(booking.elder_id))  # type: ignore[attr-defined]
+        rule = policy.services.rule(ServiceCode(booking.service))
+        lifting = policy.services.rule(catalogue.LIFTING_RULE)
+        if rule.needs_certified_staff(level) or (
+            booking.needs_lifting and lifting.needs_certified_staff(level)
+        ):
+            for helper_id, helper in facts.items():
+                try:
+                    catalogue.check_helper(
+                        helper,
+                        service=ServiceCode(booking.service),
+                        level=level,
+                        needs_lifting=booking.needs_lifting,
+                        on=booking.window_end.date(),
+                        version=version,
+                        policy=policy,
+                    )
+                except PolicyForbids:
+                    refused.add(str(helper_id))
+        out[booking.id] = frozenset(refused)
+    return out
+
+
+async def request_of(booking: Booking, blocked: frozenset[str]) -> matching.Request:
+    profile = await ElderProfile.get(user_id=booking.elder_id)  # type: ignore[attr-defined]
+    groups = frozenset(
+        matching.PriorityGroup(f)
+        for f in profile.flags
+        if f in {g.value for g in matching.PriorityGroup}
+    )
+    gender = (profile.preferences or {}).get("helper_gender_for_intimate_care")
+    previous = await _previous_helpers(booking)
+    return matching.Request(
+        id=str(booking.id),
+        elder_id=str(booking.elder_id),  # type: ignore[attr-defined]
+        service=matching.Service(booking.service),
+        location=matching.Location(booking.latitude, booking.longitude),
+        window=matching.TimeWindow.from_datetimes(booking.window_start, booking.window_end),
+        duration=booking.duration_minutes,
+        grade=catalogue.grade_of(catalogue.level_of(profile.capability_level)),
+        priority_groups=groups,
+        preferred_gender=matching.Gender(gender) if gender in ("female", "male") else None,
+        previous_helpers=previous,
+        blocked_helpers=blocked,
+        urgency=matching.Urgency.EMERGENCY if booking.emergency else matching.Urgency.ROUTINE,
+        needs_lifting=booking.needs_lifting,
+    )
+
+
+async def _previous_helpers(booking: Booking) -> tuple[matching.PreviousHelper, ...]:
+    """Continuity: the series' helper and the elder's preferred helpers count as well rated;
+    other past helpers with the elder's last rating of them."""
+    ratings: dict[str, float] = {}
+    past = (
+        await Booking.filter(
+            elder_id=booking.elder_id,  # type: ignore[attr-defined]
+            helper_id__isnull=False,
+            state__in=(BookingState.settled, BookingState.rated, BookingState.confirmed),
+        )
+        .order_by("window_start")
+        .values_list("helper_id", "rating")
+    )
+    for helper_id, rating in past:
+        if rating is not None:
+            ratings[str(helper_id)] = float(rating)
+    keep = 5.0
+    if booking.series_id is not None:  # type: ignore[attr-defined]
+        same = await Booking.filter(
+            series_id=booking.series_id, helper_id__isnull=False
+        ).values_list(  # type: ignore[attr-defined]
+            "helper_id", flat=True
+        )
+        for helper_id in same:
+            ratings[str(helper_id)] = keep
+    for helper_id in await ElderHelperList.filter(
+        elder_id=booking.elder_id,
+        kind=HelperListKind.preferred,  # type: ignore[attr-defined]
+    ).values_list("helper_id", flat=True):
+        ratings[str(helper_id)] = keep
+    return tuple(matching.PreviousHelper(h, r) for h, r in sorted(ratings.items()))
+
+
+async def _sweep(now: datetime) -> None:
+    """Escalate requests past their latest start; expire those whose window closed."""
+    open_states = (BookingState.requested, BookingState.offered, BookingState.escalated)
+    stale = await Booking.filter(state__in=open_states, window_start__lte=now).order_by("id")
+    for booking in stale:
+        latest_start = booking.window_end - timedelta(minutes=booking.duration_minutes)
+        if booking.window_end <= now:
+            change = Change(Action.expire, "the window closed unstaffed")
+        elif latest_start < now and booking.state is not BookingState.escalated:
+            change = Change(Action.escalate, "no helper before the latest start")
+        else:
+            continue
+        async with event_transaction() as tx:
+            if booking.state is BookingState.offered:
+                from market.services.bookings import withdraw_open_offers
+
+                await withdraw_open_offers(tx, booking, now)
+            await lifecycle.apply(
+                tx, booking, change, lifecycle.SYSTEM, now=now, streams=streams_for(booking)
+            )
+
+
+async def _auto_confirm(now: datetime) -> None:
+    from market.services.checkin import auto_confirm
+
+    completed = await Booking.filter(state=BookingState.completed).order_by("id")
+    for booking in completed:
+        _, policy = await policy_in_force(booking.district_id, now)
+        due = booking.checkout_at + timedelta(minutes=policy.bookings.auto_confirm_minutes)  # type: ignore[operator]
+        if now >= due:
+            await auto_confirm(booking, now=now)
+
+
+async def _match_district(district_id: UUID, bookings: list[Booking], now: datetime) -> int:
+    from market.services.offers import create_offer, emergency_fanout
+
+    version, policy = await policy_in_force(district_id, now)
+    emergencies = [b for b in bookings if b.emergency]
+    routine = [b for b in bookings if not b.emergency]
+    offered = 0
+    for booking in emergencies:
+        offered += await emergency_fanout(booking.id, now=now)
+    if not routine:
+        return offered
+    match_policy, helpers, blocked = await candidate_helpers(routine, version, policy, now)
+    requests = [await request_of(b, blocked.get(b.id, frozenset())) for b in routine]
+    result = matching.match(requests, helpers, policy=match_policy, now=_epoch_minutes(now))
+    by_id = {str(b.id): b for b in routine}
+    deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
+    for assignment in result.assignments:
+        booking = by_id[assignment.request_id]
+        helper_id = UUID(assignment.helper_id)
+        try:
+            async with event_transaction() as tx:
+                await create_offer(
+                    tx,
+                    booking,
+                    helper_id,
+                    deadline=deadline,
+                    planned_start=datetime.fromtimestamp(assignment.start * 60, UTC),
+                    now=now,
+                    travel_minutes=assignment.travel_minutes,
+                    cost={
+                        "travel": assignment.cost.travel,
+                        "waiting": assignment.cost.waiting,
+                        "continuity": assignment.cost.continuity,
+                        "fairness": assignment.cost.fairness,
+                        "rating": assignment.cost.rating,
+                    },
+                )
+                await lifecycle.apply(
+                    tx,
+                    booking,
+                    Change(Action.offer, detail={"helper_id": assignment.helper_id}),
+                    lifecycle.SYSTEM,
+                    now=now,
+                    streams=streams_for(booking, helper_id),
+                )
+            offered += 1
+        except lifecycle.Conflict:
+            # Cancelled or staffed by the centre meanwhile: nothing to offer.
+            continue
+    return offered
+
+
+async def run_round(*, now: datetime) -> int:
+    """One round of the loop; returns the number of offers made."""
+    from market.services.offers import expire_offers
+
+    await expire_offers(now)
+    await _sweep(now)
+    await _auto_confirm(now)
+    open_requests = (
+        await Booking.filter(state=BookingState.requested, window_end__gt=now)
+        .order_by("window_start", "id")
+        .limit(BATCH_LIMIT)
+    )
+    by_district: dict[UUID, list[Booking]] = defaultdict(list)
+    for booking in open_requests:
+        by_district[booking.district_id].append(booking)
+    offered = 0
+    for district_id in sorted(by_district):
+        offered += await _match_district(district_id, by_district[district_id], now)
+    return offered
+
+
+async def run_forever(interval_seconds: float) -> None:
+    """The background task started in the lifespan; a failed round is logged, not fatal."""
+    while True:
+        try:
+            await run_round(now=datetime.now(UTC))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("matching round failed")
+        await asyncio.sleep(interval_seconds)

@@ -1,0 +1,299 @@
+"""New requests: who may book for whom, policy checks, recurrence and idempotent replays."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
+
+from tortoise.exceptions import IntegrityError
+
+from market import catalogue, lifecycle
+from market.errors import Conflict, Forbidden, InvalidInput, MalformedBody, NotFound
+from market.lifecycle import ActorRef, Party
+from market.models import (
+    Booking,
+    ElderProfile,
+    FamilyLink,
+    IdempotencyRecord,
+    LinkStatus,
+    Payment,
+    RecurringSeries,
+    Role,
+    User,
+)
+from market.policy import (
+    DistrictPolicy,
+    PolicyForbids,
+    PriorityFlag,
+    RelationKind,
+    ServiceCode,
+)
+from market.realtime.events import event_transaction
+from market.schemas.bookings import CreateRequest
+from market.services.auth import now_utc
+from market.services.bookings import CODE_PURPOSE, streams_for
+from market.services.districts import policy_in_force
+from market.services.eligibility import forbids
+from market.services.runtime import Runtime
+from market.services.scope import Principal
+
+# A request may start a little in the past (clock skew, a hotline call being typed in).
+PAST_TOLERANCE = timedelta(minutes=5)
+MAX_WINDOW = timedelta(days=7)
+MAX_AHEAD = timedelta(days=366)
+# Recurring series expand this far ahead at most, into at most this many bookings.
+MAX_SERIES_SPAN = timedelta(days=92)
+MAX_OCCURRENCES = 100
+SPECIAL_DIFFICULTY = frozenset({PriorityFlag.ECONOMIC_HARDSHIP, PriorityFlag.DISPERSED_DESTITUTE})
+
+
+@dataclass(frozen=True)
+class Created:
+    status: int
+    booking_ids: tuple[UUID, ...]
+    replayed: bool
+
+
+def _problem(field: str, problem: str, code: str = "invalid_input") -> InvalidInput:
+    return InvalidInput(code, f"{field} {problem}", [{"field": field, "problem": problem}])
+
+
+def check_idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 200 or not raw.isascii() or not raw.isprintable():
+        raise MalformedBody(
+            "idempotency_key_invalid", "Idempotency-Key must be 1-200 printable ASCII characters"
+        )
+    return raw
+
+
+async def _elder_for(principal: Principal, elder_id: UUID | None) -> tuple[User, str | None]:
+    """The elder booked for and, for a family booker, their relation to the elder."""
+    if elder_id is None:
+        if principal.role is not Role.elder:
+            raise _problem("elder_id", "is required unless an elder books for themself")
+        elder_id = principal.user_id
+    elder = await User.get_or_none(id=elder_id, role=Role.elder)
+    if elder is None:
+        raise NotFound("elder_not_found", f"no elder {elder_id}")
+    if principal.user_id == elder.id or principal.administers(elder.district_id):  # type: ignore[attr-defined]
+        return elder, None
+    if principal.role is Role.family:
+        link = await FamilyLink.get_or_none(
+            family_id=principal.user_id, elder_id=elder.id, status=LinkStatus.approved
+        )
+        if link is not None:
+            return elder, link.relation
+    raise Forbidden(
+        "booking_forbidden", "only the elder, linked family or the elder's centre may book"
+    )
+
+
+def _age(birth_year: int, on: date) -> int:
+    return on.year - birth_year
+
+
+def _check_payment(
+    cmd: CreateRequest,
+    principal: Principal,
+    profile: ElderProfile,
+    relation: str | None,
+    *,
+    version: int,
+    policy: DistrictPolicy,
+    today: date,
+) -> UUID | None:
+    """The hours payer, after the policy's payment rules; raises PolicyForbids."""
+    if cmd.payment is Payment.subsidy:
+        level = catalogue.level_of(profile.capability_level)
+        if not level.at_least(policy.vouchers.eligible_from):
+            raise PolicyForbids(
+                "vouchers.eligible_from",
+                version,
+                f"subsidy vouchers are for elders assessed "
+                f"{policy.vouchers.eligible_from.value} or worse",
+            )
+    if cmd.payment is not Payment.hours:
+        return None
+    rules = policy.time_bank
+    flags = {f for f in profile.flags if f in {p.value for p in PriorityFlag}}
+    special = bool({PriorityFlag(f) for f in flags} & SPECIAL_DIFFICULTY)
+    age_needed = rules.redemption_age_special_difficulty if special else rules.redemption_age
+    rule = "time_bank.redemption_age_special_difficulty" if special else "time_bank.redemption_age"
+    if _age(profile.birth_year, today) < age_needed:
+        raise PolicyForbids(rule, version, f"hours are redeemed for elders from {age_needed}")
+    if relation is None:
+        return profile.user_id  # type: ignore[attr-defined,no-any-return]
+    known = {r.value for r in RelationKind}
+    if relation not in known or RelationKind(relation) not in rules.redeemers:
+        raise PolicyForbids(
+            "time_bank.redeemers", version, f"a {relation} may not pay hours for this elder"
+        )
+    return principal.user_id
+
+
+def _windows(
+    cmd: CreateRequest, start: datetime, length: timedelta, now: datetime
+) -> list[tuple[date | None, datetime]]:
+    """(occurrence, start) of every booking the request asks for."""
+    recurrence = cmd.recurrence
+    if recurrence is None:
+        return [(None, start)]
+    if cmd.service is ServiceCode.EMERGENCY:
+        raise _problem("recurrence", "is not allowed for an emergency")
+    first = start.date()
+    if recurrence.until < first or recurrence.until - first > MAX_SERIES_SPAN:
+        raise _problem("recurrence.until", "must be within 92 days after the first window")
+    moves = {m.occurrence: m.to for m in recurrence.move}
+    skips = set(recurrence.skip)
+    weekdays = set(recurrence.weekdays)
+    out: list[tuple[date | None, datetime]] = []
+    day = first
+    while day <= recurrence.until:
+        if day.weekday() in weekdays and day not in skips:
+            moved = moves.get(day)
+            at = moved if moved is not None else start + timedelta(days=(day - first).days)
+            if at < now - PAST_TOLERANCE:
+                raise _problem("recurrence.move", f"moves {day} into the past")
+            out.append((day, at))
+        day += timedelta(days=1)
+    unknown = sorted(set(moves) - {d for d, _ in out})
+    if unknown:
+        raise _problem("recurrence.move", f"names {unknown[0]}, which is not an occurrence")
+    if not out:
+        raise _problem("recurrence", "produces no occurrence")
+    if len(out) > MAX_OCCURRENCES:
+        raise _problem("recurrence", f"produces more than {MAX_OCCURRENCES} bookings")
+    return out
+
+
+async def _replay(principal: Principal, key: str, body_sha256: str) -> Created | None:
+    record = await IdempotencyRecord.get_or_none(user_id=principal.user_id, key=key)
+    if record is None:
+        return None
+    if record.body_sha256 != body_sha256:
+        raise Conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+        )
+    ids = tuple(UUID(i) for i in record.response["booking_ids"])
+    return Created(record.status, ids, replayed=True)
+
+
+async def create_request(
+    runtime: Runtime,
+    principal: Principal,
+    cmd: CreateRequest,
+    *,
+    idempotency_key: str | None,
+    body_sha256: str,
+) -> Created:
+    if idempotency_key is not None:
+        earlier = await _replay(principal, idempotency_key, body_sha256)
+        if earlier is not None:
+            return earlier
+    now = now_utc()
+    elder, relation = await _elder_for(principal, cmd.elder_id)
+    profile = await ElderProfile.get(user_id=elder.id)
+    version, policy = await policy_in_force(elder.district_id, now)  # type: ignore[attr-defined]
+    rule = policy.services.rule(cmd.service)
+    duration = cmd.duration_minutes or rule.default_duration_minutes
+    start = cmd.window_start
+    end = cmd.window_end or start + timedelta(minutes=duration)
+    if start < now - PAST_TOLERANCE:
+        raise _problem("window_start", "must not be in the past")
+    if start > now + MAX_AHEAD:
+        raise _problem("window_start", "must be within a year")
+    if end - start < timedelta(minutes=duration):
+        raise _problem("window_end", f"must leave room for {duration} minutes of service")
+    if end - start > MAX_WINDOW:
+        raise _problem("window_end", "must be within 7 days of window_start")
+    try:
+        payer = _check_payment(
+            cmd, principal, profile, relation, version=version, policy=policy, today=now.date()
+        )
+    except PolicyForbids as exc:
+        raise forbids(exc) from None
+    occurrences = _windows(cmd, start, end - start, now)
+    place = cmd.place
+    latitude = place.latitude if place else profile.latitude
+    longitude = place.longitude if place else profile.longitude
+    who = ActorRef(
+        Party.centre if principal.role is Role.centre_admin else Party.elder_side,
+        principal.user_id,
+        principal.role.value,
+    )
+    try:
+        async with event_transaction() as tx:
+            series = None
+            if cmd.recurrence is not None:
+                series = await RecurringSeries.create(
+                    district_id=elder.district_id,  # type: ignore[attr-defined]
+                    elder_id=elder.id,
+                    service=cmd.service.value,
+                    weekdays=sorted(set(cmd.recurrence.weekdays)),
+                    start_time=start.strftime("%H:%M"),
+                    until=cmd.recurrence.until,
+                    exceptions={
+                        "skip": sorted(d.isoformat() for d in cmd.recurrence.skip),
+                        "move": {
+                            m.occurrence.isoformat(): m.to.isoformat() for m in cmd.recurrence.move
+                        },
+                    },
+                    created_by_id=principal.user_id,
+                    using_db=tx.connection,
+                )
+            ids = []
+            for occurrence, at in occurrences:
+                booking = await Booking.create(
+                    district_id=elder.district_id,  # type: ignore[attr-defined]
+                    elder_id=elder.id,
+                    created_by_id=principal.user_id,
+                    service=cmd.service.value,
+                    emergency=cmd.service is ServiceCode.EMERGENCY,
+                    window_start=at,
+                    window_end=at + (end - start),
+                    duration_minutes=duration,
+                    latitude=latitude,
+                    longitude=longitude,
+                    notes=cmd.notes,
+                    needs_lifting=cmd.needs_lifting,
+                    payment=cmd.payment,
+                    payer_id=payer,
+                    policy_version=version,
+                    series=series,
+                    occurrence=occurrence,
+                    confirm_code_enc=runtime.crypto.encrypt(
+                        f"{secrets.randbelow(10**6):06d}", purpose=CODE_PURPOSE
+                    ),
+                    using_db=tx.connection,
+                )
+                await lifecycle.record_creation(
+                    tx, booking, who, now=now, streams=streams_for(booking)
+                )
+                ids.append(booking.id)
+            if idempotency_key is not None:
+                await IdempotencyRecord.create(
+                    user_id=principal.user_id,
+                    key=idempotency_key,
+                    body_sha256=body_sha256,
+                    status=201,
+                    response={"booking_ids": [str(i) for i in ids]},
+                    using_db=tx.connection,
+                )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        if idempotency_key is None:
+            raise
+        earlier = await _replay(principal, idempotency_key, body_sha256)
+        if earlier is None:
+            raise
+        return earlier
+    if cmd.service is ServiceCode.EMERGENCY:
+        from market.services.offers import emergency_fanout
+
+        await emergency_fanout(ids[0], now=now)
+    return Created(201, tuple(ids), replayed=False)
