@@ -260,16 +260,23 @@ def hold_proposal(req: TransferRequest, *, now_ms: int) -> Proposal:
 
 def credit_request(hold: Entry) -> CreditRequest:
     serving = clearing_district(hold.credit)
-    if serving is None or hold.kind != Kind.HOLD_PENDING or hold.transfer_id is None:
-        raise TransferConflict(hold.id, "not a pending hold of a transfer")
+    payee, deadline = hold.meta.get(META_PAYEE), hold.meta.get(META_DEADLINE)
+    if (
+        serving is None
+        or hold.kind != Kind.HOLD_PENDING
+        or hold.transfer_id is None
+        or not isinstance(payee, str)
+        or type(deadline) is not int
+    ):
+        raise TransferConflict(hold.id, "not a pending hold placed by run_transfer")
     return CreditRequest(
         transfer_id=hold.transfer_id,
         home=hold.district,
         serving=serving,
-        payee=str(hold.meta[META_PAYEE]),
+        payee=payee,
         minutes=hold.minutes,
         hold_hash=hold.hash.hex(),
-        deadline_ms=int(hold.meta[META_DEADLINE]),
+        deadline_ms=deadline,
         actor=hold.actor,
         policy=hold.policy,
         category=hold.category,

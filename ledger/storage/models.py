@@ -29,26 +29,30 @@ class ChainHead(Model):
         table = "ledger_chain"
 
 
+# Text columns hold up to `ledger.entries.MAX_TEXT` (256) characters, what an entry may carry.
+TEXT = 256
+
+
 class LedgerEntry(Model):
     """An entry: the exact canonical bytes that were hashed plus columns for queries."""
 
     row = fields.BigIntField(primary_key=True)
     district = fields.CharField(max_length=64)
     seq = fields.BigIntField()
-    entry_id = fields.CharField(max_length=200)
+    entry_id = fields.CharField(max_length=TEXT)
     kind = fields.CharField(max_length=32)
-    debit = fields.CharField(max_length=200)
-    credit = fields.CharField(max_length=200)
+    debit = fields.CharField(max_length=TEXT)
+    credit = fields.CharField(max_length=TEXT)
     minutes = fields.BigIntField()
-    category = fields.CharField(max_length=64, null=True)
-    ref = fields.CharField(max_length=200, null=True)
-    actor = fields.CharField(max_length=200)
+    category = fields.CharField(max_length=TEXT, null=True)
+    ref = fields.CharField(max_length=TEXT, null=True)
+    actor = fields.CharField(max_length=TEXT)
     policy = fields.BigIntField()
     at_ms = fields.BigIntField()
     # The entry this one closes: the original of a reverse, the hold of a hold_post/hold_void.
     # A partial unique index (migration 0002, only rows that close something) makes the
     # database itself refuse a second reversal or a post after a void.
-    settles = fields.CharField(max_length=200, null=True)
+    settles = fields.CharField(max_length=TEXT, null=True)
     hash = fields.BinaryField()
     body = fields.BinaryField()
 
@@ -63,7 +67,7 @@ class Balance(Model):
 
     row = fields.BigIntField(primary_key=True)
     district = fields.CharField(max_length=64)
-    account = fields.CharField(max_length=200)
+    account = fields.CharField(max_length=TEXT)
     minutes = fields.BigIntField(default=0)
 
     class Meta:
@@ -76,7 +80,7 @@ class FailedId(Model):
 
     row = fields.BigIntField(primary_key=True)
     district = fields.CharField(max_length=64)
-    entry_id = fields.CharField(max_length=200)
+    entry_id = fields.CharField(max_length=TEXT)
     code = fields.CharField(max_length=64)
     message = fields.TextField()
     # Canonical JSON of the refused proposal's content, to tell a retry from a conflicting reuse.

@@ -109,6 +109,13 @@ class TestAppend:
         assert [e.id for e in await store.statement("A", "user:a", after_seq=0)] == ["r1"]
         assert [e.id for e in await store.statement("A", "user:a", limit=1)] == ["d1"]
 
+    async def test_longest_fields_are_stored(self, store: ChainStore) -> None:
+        long_id, category = "i" * 256, "c" * 256
+        user = "user:" + "u" * 128
+        e = await append(store, deposit(long_id, user=user, category=category, ref="r" * 256))
+        assert await store.entry("A", long_id) == e
+        assert await store.balance("A", user) == 60
+
     async def test_entry_lookup(self, store: ChainStore) -> None:
         e = await append(store, deposit("d1"))
         assert await store.entry("A", "d1") == e
