@@ -303,6 +303,19 @@ class TortoiseStore:
         rows = await self._rows(query + " ORDER BY seq", values)
         return [(int(r["seq"]), bytes(r["body"])) for r in rows]
 
+    async def stream_bodies(
+        self, district: str, *, chunk: int = 20_000
+    ) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """The whole chain as (seq, stored bytes) in chunks, by seq ranges (keyset paging), for
+        verifying a large chain without holding it in memory."""
+        start = 0
+        while True:
+            rows = await self.raw_bodies(district, start, start + chunk)
+            if not rows:
+                return
+            yield rows
+            start = rows[-1][0] + 1
+
     async def entry(self, district: str, entry_id: str) -> Entry | None:
         rows = await self._rows(
             "SELECT body FROM ledger_entry WHERE district = ? AND entry_id = ?",

@@ -114,3 +114,12 @@ class TestDatabaseUniqueness:
             sql = sql.replace("?, ?", "$1, $2")
         with pytest.raises(IntegrityError):
             await db_store.client.execute_query(sql, [b"x", b"x"])
+
+
+class TestStreaming:
+    async def test_stream_gives_every_stored_body_in_order(self, db_store: TortoiseStore) -> None:
+        entries = await append_batch(db_store, [deposit(f"d{i}") for i in range(25)])
+        chunks = [c async for c in db_store.stream_bodies("A", chunk=10)]
+        assert [len(c) for c in chunks] == [10, 10, 5]
+        flat = [row for c in chunks for row in c]
+        assert flat == [(e.seq, e.body) for e in entries]
