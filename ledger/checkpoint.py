@@ -16,7 +16,7 @@ the chain to the key of any later checkpoint. A key may sign checkpoints from it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,6 +262,44 @@ def check_checkpoint(
             return False, f"checkpoint signature by key {cp.key_id} does not verify"
         return True, "ok"
     return False, f"checkpoint is signed by unknown key {cp.key_id}"
+
+
+KeysArgument = KeyHistory | Mapping[str, bytes] | Sequence[PublicKey] | None
+
+
+def checkpoint_problems(
+    district: str,
+    checkpoints: Sequence[Checkpoint],
+    public_keys: KeysArgument,
+    *,
+    trusted_key_id: str | None = None,
+) -> list[str]:
+    """Why each checkpoint is not a valid signature of `district` (empty when all are).
+
+    `public_keys` is a KeyHistory (rotations followed, key periods enforced) or a plain
+    id -> public key mapping / list of PublicKey (signature only).
+    """
+    problems: list[str] = []
+    for cp in checkpoints:
+        label = f"checkpoint of size {cp.size}"
+        if cp.district != district:
+            problems.append(f"{label} is for district {cp.district}")
+        elif public_keys is None:
+            problems.append(f"{label}: no public keys to check its signature")
+        elif isinstance(public_keys, KeyHistory):
+            ok, why = check_checkpoint(cp, public_keys, trusted_key_id=trusted_key_id)
+            if not ok:
+                problems.append(f"{label}: {why}")
+        else:
+            keys = (
+                dict(public_keys)
+                if isinstance(public_keys, Mapping)
+                else {k.key_id: k.public for k in public_keys}
+            )
+            public = keys.get(cp.key_id)
+            if public is None or not verify_checkpoint(cp, public):
+                problems.append(f"{label}: signature by key {cp.key_id} fails")
+    return problems
 
 
 def check_newer(old: Checkpoint, new: Checkpoint) -> None:

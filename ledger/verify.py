@@ -14,9 +14,8 @@ Two independent passes over the same bodies, each stopping at its first problem:
 
 A report's first bad seq is the smallest seq either pass names. Checkpoint signatures and stored
 balances are checked at the end and reported without a seq. Every entry's fields are read by
-one regular expression that accepts only canonical ASCII bodies whose meta holds at most eight
-string values (key order is checked after the match); anything else
-takes the strict path (`entries.entry_from_bytes`), so the fast path never accepts more.
+`entries.plain_body_pattern` (canonical ASCII bodies with simple meta); anything else takes the
+strict path (`entries.entry_from_bytes`), so the fast path never accepts more.
 """
 
 from __future__ import annotations
@@ -26,11 +25,9 @@ import re
 from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import pairwise
 from typing import Any
 
-from ledger.checkpoint import Checkpoint, KeyHistory, check_checkpoint, verify_checkpoint
+from ledger.checkpoint import Checkpoint, KeysArgument, checkpoint_problems
 from ledger.entries import (
     CLEARING_PREFIX,
     KIND_VALUES,
@@ -41,37 +38,14 @@ from ledger.entries import (
     ZERO_HASH,
     Kind,
     entry_from_bytes,
+    plain_body_pattern,
+    read_plain_meta,
 )
 from ledger.errors import ChainBroken, LedgerError
-from ledger.keys import PublicKey
 from ledger.merkle import MerkleIndex
 from ledger.merkle import root as merkle_root
 
 LEAF_DATA_PREFIX = b"\x00" + VERSION_TAG
-_TEXT = rb'[^"\\\x00-\x1f]{1,256}'
-_INT = rb"(?:0|[1-9][0-9]{0,14})"
-_KINDS = b"|".join(sorted(kind.encode() for kind in KIND_VALUES))
-_META_PAIR = re.compile(rb'"([a-z_]{1,32})":"(' + _TEXT + rb')"')
-_ACCOUNT = (
-    rb"(?:user:[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}|clearing:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-    rb"|issuance|pool|expired)"
-)
-FAST_BODY = re.compile(
-    rb'\{"actor":"' + _TEXT + rb'","at":' + _INT + rb',"category":(?:null|"' + _TEXT + rb'")'
-    rb',"credit":"(' + _ACCOUNT + rb')","debit":"(' + _ACCOUNT + rb')"'
-    rb',"district":"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})","id":"(' + _TEXT + rb')"'
-    rb',"kind":"(' + _KINDS + rb')","meta":\{((?:"[a-z_]{1,32}":"' + _TEXT + rb'")'
-    rb'(?:,"[a-z_]{1,32}":"'
-    + _TEXT
-    + rb'"){0,7})?\},"minutes":([1-9][0-9]{0,14}),"policy":'
-    + _INT
-    + rb',"prev":"[0-9a-f]{64}","ref":(null|"'
-    + _TEXT
-    + rb'"),"seq":('
-    + _INT
-    + rb'),"v":1\}'
-)
-
 # Account kinds: U user, P pool, I issuance, E expired, C clearing (of another district).
 _SHAPES: dict[str, frozenset[tuple[str, str]]] = {
     Kind.DEPOSIT: frozenset({("I", "U"), ("P", "U"), ("U", "U")}),
@@ -306,27 +280,11 @@ class Closing:
 _NO_META: Mapping[str, Any] = {}
 
 
-def _meta(text: bytes) -> dict[str, str] | None:
-    """The meta object of a fast match, or None when its keys are not strictly sorted."""
-    pairs = _META_PAIR.findall(text)
-    keys = [key for key, _ in pairs]
-    if any(a >= b for a, b in pairwise(keys)):
-        return None
-    return {key.decode(): value.decode() for key, value in pairs}
-
-
 class _Bad(Exception):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(reason)
         self.seq = seq
         self.reason = reason
-
-
-@lru_cache(maxsize=64)
-def _fast_body(district: bytes) -> re.Pattern[bytes]:
-    return re.compile(
-        FAST_BODY.pattern.replace(rb"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})", re.escape(district), 1)
-    )
 
 
 class ReplayPass:
@@ -373,7 +331,7 @@ class ReplayPass:
     def feed(self, lines: Sequence[bytes]) -> None:
         if self.problem is not None:
             return
-        match = _fast_body(self.district.encode()).fullmatch
+        match = plain_body_pattern(self.district).fullmatch
         ids, accounts, keep = self.ids, self.accounts, self.lines
         limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
         seq = self.size
@@ -387,7 +345,7 @@ class ReplayPass:
                     seq += 1
                     continue
                 credit, debit, entry_id, kind, meta_text, minutes_b, ref, seq_b = fields.groups()
-                meta = _NO_META if meta_text is None else _meta(meta_text)
+                meta = _NO_META if meta_text is None else read_plain_meta(meta_text)
                 if meta is None:  # meta keys out of order: the strict path says why
                     self.size = seq
                     self._slow(line)
@@ -527,7 +485,7 @@ class ReplayPass:
     def _fields_of(self, seq: int) -> tuple[str, bytes, bytes, int]:
         """Kind, debit, credit and minutes of an earlier entry of this pass."""
         line = self.lines[seq - self.start]
-        fields = _fast_body(self.district.encode()).fullmatch(line)
+        fields = plain_body_pattern(self.district).fullmatch(line)
         if fields is not None and line.isascii():
             credit, debit, _, kind, _, minutes, _, _ = fields.groups()
             return kind.decode(), debit, credit, int(minutes)
@@ -600,40 +558,6 @@ class ReplayPass:
         return {name.decode(): record[0] for name, record in sorted(self.accounts.items())}
 
 
-KeysArgument = KeyHistory | Mapping[str, bytes] | Sequence[PublicKey] | None
-
-
-def check_checkpoints(
-    district: str,
-    checkpoints: Sequence[Checkpoint],
-    public_keys: KeysArgument,
-    *,
-    trusted_key_id: str | None = None,
-) -> list[Problem]:
-    """Signature and district of every checkpoint; problems carry no seq."""
-    problems: list[Problem] = []
-    for cp in checkpoints:
-        label = f"checkpoint of size {cp.size}"
-        if cp.district != district:
-            problems.append(Problem(None, f"{label} is for district {cp.district}"))
-        elif public_keys is None:
-            problems.append(Problem(None, f"{label}: no public keys to check its signature"))
-        elif isinstance(public_keys, KeyHistory):
-            ok, why = check_checkpoint(cp, public_keys, trusted_key_id=trusted_key_id)
-            if not ok:
-                problems.append(Problem(None, f"{label}: {why}"))
-        else:
-            keys = (
-                dict(public_keys)
-                if isinstance(public_keys, Mapping)
-                else {k.key_id: k.public for k in public_keys}
-            )
-            public = keys.get(cp.key_id)
-            if public is None or not verify_checkpoint(cp, public):
-                problems.append(Problem(None, f"{label}: signature by key {cp.key_id} fails"))
-    return problems
-
-
 def compare_balances(replayed: Mapping[str, int], stored: Mapping[str, int]) -> list[Problem]:
     problems = []
     total = sum(stored.values())
@@ -665,7 +589,12 @@ def combine(
         problems.append(replay.problem)
     problems.sort(key=lambda p: (p.seq, p is not replay.problem))
     problems = problems[:1]
-    problems += check_checkpoints(district, checkpoints, public_keys, trusted_key_id=trusted_key_id)
+    problems += [
+        Problem(None, reason)
+        for reason in checkpoint_problems(
+            district, checkpoints, public_keys, trusted_key_id=trusted_key_id
+        )
+    ]
     balances = replay.balances_by_name()
     if stored_balances is not None and not problems:
         problems += compare_balances(balances, stored_balances)

@@ -7,11 +7,18 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.entries import ZERO_HASH, Kind, build_entry, entry_from_bytes
+from ledger.entries import (
+    ZERO_HASH,
+    Kind,
+    build_entry,
+    entry_from_bytes,
+    plain_body_pattern,
+    read_plain_meta,
+)
 from ledger.errors import LedgerError
-from ledger.verify import _fast_body, _meta, verify_chain
+from ledger.verify import verify_chain
 
-FAST = _fast_body(b"xuhui")
+FAST = plain_body_pattern("xuhui")
 ascii_text = st.text(string.printable.replace("\n", ""), min_size=1, max_size=20)
 any_text = st.one_of(ascii_text, st.text(min_size=1, max_size=8))
 accounts = st.sampled_from(
@@ -66,7 +73,7 @@ def test_fast_matches_only_valid_entries_and_reads_the_same_fields(body: bytes) 
         return
     entry = entry_from_bytes(body)
     credit, debit, entry_id, kind, meta, minutes, ref, seq = match.groups()
-    assert (_meta(meta) if meta is not None else {}) == dict(entry.meta)
+    assert (read_plain_meta(meta) if meta is not None else {}) == dict(entry.meta)
     assert entry.district == "xuhui"
     assert (credit.decode(), debit.decode(), entry_id.decode()) == (
         entry.credit,
@@ -111,9 +118,9 @@ def test_the_verifier_accepts_no_mutation_the_strict_parser_refuses(
 
 
 def test_meta_keys_out_of_order_are_left_to_the_strict_path() -> None:
-    assert _meta(b'"a":"1","b":"2"') == {"a": "1", "b": "2"}
-    assert _meta(b'"b":"1","a":"2"') is None
-    assert _meta(b'"a":"1","a":"2"') is None
+    assert read_plain_meta(b'"a":"1","b":"2"') == {"a": "1", "b": "2"}
+    assert read_plain_meta(b'"b":"1","a":"2"') is None
+    assert read_plain_meta(b'"a":"1","a":"2"') is None
 
 
 def test_plain_entries_take_the_fast_path() -> None:
