@@ -270,6 +270,22 @@ class TestIndexPersistence:
         with pytest.raises(ProofError, match="contiguous"):
             MerkleIndex.from_nodes([(0, 0, LEAVES[0]), (0, 2, LEAVES[2])])
 
+    @pytest.mark.parametrize(("left", "total"), [(1, 2), (32, 33), (32, 64), (64, 70), (16, 20)])
+    def test_joined_parts_equal_one_index(self, left: int, total: int) -> None:
+        joined = MerkleIndex.joined(
+            MerkleIndex.from_leaves(LEAVES[:left]), MerkleIndex.from_leaves(LEAVES[left:total])
+        )
+        whole = MerkleIndex.from_leaves(LEAVES[:total])
+        assert [joined.level_bytes(k) for k in range(joined.height)] == [
+            whole.level_bytes(k) for k in range(whole.height)
+        ]
+
+    def test_joining_an_unaligned_part_is_refused(self) -> None:
+        with pytest.raises(ProofError, match="aligned"):
+            MerkleIndex.joined(
+                MerkleIndex.from_leaves(LEAVES[:6]), MerkleIndex.from_leaves(LEAVES[6:20])
+            )
+
     def test_lazy_proofs_from_the_listed_nodes_only(self) -> None:
         def fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
             return {key: INDEX.node(*key) for key in keys}
