@@ -17,6 +17,8 @@ from market import db
 from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
 from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
+from market.routes import ledger as ledger_routes
+from market.services.checkpoints import start_checkpointer
 from market.services import matching_loop
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
@@ -34,6 +36,7 @@ def api_routes() -> list[BaseRoute]:
         *helpers.routes,
         *bookings.routes,
         *offers.routes,
+        *ledger_routes.routes,
     ]
 
 
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             if check_migrations:
                 await db.require_migrated()
             runtime = Runtime.start(settings)
+            start_checkpointer(runtime.ledger)
             if settings.matching_enabled:
                 runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
             try:

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from tortoise import Tortoise
 
-from market import db
+from market import db, ledger_cli
 from market.migrate import apply_migrations
 from market.settings import Settings, SettingsError, load_settings
 
@@ -94,6 +94,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from market import demo
+    from market.demo_ledger import build_demo_ledger
     from market.services.runtime import Runtime
 
     reporter = Reporter(quiet=args.quiet)
@@ -101,7 +102,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     async def build() -> Any:
         runtime = Runtime.start(settings)
         try:
-            return await demo.build_demo_city(runtime, seed=args.seed, progress=reporter.progress)
+            city = await demo.build_demo_city(runtime, seed=args.seed, progress=reporter.progress)
+            await build_demo_ledger(runtime, seed=args.seed)
+            return city
         finally:
             await runtime.close()
 
@@ -262,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="new field-encryption and token keys; re-encrypt every stored value",
     ).set_defaults(run=cmd_keys_rotate)
+    ledger_cli.add_parsers(sub, common)
     return root
 
 

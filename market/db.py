@@ -17,6 +17,7 @@ from tortoise.migrations.executor import MigrationExecutor
 MARKET_APP = "market"
 LEDGER_APP = "ledger"
 REALTIME_APP = "realtime"
+WITNESSING_APP = "witnessing"
 
 
 class DatabaseNotMigrated(RuntimeError):
@@ -45,6 +46,12 @@ def apps_config() -> dict[str, dict[str, Any]]:
             "models": ["market.realtime.models"],
             "default_connection": "default",
             "migrations": "market.realtime.migrations",
+        },
+        # Witness co-signatures of ledger checkpoints (market.services.witnesses).
+        WITNESSING_APP: {
+            "models": ["market.witnessing.models"],
+            "default_connection": "default",
+            "migrations": "market.witnessing.migrations",
         },
     }
     if _ledger_app_present():

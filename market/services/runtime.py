@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from market.security.fieldcrypto import Keyring
 from market.security.throttle import LoginThrottle
 from market.security.tokens import TokenSigner
+from market.services.ledger import LedgerGateway, open_ledger
 from market.settings import Settings
 
 
@@ -21,6 +22,7 @@ class Runtime:
     crypto: Keyring
     tokens: TokenSigner
     throttle: LoginThrottle
+    ledger: LedgerGateway
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -30,6 +32,7 @@ class Runtime:
             crypto=Keyring.open(settings.keys_dir / "fields"),
             tokens=TokenSigner.from_directory(settings.keys_dir / "tokens"),
             throttle=LoginThrottle(),
+            ledger=open_ledger(settings),
         )
 
     def background(self, job: Coroutine[Any, Any, None]) -> None:
@@ -42,6 +45,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        await self.ledger.close()
 
 
 def runtime_of(connection: HTTPConnection) -> Runtime:

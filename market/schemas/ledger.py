@@ -1,0 +1,42 @@
+"""Request bodies of the ledger endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from market.schemas.parse import Range, Text
+
+RequestId = Annotated[str, Text(1, 64, r"[A-Za-z0-9][A-Za-z0-9_.-]*")]
+# The ledger refuses 100 hours or more in one entry (ledger.rules.Limits).
+Minutes = Annotated[int, Range(1, 100 * 60 - 1)]
+Hex32 = Annotated[str, Text(64, 64, r"[0-9a-f]{64}")]
+Hex64 = Annotated[str, Text(128, 128, r"[0-9a-f]{128}")]
+
+
+@dataclass(frozen=True)
+class GiftHours:
+    """Gift minutes to an approved linked relative; `request_id` makes a retry safe."""
+
+    recipient_id: UUID
+    minutes: Minutes
+    request_id: RequestId
+
+
+@dataclass(frozen=True)
+class DonateHours:
+    """Donate minutes to the district pool (公益池); `request_id` makes a retry safe."""
+
+    minutes: Minutes
+    request_id: RequestId
+
+
+@dataclass(frozen=True)
+class Cosign:
+    """An auditor's Ed25519 signature of `ledger.witness.cosignature_message` for a checkpoint,
+    made at `at_ms` (unix milliseconds, part of the signed message)."""
+
+    public_key: Hex32
+    signature: Hex64
+    at_ms: Annotated[int, Range(0, 2**53 - 1)]

@@ -1,0 +1,151 @@
+"""What account holders do with their hours themselves: gift them to a relative, donate them.
+
+Policy (the `time_bank` section in force for the giver's district):
+- a gift goes only to a relative linked to the giver by an *approved* family link, whose
+  relation *to the giver* is in `gift_recipients` (a family member who is the elder's child
+  gives to a parent; the elder gives to a child);
+- the part of a balance above `account_cap_minutes` can only be donated to the district pool,
+  and a gift may not lift the recipient above the cap.
+Refusals name the rule and the policy version (`policy.forbids`, 403). Every check runs before
+anything is written; the ledger's own rules (no overdraft, idempotency) still decide last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from market import policy as policy_rules
+from market.errors import Conflict, InvalidInput
+from market.models import FamilyLink, LinkStatus
+from market.schemas.ledger import DonateHours, GiftHours
+from market.services.ledger import Holder, LedgerGateway, policy_refusal
+from market.services.ledger_reads import entry_json
+from market.services.scope import Principal
+
+GIFT_RULE = "time_bank.gift_recipients"
+CAP_RULE = "time_bank.account_cap_minutes"
+
+# FamilyLink.relation says what the family member is to the elder; a gift needs what the
+# recipient is to the giver.
+_ELDER_TO_FAMILY = {
+    "spouse": policy_rules.RelationKind.SPOUSE,
+    "child": policy_rules.RelationKind.PARENT,
+    "child_in_law": policy_rules.RelationKind.PARENT_IN_LAW,
+    "grandchild": policy_rules.RelationKind.GRANDPARENT,
+    "sibling": policy_rules.RelationKind.SIBLING,
+}
+_FAMILY_TO_ELDER = {
+    "spouse": policy_rules.RelationKind.SPOUSE,
+    "child": policy_rules.RelationKind.CHILD,
+    "grandchild": policy_rules.RelationKind.GRANDCHILD,
+    "sibling": policy_rules.RelationKind.SIBLING,
+}
+
+
+async def relation_of(recipient: UUID, giver: UUID) -> policy_rules.RelationKind | None:
+    """What `recipient` is to `giver` through an approved family link, if anything."""
+    link = await FamilyLink.get_or_none(
+        family_id=giver, elder_id=recipient, status=LinkStatus.approved
+    )
+    if link is not None:
+        return _ELDER_TO_FAMILY.get(link.relation)
+    link = await FamilyLink.get_or_none(
+        family_id=recipient, elder_id=giver, status=LinkStatus.approved
+    )
+    if link is not None:
+        return _FAMILY_TO_ELDER.get(link.relation)
+    return None
+
+
+async def _result(gateway: LedgerGateway, holder: Holder, entry: Any) -> dict[str, Any]:
+    return {
+        "entry": entry_json(entry),
+        "balance_minutes": await gateway.store.balance(holder.chain, holder.account),
+    }
+
+
+async def _check_spendable(
+    gateway: LedgerGateway, giver: Holder, minutes: int, *, cap: int | None, version: int
+) -> None:
+    have = await gateway.store.balance(giver.chain, giver.account)
+    if minutes > have:
+        raise Conflict(
+            "ledger.insufficient_minutes",
+            f"your account has {have} minutes, {minutes} requested",
+        )
+    if cap is not None and minutes > min(have, cap):
+        raise policy_refusal(
+            policy_rules.PolicyForbids(
+                CAP_RULE,
+                version,
+                f"only {min(have, cap)} of your {have} minutes are within the cap of {cap}; "
+                "minutes above the cap can only be donated",
+            )
+        )
+
+
+async def gift_hours(
+    gateway: LedgerGateway, principal: Principal, cmd: GiftHours
+) -> dict[str, Any]:
+    entry_id = f"gift:{principal.user_id}:{cmd.request_id}"
+    giver = await gateway.holder(principal.user_id)
+    if await gateway.store.entry(giver.chain, entry_id) is None:
+        # A retry skips these checks: the first attempt already moved the minutes.
+        if cmd.recipient_id == principal.user_id:
+            raise InvalidInput(
+                "invalid_input",
+                "recipient_id is yourself",
+                [{"field": "recipient_id", "problem": "must be someone else"}],
+            )
+        recipient = await gateway.holder(cmd.recipient_id)
+        version, policy = await gateway.policy(giver.district_id, gateway.clock())
+        rules = policy.time_bank
+        relation = await relation_of(recipient.user_id, principal.user_id)
+        if relation is None or relation not in rules.gift_recipients:
+            what = relation.value if relation else "not an approved linked relative"
+            raise policy_refusal(
+                policy_rules.PolicyForbids(
+                    GIFT_RULE, version, f"hours may not be gifted to this person ({what})"
+                )
+            )
+        if recipient.chain != giver.chain:
+            raise Conflict(
+                "ledger.other_district",
+                f"the recipient keeps hours in district {recipient.chain}, not {giver.chain}",
+            )
+        cap = rules.account_cap_minutes
+        await _check_spendable(gateway, giver, cmd.minutes, cap=cap, version=version)
+        received = await gateway.store.balance(recipient.chain, recipient.account)
+        if received + cmd.minutes > cap:
+            raise policy_refusal(
+                policy_rules.PolicyForbids(
+                    CAP_RULE,
+                    version,
+                    f"the recipient would hold more than the cap of {cap} minutes",
+                )
+            )
+    entry = await gateway.gift(
+        giver_id=principal.user_id,
+        recipient_id=cmd.recipient_id,
+        minutes=cmd.minutes,
+        entry_id=entry_id,
+        actor=f"user:{principal.user_id}",
+    )
+    return await _result(gateway, giver, entry)
+
+
+async def donate_hours(
+    gateway: LedgerGateway, principal: Principal, cmd: DonateHours
+) -> dict[str, Any]:
+    entry_id = f"donate:{principal.user_id}:{cmd.request_id}"
+    donor = await gateway.holder(principal.user_id)
+    if await gateway.store.entry(donor.chain, entry_id) is None:
+        await _check_spendable(gateway, donor, cmd.minutes, cap=None, version=0)
+    entry = await gateway.donate(
+        donor_id=principal.user_id,
+        minutes=cmd.minutes,
+        entry_id=entry_id,
+        actor=f"user:{principal.user_id}",
+    )
+    return await _result(gateway, donor, entry)

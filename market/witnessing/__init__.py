@@ -1,0 +1,1 @@
+"""Witness co-signatures of ledger checkpoints (Tortoise app label `witnessing`)."""
