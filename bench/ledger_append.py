@@ -232,31 +232,42 @@ async def main() -> None:
     parser.add_argument(
         "--proof-chain", type=int, default=0, help="grow chain P to this size for the proofs"
     )
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
-    await recreate(args.url)
-    for processes in sorted({1, args.processes}):
-        rate = await batched(args.url, args.entries, processes)
-        print(
-            f"batched append, 4 districts, {BATCH}/tx, {processes} process(es): "
-            f"{rate:,.0f} entries/s"
-        )
-    district = "P" if args.proof_chain else DISTRICTS[0]
-    size, median, p99 = await proofs(args.url, district, 2000, args.proof_chain)
-    print(
-        f"inclusion proof from PostgreSQL, chain of {size:,}: "
-        f"median {median:.2f} ms, p99 {p99:.2f} ms"
+    parser.add_argument(
+        "--stages", default="batched,proofs,naive,acknowledged", help="comma-separated subset"
     )
-    naive = await naive_orm(args.url, args.naive)
-    print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
-    print(f"ratio batched / naive: {rate / naive:,.1f}x")
-    for grouped in (False, True):
-        per_chain, median, p99 = await acknowledged(args.url, args.seconds, grouped)
-        label = "group commit" if grouped else "one tx per append"
+    args = parser.parse_args()
+    stages = set(args.stages.split(","))
+    print(f"machine: {machine()}, load {os.getloadavg()[0]:.1f}")
+    await recreate(args.url)
+    rate = 0.0
+    if "batched" in stages:
+        for processes in sorted({1, args.processes}):
+            rate = await batched(args.url, args.entries, processes)
+            print(
+                f"batched append, 4 districts, {BATCH}/tx, {processes} process(es): "
+                f"{rate:,.0f} entries/s"
+            )
+    if "proofs" in stages:
+        district = "P" if args.proof_chain else DISTRICTS[0]
+        size, median, p99 = await proofs(args.url, district, 2000, args.proof_chain)
         print(
-            f"acknowledged appends ({label}), 4 clients x 4 districts: {per_chain:,.0f}/s per "
-            f"chain, median {median:.2f} ms, p99 {p99:.2f} ms"
+            f"inclusion proof from PostgreSQL, chain of {size:,}: "
+            f"median {median:.2f} ms, p99 {p99:.2f} ms"
         )
+    if "naive" in stages:
+        naive = await naive_orm(args.url, args.naive)
+        print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
+        if rate:
+            print(f"ratio batched / naive: {rate / naive:,.1f}x")
+    if "acknowledged" in stages:
+        for grouped in (False, True):
+            per_chain, median, p99 = await acknowledged(args.url, args.seconds, grouped)
+            label = "group commit" if grouped else "one tx per append"
+            print(
+                f"acknowledged appends ({label}), 4 clients x 4 districts: {per_chain:,.0f}/s "
+                f"per chain, median {median:.2f} ms, p99 {p99:.2f} ms"
+            )
+    print(f"load at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
