@@ -18,8 +18,8 @@ from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
 from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
 from market.routes import ledger as ledger_routes
-from market.services.checkpoints import start_checkpointer
 from market.services import matching_loop
+from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
 
