@@ -9,6 +9,7 @@ from ledger.entries import Kind
 from ledger.errors import InsufficientMinutes
 from ledger.rules import Proposal
 from ledger.service import append
+from ledger.storage.database import open_store
 from ledger.storage.tortoise_store import TortoiseStore
 
 DEPOSIT = Proposal("A", "d1", Kind.DEPOSIT, "issuance", "user:v", 60, "centre", 1, 1_000)
@@ -46,11 +47,12 @@ class TestEntries:
                 await conn.execute_query("DELETE FROM ledger_entry WHERE seq = 0")
         assert len(await db_store.entries("A")) == 1
 
-    async def test_truncate_refused_on_postgres(self, db_store: TortoiseStore) -> None:
-        if not db_store.postgres:
-            pytest.skip("SQLite has no TRUNCATE")
-        await append(db_store, DEPOSIT)
-        await _refused(db_store, "TRUNCATE ledger_entry")
+    @pytest.mark.postgres
+    async def test_truncate_refused_on_postgres(self, pg_url: str) -> None:
+        async with open_store(pg_url) as store:
+            await append(store, DEPOSIT)
+            await _refused(store, "TRUNCATE ledger_entry")
+            assert (await store.head("A")).size == 1
 
 
 class TestFailedIds:
