@@ -209,6 +209,23 @@ async def proofs(url: str, district: str, count: int, chain: int) -> tuple[int, 
     return size, statistics.median(took) * 1000, took[int(len(took) * 0.99)] * 1000
 
 
+async def commit_floor(url: str, count: int = 300) -> float:
+    """Median ms of one durable commit of a one-row insert: the floor of any acknowledged append."""
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)")
+        took = []
+        for n in range(count):
+            began = time.perf_counter()
+            await conn.execute("INSERT INTO bench_commit_probe VALUES ($1)", n)
+            took.append(time.perf_counter() - began)
+        await conn.execute("DROP TABLE bench_commit_probe")
+    finally:
+        await conn.close()
+    return statistics.median(took) * 1000
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -260,6 +277,8 @@ async def main() -> None:
         if rate:
             print(f"ratio batched / naive: {rate / naive:,.1f}x")
     if "acknowledged" in stages:
+        floor = await commit_floor(args.url)
+        print(f"one durable commit (INSERT + fsync'd COMMIT, one client): median {floor:.2f} ms")
         for grouped in (False, True):
             per_chain, median, p99 = await acknowledged(args.url, args.seconds, grouped)
             label = "group commit" if grouped else "one tx per append"
