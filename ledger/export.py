@@ -23,18 +23,20 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, KeyHistory
 from ledger.entries import check_district
 from ledger.errors import ExportInvalid, InvalidCheckpoint, InvalidEntry
-from ledger.merkle import HASH_SIZE, MerkleIndex, split_point
+from ledger.merkle import split_point
 from ledger.verify import (
     LinkPass,
     MirrorReport,
     Problem,
     ReplayPass,
+    TailSummary,
     VerifyReport,
     combine,
     verify_chain,
@@ -53,10 +55,18 @@ SMALLEST_ENTRY = 150  # bytes: no canonical entry body is shorter, so a file siz
 class ExportedChain:
     district: str
     path: Path
-    bodies: list[bytes]
+    data: bytes  # the whole .jsonl file, every line ended by a newline
     checkpoint: Checkpoint | None
     keys: KeyHistory | None
     balances: dict[str, int] | None
+
+    @cached_property
+    def bodies(self) -> list[bytes]:
+        return self.data[:-1].split(b"\n") if self.data else []
+
+    @property
+    def count(self) -> int:
+        return self.data.count(b"\n")
 
 
 @dataclass(frozen=True)
@@ -108,13 +118,11 @@ def write_export(
     return entries
 
 
-def _read_lines(path: Path) -> list[bytes]:
+def _read_entries(path: Path) -> bytes:
     data = path.read_bytes()
-    if not data:
-        return []
-    if not data.endswith(b"\n"):
+    if data and not data.endswith(b"\n"):
         raise ExportInvalid(f"{path.name} does not end with a newline: truncated?")
-    return data[:-1].split(b"\n")
+    return data
 
 
 def _read_json(path: Path) -> Any:
@@ -152,7 +160,7 @@ def read_export(path: str | os.PathLike[str]) -> ExportedChain:
         isinstance(balances, dict) and all(type(v) is int for v in balances.values())
     ):
         raise ExportInvalid(f"{balances_path.name} must map accounts to integer minutes")
-    return ExportedChain(district, entries, _read_lines(entries), checkpoint, keys, balances)
+    return ExportedChain(district, entries, _read_entries(entries), checkpoint, keys, balances)
 
 
 def _ready() -> None:
@@ -167,8 +175,13 @@ def _spawned_pool() -> ProcessPoolExecutor:
 
 
 def _verify_tail(
-    path: str, district: str, start: int, offset: int, max_minutes: int | None
-) -> tuple[bytes | None, int | None, list[bytes], ReplayPass]:
+    path: str,
+    district: str,
+    start: int,
+    offset: int,
+    sizes: list[int],
+    max_minutes: int | None,
+) -> tuple[TailSummary, ReplayPass]:
     """Child process: verify entries from `start` (at byte `offset`) on, detached."""
     with open(path, "rb") as handle:
         handle.seek(offset)
@@ -177,35 +190,29 @@ def _verify_tail(
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
     links.feed(lines)
     replay.feed(lines)
-    index = links.index()
     replay.lines = []  # the parent never needs them: closings into its part carry their fields
-    levels = [index.level_bytes(level) for level in range(index.height)]
-    return links.first_prev, links.broken_at, levels, replay
+    return links.tail_summary(sizes), replay
 
 
 def _verify_in_two(
     chain: ExportedChain, *, max_minutes: int | None, pool: Executor
-) -> tuple[LinkPass, ReplayPass, MerkleIndex] | None:
+) -> tuple[LinkPass, ReplayPass] | None:
     """Both parts at once, the later one in `pool`; None when they do not join cleanly."""
-    lines = chain.bodies
-    start = split_point(len(lines))
-    offset = sum(map(len, lines[:start])) + start  # each line and its newline
-    tail = pool.submit(_verify_tail, str(chain.path), chain.district, start, offset, max_minutes)
+    start = split_point(chain.count)
+    *head, rest = chain.data.split(b"\n", start)  # only the parent's part is cut into lines
+    offset = len(chain.data) - len(rest)
+    sizes = [chain.checkpoint.size] if chain.checkpoint is not None else []
+    tail = pool.submit(
+        _verify_tail, str(chain.path), chain.district, start, offset, sizes, max_minutes
+    )
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
-    head = lines[:start]
     links.feed(head)
     replay.feed(head)
-    index = links.index()
-    first_prev, broken_at, levels, later = tail.result()
-    if links.broken_at is not None or broken_at is not None:
+    summary, later = tail.result()
+    if not links.absorb(summary) or not replay.absorb(later):
         return None
-    if first_prev != links.head.hex().encode() or not replay.absorb(later):
-        return None
-    joined = MerkleIndex.joined(index, MerkleIndex.from_levels(levels))
-    leaves = levels[0]
-    links.hashes.extend(leaves[i : i + HASH_SIZE] for i in range(0, len(leaves), HASH_SIZE))
-    return links, replay, joined
+    return links, replay
 
 
 def verify_exported(
@@ -225,7 +232,7 @@ def verify_exported(
         "trusted_key_id": trusted_key_id,
         "stored_balances": chain.balances,
     }
-    if workers >= 2 and len(chain.bodies) >= PARALLEL_FROM:
+    if workers >= 2 and chain.count >= PARALLEL_FROM:
         own = _spawned_pool() if pool is None else None
         try:
             joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool or own)  # type: ignore[arg-type]
@@ -235,8 +242,8 @@ def verify_exported(
             if own is not None:
                 own.shutdown()
         if joined is not None:
-            links, replay, index = joined
-            return combine(chain.district, links, replay, index=index, **options)
+            links, replay = joined
+            return combine(chain.district, links, replay, **options)
     return verify_chain(chain.bodies, district=chain.district, max_minutes=max_minutes, **options)
 
 
@@ -285,7 +292,7 @@ def verify_export(
 def _missing(chain: ExportedChain, reason: str) -> VerifyReport:
     return VerifyReport(
         district=chain.district,
-        entries=len(chain.bodies),
+        entries=chain.count,
         problems=(Problem(None, reason),),
         head=b"",
         balances={},

@@ -42,7 +42,7 @@ from ledger.entries import (
     read_plain_meta,
 )
 from ledger.errors import ChainBroken, LedgerError
-from ledger.merkle import MerkleIndex
+from ledger.merkle import MerkleIndex, node_hash, split_point
 from ledger.merkle import root as merkle_root
 
 LEAF_DATA_PREFIX = b"\x00" + VERSION_TAG
@@ -164,6 +164,7 @@ class LinkPass:
         self._break_in_place = False
         self._break_prev: bytes | None = None
         self._after_break: tuple[bytes | None, int | None] | None = None
+        self._tail: TailSummary | None = None
 
     def feed(self, lines: Sequence[bytes]) -> None:
         sha256, prefix, hashes = hashlib.sha256, LEAF_DATA_PREFIX, self.hashes
@@ -213,14 +214,47 @@ class LinkPass:
                     return earlier
         return accused
 
-    def index(self) -> MerkleIndex:
-        return MerkleIndex.from_leaves(self.hashes)
+    def tail_summary(self, sizes: Iterable[int]) -> TailSummary:
+        """What a detached pass hands back: its ends and MTH(D[start:S]) for each size S."""
+        end = self.start + len(self.hashes)
+        wanted = sorted({s for s in sizes if self.start < s <= end})
+        index = MerkleIndex.from_leaves(self.hashes[: wanted[-1] - self.start] if wanted else [])
+        return TailSummary(
+            first_prev=self.first_prev,
+            broken_at=self.broken_at,
+            count=len(self.hashes),
+            head=self.head,
+            roots={s: index.root(s - self.start) for s in wanted},
+        )
 
-    def finish(
-        self, checkpoints: Sequence[Checkpoint], index: MerkleIndex | None = None
-    ) -> list[Problem]:
+    def absorb(self, tail: TailSummary) -> bool:
+        """Append a detached pass that started where this one ends (at a power of two)."""
+        own = len(self.hashes)
+        joins = own > 0 and own & (own - 1) == 0 and tail.first_prev == hexlify(self.head)
+        if self.broken_at is not None or tail.broken_at is not None or not joins:
+            return False
+        self._tail = tail
+        return True
+
+    @property
+    def size(self) -> int:
+        return self.start + len(self.hashes) + (self._tail.count if self._tail else 0)
+
+    def _roots(self, sizes: Sequence[int]) -> dict[int, bytes]:
+        own = len(self.hashes)
+        index = MerkleIndex.from_leaves(self.hashes[: min(own, max(sizes))])
+        roots = {}
+        for size in sizes:
+            if size <= own:
+                roots[size] = index.root(size)
+            else:  # the tail starts at `own`, the largest power of two below `size`
+                assert self._tail is not None and split_point(size) == own
+                roots[size] = node_hash(index.root(), self._tail.roots[size])
+        return roots
+
+    def finish(self, checkpoints: Sequence[Checkpoint]) -> list[Problem]:
         """Link, truncation and root problems (at most one, the first)."""
-        size = len(self.hashes)
+        size = self.size
         if self.broken_at is not None:
             return [self._blame_break(checkpoints)]
         ordered = sorted(checkpoints, key=lambda c: c.size)
@@ -232,10 +266,9 @@ class LinkPass:
             ]
         if not ordered:
             return []
-        if index is None:
-            index = MerkleIndex.from_leaves(self.hashes[: ordered[-1].size])
+        roots = self._roots([cp.size for cp in ordered])
         for cp in ordered:
-            if index.root(cp.size) != cp.root:
+            if roots[cp.size] != cp.root:
                 return [
                     Problem(
                         cp.size - 1,
@@ -247,7 +280,20 @@ class LinkPass:
 
     @property
     def head(self) -> bytes:
+        if self._tail is not None:
+            return self._tail.head
         return self.hashes[-1] if self.hashes else ZERO_HASH
+
+
+@dataclass(frozen=True)
+class TailSummary:
+    """A detached LinkPass's result: small enough to send between processes."""
+
+    first_prev: bytes | None
+    broken_at: int | None
+    count: int
+    head: bytes
+    roots: Mapping[int, bytes]
 
 
 @dataclass
@@ -332,7 +378,8 @@ class ReplayPass:
         if self.problem is not None:
             return
         match = plain_body_pattern(self.district).fullmatch
-        ids, accounts, keep = self.ids, self.accounts, self.lines
+        ids, accounts = self.ids, self.accounts
+        self.lines.extend(lines)  # closings read their targets back from here
         limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
         seq = self.size
         try:
@@ -341,7 +388,6 @@ class ReplayPass:
                 if fields is None or not line.isascii():
                     self.size = seq
                     self._slow(line)
-                    keep.append(line)
                     seq += 1
                     continue
                 credit, debit, entry_id, kind, meta_text, minutes_b, ref, seq_b = fields.groups()
@@ -349,7 +395,6 @@ class ReplayPass:
                 if meta is None:  # meta keys out of order: the strict path says why
                     self.size = seq
                     self._slow(line)
-                    keep.append(line)
                     seq += 1
                     continue
                 if int(seq_b) != seq:
@@ -357,7 +402,6 @@ class ReplayPass:
                 if entry_id in ids:
                     raise _Bad(seq, f"id {entry_id.decode()} repeats entry {ids[entry_id]}")
                 ids[entry_id] = seq
-                keep.append(line)
                 minutes = int(minutes_b)
                 if debit == credit:
                     raise _Bad(seq, f"debit and credit are both {debit.decode()}")
@@ -581,10 +625,9 @@ def combine(
     public_keys: KeysArgument,
     trusted_key_id: str | None,
     stored_balances: Mapping[str, int] | None,
-    index: MerkleIndex | None = None,
 ) -> VerifyReport:
     """The report of two finished passes over one whole chain."""
-    problems = list(links.finish(checkpoints, index))
+    problems = list(links.finish(checkpoints))
     if replay.problem is not None:
         problems.append(replay.problem)
     problems.sort(key=lambda p: (p.seq, p is not replay.problem))
@@ -600,7 +643,7 @@ def combine(
         problems += compare_balances(balances, stored_balances)
     return VerifyReport(
         district=district,
-        entries=len(links.hashes),
+        entries=links.size,
         problems=tuple(problems),
         head=links.head,
         balances=balances,
