@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import replace
 
 import pytest
@@ -27,7 +28,12 @@ def verify(bodies: list[bytes], builder: ChainBuilder | None = None, **kw: objec
 
 
 histories = st.builds(random_history, st.integers(0, 10_000), st.integers(2, 60))
-relaxed = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# LEDGER_EXAMPLES=2000 for a deeper run than the default suite's.
+relaxed = settings(
+    max_examples=int(os.environ.get("LEDGER_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 class TestValidHistories:
