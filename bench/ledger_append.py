@@ -259,10 +259,11 @@ async def main() -> None:
     rate = 0.0
     if "batched" in stages:
         for processes in sorted({1, args.processes}):
-            rate = await batched(args.url, args.entries, processes)
+            measured = await batched(args.url, args.entries, processes)
+            rate = max(rate, measured)
             print(
                 f"batched append, 4 districts, {BATCH}/tx, {processes} process(es): "
-                f"{rate:,.0f} entries/s"
+                f"{measured:,.0f} entries/s"
             )
     if "proofs" in stages:
         district = "P" if args.proof_chain else DISTRICTS[0]
@@ -275,7 +276,7 @@ async def main() -> None:
         naive = await naive_orm(args.url, args.naive)
         print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
         if rate:
-            print(f"ratio batched / naive: {rate / naive:,.1f}x")
+            print(f"ratio best batched / naive: {rate / naive:,.1f}x")
     if "acknowledged" in stages:
         floor = await commit_floor(args.url)
         print(f"one durable commit (INSERT + fsync'd COMMIT, one client): median {floor:.2f} ms")
