@@ -209,6 +209,7 @@ def _verify_in_two(
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
     links.feed(head)
     replay.feed(head)
+    links.own_index()  # while the child may still be working
     summary, later = tail.result()
     if not links.absorb(summary) or not replay.absorb(later):
         return None

@@ -165,6 +165,7 @@ class LinkPass:
         self._break_prev: bytes | None = None
         self._after_break: tuple[bytes | None, int | None] | None = None
         self._tail: TailSummary | None = None
+        self._index: MerkleIndex | None = None
 
     def feed(self, lines: Sequence[bytes]) -> None:
         sha256, prefix, hashes = hashlib.sha256, LEAF_DATA_PREFIX, self.hashes
@@ -240,12 +241,22 @@ class LinkPass:
     def size(self) -> int:
         return self.start + len(self.hashes) + (self._tail.count if self._tail else 0)
 
+    def own_index(self) -> MerkleIndex:
+        """The Merkle index of this pass's own entries (built once; callers may build it early,
+        e.g. while a helper process is still verifying the rest)."""
+        if self._index is None or self._index.size != len(self.hashes):
+            self._index = MerkleIndex.from_leaves(self.hashes)
+        return self._index
+
     def _roots(self, sizes: Sequence[int]) -> dict[int, bytes]:
         own = len(self.hashes)
-        index = MerkleIndex.from_leaves(self.hashes[: min(own, max(sizes))])
+        if self._index is not None and self._index.size == own:
+            index = self._index
+        else:  # only the leaves the checkpoints cover
+            index = MerkleIndex.from_leaves(self.hashes[: min(own, max(sizes))])
         roots = {}
         for size in sizes:
-            if size <= own:
+            if size <= index.size:
                 roots[size] = index.root(size)
             else:  # the tail starts at `own`, the largest power of two below `size`
                 assert self._tail is not None and split_point(size) == own
