@@ -1,0 +1,202 @@
+// The shell: header (who am I, language, sign out), the notice region, and a hash router that
+// only offers the screens the signed-in role may use. Each screen is a module exporting
+// functions that render into <main>; a screen whose API does not exist is simply not listed.
+
+import * as api from "./api.js";
+import { h, replace } from "./dom.js";
+import { applyDocumentLang, lang, onLangChange, setLang, t } from "./i18n.js";
+import { clearNotice, describe, mountNotices, showError, showPending } from "./notice.js";
+import { signInView } from "./views/signin.js";
+import { elderListView, elderRecordView, registerElderView, assessmentView } from "./views/elders.js";
+import { helperVettingView } from "./views/vetting.js";
+import { policyView } from "./views/policy.js";
+import { familyView } from "./views/family.js";
+import { helperProfileView } from "./views/helper.js";
+
+const UUID = "([0-9a-fA-F-]{36})";
+
+// Menu entries per role; the first one is the role's home screen.
+const MENUS = {
+  centre_admin: [
+    ["#/elders", "nav.elders"],
+    ["#/helpers", "nav.helpers"],
+    ["#/policy", "nav.policy"],
+  ],
+  elder: [
+    ["#/me", "nav.me"],
+    ["#/family", "nav.family"],
+    ["#/policy", "nav.policy"],
+  ],
+  family: [
+    ["#/family", "nav.family"],
+    ["#/policy", "nav.policy"],
+  ],
+  volunteer: [
+    ["#/helper", "nav.helper_profile"],
+    ["#/policy", "nav.policy"],
+  ],
+  provider_staff: [
+    ["#/helper", "nav.helper_profile"],
+    ["#/policy", "nav.policy"],
+  ],
+  auditor: [["#/policy", "nav.policy"]],
+};
+
+const ROUTES = [
+  { path: /^#\/elders$/, roles: ["centre_admin"], view: elderListView },
+  { path: /^#\/elders\/new$/, roles: ["centre_admin"], view: registerElderView },
+  { path: new RegExp(`^#/elders/${UUID}$`), roles: ["centre_admin", "family", "elder"], view: elderRecordView },
+  { path: new RegExp(`^#/elders/${UUID}/assess$`), roles: ["centre_admin"], view: assessmentView },
+  { path: /^#\/helpers(?:\/([0-9a-fA-F-]{36}))?$/, roles: ["centre_admin"], view: helperVettingView },
+  { path: /^#\/policy$/, roles: null, view: policyView },
+  { path: /^#\/me$/, roles: ["elder"], view: (main, user) => elderRecordView(main, user, user.id) },
+  { path: /^#\/family$/, roles: ["elder", "family"], view: familyView },
+  { path: /^#\/helper$/, roles: ["volunteer", "provider_staff"], view: helperProfileView },
+];
+
+const header = document.getElementById("header-session");
+const nav = document.getElementById("nav");
+const main = document.getElementById("main");
+const langButton = document.getElementById("lang-switch");
+
+function renderLangButton() {
+  langButton.textContent = t("lang.switch");
+  langButton.lang = lang() === "zh" ? "en" : "zh-CN";
+  document.getElementById("app-title").textContent = t("app.title");
+  document.getElementById("skip-link").textContent = t("app.skip");
+  nav.setAttribute("aria-label", t("app.nav"));
+}
+
+function renderHeader(user) {
+  // Elders and their families get the larger type on every screen.
+  document.body.classList.toggle("large-text", Boolean(user && ["elder", "family"].includes(user.role)));
+  if (!user) {
+    header.replaceChildren();
+    nav.replaceChildren();
+    nav.hidden = true;
+    return;
+  }
+  replace(
+    header,
+    h("span", { class: "who" }, t("header.signed_in_as", { name: user.name, role: t(`role.${user.role}`) })),
+    h("button", { type: "button", class: "secondary", id: "sign-out", onclick: signOut }, t("header.sign_out")),
+  );
+  const here = location.hash;
+  nav.hidden = false;
+  replace(
+    nav,
+    h(
+      "ul",
+      {},
+      (MENUS[user.role] ?? []).map(([href, key]) =>
+        h("li", {}, h("a", { href, "aria-current": here.startsWith(href) ? "page" : null }, t(key))),
+      ),
+    ),
+  );
+}
+
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch (error) {
+    // Signed out locally anyway; say so only if the server could not be told.
+    if (error.network) showError(error);
+  }
+  showSignIn(t("signin.signed_out"));
+}
+
+function showSignIn(message) {
+  renderHeader(null);
+  if (location.hash !== "#/signin") history.replaceState(null, "", "#/signin");
+  signInView(main, { message, onSignedIn: onSignedIn });
+}
+
+function onSignedIn(user) {
+  sessionChecked = true;
+  clearNotice();
+  location.hash = MENUS[user.role]?.[0]?.[0] ?? "#/policy";
+  route();
+}
+
+// A stored session is checked once per page load, so an expired or revoked token sends the
+// user to sign-in with the reason at once, and a changed name or role is picked up.
+let sessionChecked = false;
+
+async function checkSession() {
+  if (sessionChecked) return true;
+  try {
+    const { user } = await api.get("/api/v1/auth/me");
+    api.saveSession(api.token(), user);
+    sessionChecked = true;
+    return true;
+  } catch (error) {
+    // A session-ending 401 has already shown sign-in; anything else is worth saying.
+    if (error.status !== 401) {
+      renderHeader(api.currentUser());
+      showError(error);
+    }
+    return false;
+  }
+}
+
+// One render of the current hash. A view that throws leaves an error message, not a blank page.
+async function route() {
+  if (!api.currentUser() || !api.token()) {
+    showSignIn();
+    return;
+  }
+  if (!(await checkSession())) return;
+  const user = api.currentUser();
+  const home = MENUS[user.role]?.[0]?.[0] ?? "#/policy";
+  if (!location.hash || location.hash === "#/" || location.hash === "#/signin") {
+    history.replaceState(null, "", home);
+  }
+  renderHeader(user);
+  const hash = location.hash;
+  const match = ROUTES.map((r) => [r, hash.match(r.path)]).find(([r, m]) => m && (!r.roles || r.roles.includes(user.role)));
+  if (!match) {
+    replace(main, h("h1", { tabindex: "-1" }, t("error.not_found_page")), h("p", {}, h("a", { href: home }, t(MENUS[user.role]?.[0]?.[1] ?? "nav.policy"))));
+    return;
+  }
+  const [routeEntry, params] = match;
+  replace(main, h("p", { class: "loading" }, t("app.loading")));
+  try {
+    await routeEntry.view(main, user, ...params.slice(1));
+  } catch (error) {
+    if (main.querySelector(".loading")) main.replaceChildren();
+    showError(error);
+  }
+  // Move focus to the new screen's heading so keyboard and screen-reader users start there.
+  const heading = main.querySelector("h1");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: false });
+  }
+}
+
+api.onSessionEnded((error) => showSignIn(describe(error)));
+
+// The skip link would otherwise change the hash, which this router reads as a screen name.
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+langButton.addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
+onLangChange(() => {
+  renderLangButton();
+  route();
+});
+window.addEventListener("hashchange", async () => {
+  clearNotice();
+  await route();
+  showPending();
+});
+window.addEventListener("unhandledrejection", (event) => {
+  // Last resort: a failure nobody caught still becomes a message on the screen.
+  showError(event.reason);
+});
+
+mountNotices(document.getElementById("notices"));
+applyDocumentLang();
+renderLangButton();
+route();

@@ -1,0 +1,73 @@
+"""Centre admin screens: register an elder, read the record, record an assessment, vet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Server, sign_in
+
+
+def register(page: Any, server: Server, name: str) -> str:
+    sign_in(page, server, "centre_admin")
+    page.get_by_role("link", name="登记新老人").click()
+    page.get_by_label("姓名", exact=True).fill(name)
+    page.get_by_label("出生年份").fill("1941")
+    page.get_by_label("男", exact=True).first.check()
+    page.get_by_label("纬度").fill("30.27")
+    page.get_by_label("经度").fill("120.15")
+    page.get_by_label("独居或空巢").check()
+    page.get_by_label("高龄").check()
+    page.get_by_label("住址（可选，加密保存）").fill("花园路 8 号 3 单元")
+    page.get_by_label("老人（或监护人）同意为提供养老服务而保存上述信息").check()
+    page.get_by_role("button", name="登记").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{name} 的档案")
+    return page.url.rsplit("/", 1)[-1]
+
+
+class TestElderRecords:
+    def test_admin_registers_an_elder_and_sees_the_record(self, page: Any, server: Server) -> None:
+        register(page, server, "孙爷爷")
+        expect(page.get_by_role("status")).to_have_text("已登记 孙爷爷。关闭提示")
+        expect(page.locator(".tags")).to_contain_text("独居或空巢")
+        expect(page.locator(".tags")).to_contain_text("高龄")
+        expect(page.locator(".grade")).to_contain_text("尚未评估")
+        # The encrypted address comes back decrypted for the elder's own centre.
+        expect(page.locator("main")).to_contain_text("花园路 8 号 3 单元")
+        page.get_by_role("link", name="老人档案").click()
+        expect(page.locator(".record-list")).to_contain_text("孙爷爷")
+
+    def test_assessment_sets_the_capability_grade(self, page: Any, server: Server) -> None:
+        register(page, server, "周奶奶")
+        page.get_by_role("link", name="记录能力评估").click()
+        expect(page.locator(".total")).to_have_text("合计：90 / 90 分")
+        # 90 - 4 (bathing) - 4 (stairs... 3) etc.: drop the total to 60, a moderate grade.
+        page.get_by_label("洗澡（0–4 分）").select_option("0")
+        page.get_by_label("上下楼梯（0–3 分）").select_option("0")
+        page.get_by_label("平地行走（0–4 分）").select_option("0")
+        page.get_by_label("记忆（0–4 分）").select_option("0")
+        page.get_by_label("社会交往能力（0–4 分）").select_option("0")
+        page.get_by_label("使用交通工具外出（0–3 分）").select_option("0")
+        page.get_by_label("修饰（0–4 分）").select_option("0")
+        expect(page.locator(".total")).to_have_text("合计：64 / 90 分")
+        page.get_by_label("评估员一").fill("陈医生")
+        page.get_by_label("评估员二").fill("刘护士")
+        page.get_by_label("信息提供者").fill("周小明")
+        page.get_by_role("button", name="保存评估").click()
+        expect(page.get_by_role("status")).to_contain_text("能力中度受损（总分 64）")
+        expect(page.locator(".grade")).to_contain_text("能力中度受损")
+        expect(page.locator("main")).to_contain_text("陈医生、刘护士")
+
+
+class TestVetting:
+    def test_admin_approves_a_pending_volunteer(self, page: Any, server: Server) -> None:
+        sign_in(page, server, "centre_admin")
+        page.get_by_role("link", name="志愿者审核").click()
+        page.get_by_label("账户编号").fill(server.account("pending_volunteer")["id"])
+        page.get_by_role("button", name="查看").click()
+        expect(page.locator("main")).to_contain_text("待审核")
+        page.get_by_label("审核意见").fill("身份与无犯罪记录已核实")
+        page.get_by_role("button", name="通过", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text("审核结果已保存：已通过")
+        expect(page.locator("main strong")).to_have_text("已通过")
