@@ -18,14 +18,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from matching.candidates import candidate_edges
+from matching.candidates import candidate_edges, in_reach_edges, servable, slot_keys, union
 from matching.constraints import HARD_CONSTRAINTS, feasible, violations
 from matching.cost import CostWeights, unmatched_penalty
 from matching.explain import explain
 from matching.geo import TravelModel
 from matching.policy import Policy, Requirement, ServiceRule, default_rules
 from matching.pool import HelperPool, RequestBatch
-from matching.solve import assignments_from, solve, urgent
+from matching.solve import assignments_from, pool_for, solve, urgent
 from matching.types import (
     Assignment,
     Certificate,
@@ -49,6 +49,9 @@ from matching.types import (
     Urgency,
     minutes_since_epoch,
 )
+
+# Solves at most: the first on the candidate graph, then with grown edges (see `match`).
+MAX_ROUNDS = 4
 
 __all__ = [
     "HARD_CONSTRAINTS",
@@ -101,13 +104,28 @@ def match(
     Raises ValueError on duplicate request or helper ids.
     """
 
-    pool = helpers if isinstance(helpers, HelperPool) else HelperPool.build(helpers)
+    pool = pool_for(helpers, policy)
     batch = RequestBatch.build(requests, pool, policy=policy, now=now)
     edges, _ = candidate_edges(batch, pool, policy=policy, now=now)
-    solution = solve(edges, batch, pool)
+    open_rows = servable(batch)
+    rounds = 0
+    while True:
+        rounds += 1
+        solution = solve(edges, len(batch), batch.penalty, len(pool))
+        matched = np.zeros(len(batch), dtype=np.bool_)
+        matched[edges.r[solution.chosen]] = True
+        if rounds == MAX_ROUNDS:
+            break
+        # The candidate lists are a shortcut. If an unmatched request could still use a free
+        # block of some helper in its circle, grow its edges to everyone in reach and solve
+        # again, so that nobody waits while a qualified helper's block stays empty.
+        pending = np.flatnonzero(~matched & open_rows)
+        extra = in_reach_edges(pending, batch, pool, policy=policy, now=now)
+        taken = slot_keys(edges, pool)[solution.chosen]
+        if not (~np.isin(slot_keys(extra, pool), taken)).any():
+            break
+        edges = union(edges, extra, pool)
     assignments = assignments_from(edges, solution.chosen, batch, pool)
-    matched = np.zeros(len(batch), dtype=np.bool_)
-    matched[edges.r[solution.chosen]] = True
     unmatched = explain(np.flatnonzero(~matched), batch, pool, policy=policy, now=now)
     total = int(edges.total[solution.chosen].sum()) + sum(u.penalty for u in unmatched)
     return MatchResult(
@@ -120,6 +138,6 @@ def match(
             candidate_edges=int(edges.r.size),
             components=solution.components,
             largest_component=solution.largest_component,
-            exact_fallbacks=solution.exact_fallbacks,
+            rounds=rounds,
         ),
     )

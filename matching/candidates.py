@@ -10,6 +10,7 @@ helper's nearest feasible requests, become the edges of the graph the solver wor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +69,7 @@ class Edges:
     continuity_cost: IntArray
     fairness_cost: IntArray
     rating_cost: IntArray
-    option: IntArray  # 0 for the earliest start, j for the start j steps later
+    block: IntArray  # which of the helper's blocks (schedule.py) holds the job
 
     @property
     def total(self) -> IntArray:
@@ -96,6 +97,37 @@ def _sorted_member(keys: IntArray, sorted_keys: IntArray) -> BoolArray:
         return np.zeros(keys.shape, dtype=np.bool_)
     pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
     return sorted_keys[pos] == keys
+
+
+NO_START = np.iinfo(np.int64).max
+
+
+def _piece_starts(
+    batch: RequestBatch,
+    pool: HelperPool,
+    r: IntArray,
+    h: IntArray,
+    travel: IntArray,
+    now: int,
+    column: int,
+) -> IntArray:
+    """Earliest start of each pair's job inside piece `column` of the helper, NO_START if the
+    job (travel there and back included) does not fit it."""
+    start = np.maximum(
+        np.maximum(batch.window_start[r], now + travel), pool.piece_start[h, column] + travel
+    )
+    end = start + batch.duration[r]
+    fits = (end <= batch.window_end[r]) & (end + travel <= pool.piece_end[h, column])
+    return np.where(fits, start, NO_START)
+
+
+def _earliest_in_pieces(
+    batch: RequestBatch, pool: HelperPool, r: IntArray, h: IntArray, travel: IntArray, now: int
+) -> IntArray:
+    start = np.full(r.shape, NO_START, dtype=np.int64)
+    for column in range(pool.piece_start.shape[1]):
+        start = np.minimum(start, _piece_starts(batch, pool, r, h, travel, now, column))
+    return start
 
 
 def check_pairs(
@@ -126,16 +158,8 @@ def check_pairs(
     gender_ok = (wanted < 0) | (pool.gender[h] == wanted)
     keys = r * len(pool) + h
     excluded = (batch.elder_helper[r] == h) | _sorted_member(keys, batch.blocked_keys)
-    # Earliest start over the helper's availability windows, travel there and back inside it.
-    start = np.full(r.shape, np.iinfo(np.int64).max, dtype=np.int64)
-    base = np.maximum(batch.window_start[r], now + travel)
-    finish_by = batch.window_end[r]
-    duration = batch.duration[r]
-    for w in range(pool.avail_start.shape[1]):
-        s = np.maximum(base, pool.avail_start[h, w] + travel)
-        fits = (s + duration <= finish_by) & (s + duration + travel <= pool.avail_end[h, w])
-        start = np.where(fits & (s < start), s, start)
-    available = start != np.iinfo(np.int64).max
+    start = _earliest_in_pieces(batch, pool, r, h, travel, now)
+    available = start != NO_START
     stages = (
         (ReasonCode.NO_HELPER_IN_REACH, within),
         (ReasonCode.NO_SKILL_IN_REACH, skill),
@@ -145,16 +169,27 @@ def check_pairs(
         (ReasonCode.CERTIFICATE_MISSING, ~(missing | expired)),
         (ReasonCode.GENDER_MISMATCH, gender_ok),
         (ReasonCode.EXCLUDED_BY_ELDER, ~excluded),
-        (ReasonCode.NOT_AVAILABLE, available),
         (ReasonCode.NO_CAPACITY, pool.remaining[h] > 0),
+        (ReasonCode.NOT_AVAILABLE, available),
     )
     return PairChecks(r, h, travel, stages, expired & ~missing, start)
+
+
+def _first_piece(pool: HelperPool, h: IntArray, start: IntArray, travel: IntArray) -> IntArray:
+    """The first piece of each helper whose span holds the job starting at `start`."""
+    column = np.zeros(h.shape, dtype=np.int64)
+    found = np.zeros(h.shape, dtype=np.bool_)
+    for c in range(pool.piece_start.shape[1]):
+        holds = ~found & (pool.piece_start[h, c] <= start - travel) & (start < pool.piece_end[h, c])
+        column = np.where(holds, c, column)
+        found |= holds
+    return column
 
 
 def edges_from(
     checks: PairChecks, batch: RequestBatch, pool: HelperPool, *, policy: Policy
 ) -> Edges:
-    """The feasible pairs of `checks`, costed."""
+    """The feasible pairs of `checks` at their earliest start, costed."""
     keep = checks.feasible
     r, h, travel, start = checks.r[keep], checks.h[keep], checks.travel[keep], checks.start[keep]
     weights = policy.weights
@@ -175,62 +210,84 @@ def edges_from(
         continuity_cost=continuity_cost(weights, previous),
         fairness_cost=fairness_cost(weights, pool.recent_minutes[h]),
         rating_cost=rating_cost(weights, pool.rating[h]),
-        option=np.zeros(r.shape, dtype=np.int64),
+        block=pool.piece_block[h, _first_piece(pool, h, start, travel)],
     )
 
 
-def cheapest_per_request(edges: Edges, limit: int, also: BoolArray) -> Edges:
-    """Each request's `limit` cheapest edges (equal costs: lower helper index), plus the edges
-    flagged in `also`."""
+def _order(edges: Edges, *, by_cost: bool) -> IntArray:
+    """Edge order by (request, [cost,] helper) through one int64 key: one sort, not three."""
+    if edges.r.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_h = int(edges.h.max()) + 1
+    if not by_cost:
+        return np.argsort(edges.r * n_h + edges.h)
+    total = edges.total
+    low = int(total.min())
+    span = int(total.max()) - low + 1
+    if (int(edges.r.max()) + 1) * span * n_h < 2**62:
+        return np.argsort((edges.r * span + (total - low)) * n_h + edges.h)
+    return np.lexsort((edges.h, total, edges.r))
+
+
+def cheapest_per_request(edges: Edges, limit: int) -> Edges:
+    """Each request's `limit` cheapest edges; equal costs go to the lower helper index."""
     if edges.r.size == 0:
         return edges
-    order = np.lexsort((edges.h, edges.total, edges.r))
+    order = _order(edges, by_cost=True)
     r_sorted = edges.r[order]
     first = np.searchsorted(r_sorted, r_sorted, side="left")
     rank = np.arange(r_sorted.size) - first
-    keep = np.sort(order[(rank < limit) | also[order]])
-    # Re-sort kept edges by (request, helper) so that the solver sees a canonical order.
-    kept = edges.take(keep)
-    return kept.take(np.lexsort((kept.h, kept.r)))
+    return edges.take(np.sort(order[rank < limit]))
 
 
-def with_start_options(
-    edges: Edges, batch: RequestBatch, pool: HelperPool, *, policy: Policy
+def merged(parts: list[Edges]) -> Edges:
+    """The union of edge sets, one edge per (request, helper), sorted by both."""
+    edges = Edges.concat(parts)
+    order = _order(edges, by_cost=False)
+    if order.size == 0:
+        return edges
+    r, h = edges.r[order], edges.h[order]
+    first = np.ones(order.size, dtype=np.bool_)
+    first[1:] = (r[1:] != r[:-1]) | (h[1:] != h[:-1])
+    return edges.take(order[first])
+
+
+def in_every_block(
+    edges: Edges, batch: RequestBatch, pool: HelperPool, *, policy: Policy, now: int
 ) -> Edges:
-    """Add later starts (every `start_step_minutes`, up to `start_options` in all) that still
-    fit the request's window and one availability window, so that a helper with capacity for
-    several jobs can do them one after another. Sorted by (request, helper, option)."""
-    parts = [edges]
-    for j in range(1, policy.start_options):
-        start = edges.start + j * policy.start_step_minutes
-        end = start + batch.duration[edges.r]
-        fits = end <= batch.window_end[edges.r]
-        inside = np.zeros(fits.shape, dtype=np.bool_)
-        for w in range(pool.avail_start.shape[1]):
-            inside |= (start - edges.travel >= pool.avail_start[edges.h, w]) & (
-                end + edges.travel <= pool.avail_end[edges.h, w]
-            )
-        keep = np.flatnonzero(fits & inside)
-        if keep.size == 0:
-            break
-        later = edges.take(keep)
-        parts.append(
-            Edges(
-                r=later.r,
-                h=later.h,
-                start=start[keep],
-                end=end[keep],
-                travel=later.travel,
-                travel_cost=later.travel_cost,
-                waiting_cost=waiting_cost(policy.weights, start[keep] - batch.earliest[later.r]),
-                continuity_cost=later.continuity_cost,
-                fairness_cost=later.fairness_cost,
-                rating_cost=later.rating_cost,
-                option=np.full(keep.size, j, dtype=np.int64),
-            )
-        )
-    merged = Edges.concat(parts)
-    return merged.take(np.lexsort((merged.option, merged.h, merged.r)))
+    """One edge per (request, helper, block) the job fits, at its earliest start in that block,
+    sorted by (request, helper, block): the solver's columns are blocks, not helpers."""
+    r_parts, h_parts, start_parts, block_parts, source = [], [], [], [], []
+    for column in range(pool.piece_start.shape[1]):
+        start = _piece_starts(batch, pool, edges.r, edges.h, edges.travel, now, column)
+        fits = np.flatnonzero(start != NO_START)
+        r_parts.append(edges.r[fits])
+        h_parts.append(edges.h[fits])
+        start_parts.append(start[fits])
+        block_parts.append(pool.piece_block[edges.h[fits], column])
+        source.append(fits)
+    r, h = np.concatenate(r_parts), np.concatenate(h_parts)
+    start, block = np.concatenate(start_parts), np.concatenate(block_parts)
+    src = np.concatenate(source)
+    # A block of grouped windows has several pieces: keep its earliest start.
+    order = np.lexsort((start, block, h, r))
+    r, h, start, block, src = r[order], h[order], start[order], block[order], src[order]
+    first = np.ones(r.size, dtype=np.bool_)
+    first[1:] = (r[1:] != r[:-1]) | (h[1:] != h[:-1]) | (block[1:] != block[:-1])
+    r, h, start, block, src = r[first], h[first], start[first], block[first], src[first]
+    return Edges(
+        r=r,
+        h=h,
+        start=start,
+        end=start + batch.duration[r],
+        travel=edges.travel[src],
+        travel_cost=edges.travel_cost[src],
+        waiting_cost=waiting_cost(policy.weights, start - batch.earliest[r]),
+        continuity_cost=edges.continuity_cost[src],
+        fairness_cost=edges.fairness_cost[src],
+        rating_cost=edges.rating_cost[src],
+        block=block,
+    )
 
 
 def servable(batch: RequestBatch) -> BoolArray:
@@ -247,7 +304,11 @@ def candidate_edges(
     open_rows = servable(batch)
     parts: list[Edges] = []
     checked = 0
-    reverse_flags: list[BoolArray] = []
+
+    def costed(r: IntArray, h: IntArray) -> Edges:
+        checks = check_pairs(batch, pool, r, h, policy=policy, now=now, blacklisted=blacklisted)
+        return edges_from(checks, batch, pool, policy=policy)
+
     for code, service in enumerate(SERVICES):
         rows = np.flatnonzero(open_rows & (batch.service == code))
         index = pool.trees.get(service)
@@ -255,11 +316,16 @@ def candidate_edges(
             continue
         radius = int(batch.radius[rows].max())
         bound = chord_for_km(policy.travel.reach_km(radius)) * BOUND_SLACK
+        # Each request's nearest helpers, cut to its cheapest feasible few.
         k = min(QUERY_FACTOR * policy.candidates_per_request, index.members.size)
         _, idx = index.tree.query(xyz[rows], k=k, distance_upper_bound=bound, workers=-1)
         idx = np.asarray(idx).reshape(rows.size, k)
         found = idx < index.members.size
-        forward = np.repeat(rows, found.sum(axis=1)) * len(pool) + index.members[idx[found]]
+        r = np.repeat(rows, found.sum(axis=1))
+        h = index.members[idx[found]]
+        checked += r.size
+        parts.append(cheapest_per_request(costed(r, h), policy.candidates_per_request))
+        # Each helper's nearest requests, kept whatever their cost.
         k_back = min(REVERSE_K, rows.size)
         _, back = cKDTree(xyz[rows]).query(
             unit_vectors(pool.lat[index.members], pool.lon[index.members]),
@@ -269,14 +335,48 @@ def candidate_edges(
         )
         back = np.asarray(back).reshape(index.members.size, k_back)
         hit = back < rows.size
-        backward = rows[back[hit]] * len(pool) + np.repeat(index.members, hit.sum(axis=1))
-        keys = np.unique(np.concatenate((forward, backward)))
-        r, h = keys // len(pool), keys % len(pool)
-        checks = check_pairs(batch, pool, r, h, policy=policy, now=now, blacklisted=blacklisted)
+        r = rows[back[hit]]
+        h = np.repeat(index.members, hit.sum(axis=1))
         checked += r.size
-        part = edges_from(checks, batch, pool, policy=policy)
-        parts.append(part)
-        reverse_flags.append(np.isin(part.r * len(pool) + part.h, backward))
-    also = np.concatenate(reverse_flags) if reverse_flags else np.zeros(0, dtype=np.bool_)
-    edges = cheapest_per_request(Edges.concat(parts), policy.candidates_per_request, also)
-    return with_start_options(edges, batch, pool, policy=policy), checked
+        parts.append(costed(r, h))
+    return in_every_block(merged(parts), batch, pool, policy=policy, now=now), checked
+
+
+def in_reach_edges(
+    rows: IntArray, batch: RequestBatch, pool: HelperPool, *, policy: Policy, now: int
+) -> Edges:
+    """Every feasible (request, helper, block) edge of `rows`, over all helpers in the circle."""
+    blacklisted = pool.blacklisted(policy)
+    xyz = unit_vectors(batch.lat, batch.lon)
+    parts: list[Edges] = []
+    for code, service in enumerate(SERVICES):
+        group = rows[batch.service[rows] == code]
+        index = pool.trees.get(service)
+        if group.size == 0 or index is None:
+            continue
+        bound = chord_for_km(policy.travel.reach_km(int(batch.radius[group].max()))) * BOUND_SLACK
+        near = index.tree.query_ball_point(xyz[group], bound)
+        lengths = np.fromiter((len(n) for n in near), np.int64, group.size)
+        if lengths.sum() == 0:
+            continue
+        h = index.members[np.fromiter(chain.from_iterable(near), np.int64, int(lengths.sum()))]
+        r = np.repeat(group, lengths)
+        checks = check_pairs(batch, pool, r, h, policy=policy, now=now, blacklisted=blacklisted)
+        parts.append(edges_from(checks, batch, pool, policy=policy))
+    return in_every_block(merged(parts), batch, pool, policy=policy, now=now)
+
+
+def slot_keys(edges: Edges, pool: HelperPool) -> IntArray:
+    """One integer per (helper, block): the solver's column."""
+    return edges.h * pool.piece_start.shape[1] + edges.block
+
+
+def union(a: Edges, b: Edges, pool: HelperPool) -> Edges:
+    """Edges of both, one per (request, helper, block), sorted by those three."""
+    both = Edges.concat([a, b])
+    key = (both.r * len(pool) + both.h) * pool.piece_start.shape[1] + both.block
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.ones(key.size, dtype=np.bool_)
+    first[1:] = key[1:] != key[:-1]
+    return both.take(order[first])

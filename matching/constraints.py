@@ -3,7 +3,8 @@
 These scalar rules are the specification. `candidates.py` evaluates the same rules on whole
 arrays of pairs for speed, and the tests check that both agree. `HARD_CONSTRAINTS` is in
 funnel order: `explain.py` reports the first rule at which a request's helpers ran out.
-Capacity across several assignments and overlapping jobs of one helper are the solver's part.
+A helper's capacity is turned into disjoint time blocks (`schedule.py`), one job per block, so
+that the solver never has to police overlaps or counts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from matching.geo import haversine_km
 from matching.policy import Policy, Requirement
+from matching.schedule import blocks
 from matching.types import Helper, ReasonCode, Request
 
 
@@ -102,21 +104,31 @@ def not_excluded_by_elder(pair: Pair) -> bool:
     )
 
 
-def earliest_start(pair: Pair) -> int | None:
-    """The earliest service start that one availability window covers, travel both ways
-    included, that fits the request's window and is reachable from `now`; None if none."""
+def placements(pair: Pair) -> list[tuple[int, int]]:
+    """(block index, earliest start) for every free block of the helper (`schedule.blocks`)
+    that can hold the job: start inside the request's window, reachable from `now`, travel
+    both ways inside one of the block's windows."""
     request, travel = pair.request, pair.travel_minutes
-    best: int | None = None
-    for free in pair.helper.availability:
-        start = max(request.window.start, pair.now + travel, free.start + travel)
-        end = start + request.duration
-        if end <= request.window.end and end + travel <= free.end:
-            best = start if best is None else min(best, start)
-    return best
+    out: list[tuple[int, int]] = []
+    for index, block in enumerate(blocks(pair.helper, pair.policy.min_block_minutes)):
+        best: int | None = None
+        for free in block:
+            start = max(request.window.start, pair.now + travel, free.start + travel)
+            end = start + request.duration
+            if end <= request.window.end and end + travel <= free.end:
+                best = start if best is None else min(best, start)
+        if best is not None:
+            out.append((index, best))
+    return out
+
+
+def earliest_start(pair: Pair) -> int | None:
+    """The earliest start over all placements, None when the job fits no free block."""
+    return min((start for _, start in placements(pair)), default=None)
 
 
 def available(pair: Pair) -> bool:
-    return earliest_start(pair) is not None
+    return bool(placements(pair))
 
 
 def has_capacity(pair: Pair) -> bool:
@@ -144,8 +156,8 @@ HARD_CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("certificates_valid", ReasonCode.CERTIFICATE_MISSING, certificates_valid),
     Constraint("gender_respected", ReasonCode.GENDER_MISMATCH, gender_respected),
     Constraint("not_excluded_by_elder", ReasonCode.EXCLUDED_BY_ELDER, not_excluded_by_elder),
-    Constraint("available", ReasonCode.NOT_AVAILABLE, available),
     Constraint("has_capacity", ReasonCode.NO_CAPACITY, has_capacity),
+    Constraint("available", ReasonCode.NOT_AVAILABLE, available),
 )
 
 

@@ -87,17 +87,16 @@ class Policy:
     blacklisted_providers: frozenset[str] = frozenset()
     travel: TravelModel = field(default_factory=TravelModel)
     weights: CostWeights = field(default_factory=CostWeights)
-    candidates_per_request: int = 32  # the few dozen cheapest feasible helpers kept per request
-    # Planned starts tried per pair: the earliest, then one step later each, while they fit.
-    start_options: int = 4
-    start_step_minutes: int = 30
+    candidates_per_request: int = 16  # the cheapest feasible helpers kept per request
+    # Shortest block a helper's day is cut into per job (schedule.py).
+    min_block_minutes: int = 30
     version: str = "default"
 
     def __post_init__(self) -> None:
-        if self.candidates_per_request < 1 or self.start_options < 1:
-            raise ValueError("candidates_per_request and start_options must be at least 1")
-        if self.start_step_minutes < 1:
-            raise ValueError("start_step_minutes must be at least 1")
+        if self.candidates_per_request < 1:
+            raise ValueError("candidates_per_request must be at least 1")
+        if self.min_block_minutes < 1:
+            raise ValueError("min_block_minutes must be at least 1")
         radius = max((rule.radius_minutes for rule in self.rules.values()), default=0)
         self.weights.check(radius)
 

@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from matching.cost import unmatched_penalty
 from matching.geo import unit_vectors
 from matching.policy import Policy, Requirement
+from matching.schedule import pieces
 from matching.types import (
     CertificateKind,
     Gender,
@@ -36,7 +37,7 @@ CERT_KINDS: tuple[CertificateKind, ...] = tuple(CertificateKind)
 KIND_CODE = {HelperKind.VOLUNTEER: 0, HelperKind.PROVIDER: 1}
 GENDER_CODE = {None: -1, Gender.FEMALE: 0, Gender.MALE: 1}
 NO_CERT = np.int64(-(2**62))  # expiry of a certificate kind the helper does not hold
-# Padding for helpers with fewer availability windows than the widest: a window nobody fits.
+# Padding for helpers with fewer block pieces than the widest: a piece nobody fits.
 NEVER_START = np.int64(2**62)
 NEVER_END = np.int64(-(2**62))
 
@@ -72,38 +73,48 @@ class HelperPool:
     rating: FloatArray  # NaN when not yet rated
     skills: BoolArray  # (helpers, services)
     cert_expiry: IntArray  # (helpers, certificate kinds), NO_CERT where not held
-    avail_start: IntArray  # (helpers, widest availability), padded with NEVER_START
-    avail_end: IntArray
+    # The helper's free blocks (schedule.py) as pieces: (helpers, most pieces), padded.
+    piece_start: IntArray  # NEVER_START where padded
+    piece_end: IntArray  # NEVER_END where padded
+    piece_block: IntArray  # block index within the helper, -1 where padded
+    min_block_minutes: int
     all_tree: cKDTree  # every helper, for explaining what is in reach
     trees: dict[Service, ServiceTree]
 
     @classmethod
-    def build(cls, helpers: Sequence[Helper]) -> HelperPool:
+    def build(cls, helpers: Sequence[Helper], *, policy: Policy) -> HelperPool:
+        """Only `policy.min_block_minutes` is used; `match` checks it against its policy."""
         ordered = _sorted_unique(helpers, "helper")
         n = len(ordered)
         lat = np.fromiter((h.location.lat for h in ordered), np.float64, n)
         lon = np.fromiter((h.location.lon for h in ordered), np.float64, n)
         cert_expiry = np.full((n, len(CERT_KINDS)), NO_CERT, dtype=np.int64)
         cert_col = {kind: col for col, kind in enumerate(CERT_KINDS)}
-        widest = max((len(h.availability) for h in ordered), default=0)
-        avail_start = np.full((n, max(widest, 1)), NEVER_START, dtype=np.int64)
-        avail_end = np.full((n, max(widest, 1)), NEVER_END, dtype=np.int64)
+        schedules = [
+            pieces(h.availability, h.remaining_capacity, policy.min_block_minutes) for h in ordered
+        ]
+        widest = max((len(sched) for sched in schedules), default=0)
+        piece_start = np.full((n, max(widest, 1)), NEVER_START, dtype=np.int64)
+        piece_end = np.full((n, max(widest, 1)), NEVER_END, dtype=np.int64)
+        piece_block = np.full((n, max(widest, 1)), -1, dtype=np.int64)
         skills = np.zeros((n, len(SERVICES)), dtype=np.bool_)
         service_col = {service: col for col, service in enumerate(SERVICES)}
         for i, helper in enumerate(ordered):
             for cert in helper.certificates:
                 col = cert_col[cert.kind]
                 cert_expiry[i, col] = max(cert_expiry[i, col], cert.expires_at)
-            for w, free in enumerate(helper.availability):
-                avail_start[i, w] = free.start
-                avail_end[i, w] = free.end
+            for col, (start, end, block) in enumerate(schedules[i]):
+                piece_start[i, col] = start
+                piece_end[i, col] = end
+                piece_block[i, col] = block
             for service in helper.skills:
                 skills[i, service_col[service]] = True
         remaining = np.fromiter((h.remaining_capacity for h in ordered), np.int64, n)
         xyz = unit_vectors(lat, lon) if n else np.zeros((0, 3))
         trees: dict[Service, ServiceTree] = {}
         for service, col in service_col.items():
-            members = np.flatnonzero(skills[:, col] & (remaining > 0)).astype(np.int64)
+            bookable = (remaining > 0) & (piece_block[:, 0] >= 0)
+            members = np.flatnonzero(skills[:, col] & bookable).astype(np.int64)
             if members.size:
                 trees[service] = ServiceTree(cKDTree(xyz[members]), members)
         return cls(
@@ -122,8 +133,10 @@ class HelperPool:
             ),
             skills=skills,
             cert_expiry=cert_expiry,
-            avail_start=avail_start,
-            avail_end=avail_end,
+            piece_start=piece_start,
+            piece_end=piece_end,
+            piece_block=piece_block,
+            min_block_minutes=policy.min_block_minutes,
             all_tree=cKDTree(xyz),
             trees=trees,
         )

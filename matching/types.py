@@ -240,7 +240,7 @@ class SolveStats:
     candidate_edges: int
     components: int
     largest_component: int  # requests in the largest connected component
-    exact_fallbacks: int  # components re-solved by MILP because a helper's jobs overlapped
+    rounds: int = 1  # solves run: more than one when candidate lists were grown
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from matching import (
     TimeWindow,
     Urgency,
 )
+from matching.schedule import blocks
 from tests.matching.factories import HOME, NOW
 
 SERVICES = (Service.MEAL, Service.BATHING, Service.MEDICAL, Service.ESCORT)
@@ -163,11 +164,34 @@ def pair_allowed(req: Request, hlp: Helper, policy: Policy) -> bool:
     return not (rule.intimate and wanted is not None and hlp.gender is not wanted)
 
 
-def start_allowed(req: Request, hlp: Helper, start: int, travel: int, now: int) -> bool:
+def fits(req: Request, start: int, travel: int, span: TimeWindow, now: int) -> bool:
     end = start + req.duration
     if start < req.window.start or start < now + travel or end > req.window.end:
         return False
-    return any(w.start <= start - travel and end + travel <= w.end for w in hlp.availability)
+    return span.start <= start - travel and end + travel <= span.end
+
+
+def free_time(hlp: Helper) -> list[TimeWindow]:
+    """The helper's availability as disjoint stretches (overlapping windows joined)."""
+    out: list[TimeWindow] = []
+    for w in sorted(hlp.availability, key=lambda w: w.start):
+        if out and w.start <= out[-1].end:
+            out[-1] = TimeWindow(out[-1].start, max(out[-1].end, w.end))
+        elif w.end > w.start:
+            out.append(w)
+    return out
+
+
+def within_availability(req: Request, hlp: Helper, start: int, travel: int, now: int) -> bool:
+    return any(fits(req, start, travel, w, now) for w in free_time(hlp))
+
+
+def block_of(hlp: Helper, start: int, end: int, travel: int, policy: Policy) -> int | None:
+    """Index of the helper's block whose windows hold the busy span, if any."""
+    for index, block in enumerate(blocks(hlp, policy.min_block_minutes)):
+        if any(w.start <= start - travel and end + travel <= w.end for w in block):
+            return index
+    return None
 
 
 def assignment_violation(
@@ -180,26 +204,23 @@ def assignment_violation(
         return "wrong duration"
     if not pair_allowed(req, hlp, policy):
         return "pair not allowed"
-    if not start_allowed(req, hlp, a.start, travel, now):
+    if not within_availability(req, hlp, a.start, travel, now):
         return "start outside the windows"
     return None
 
 
-def start_options(req: Request, hlp: Helper, policy: Policy, now: int) -> list[int]:
-    """The planned starts the engine may choose: the earliest, then later by fixed steps."""
+def placements(req: Request, hlp: Helper, policy: Policy, now: int) -> list[tuple[int, int]]:
+    """(block, earliest start in it) for each of the helper's blocks that can hold the job."""
     if not pair_allowed(req, hlp, policy):
         return []
     travel = travel_minutes(req, hlp, policy)
-    earliest = None
-    for w in hlp.availability:
-        s = max(req.window.start, now + travel, w.start + travel)
-        if start_allowed(req, hlp, s, travel, now):
-            earliest = s if earliest is None else min(earliest, s)
-    if earliest is None:
-        return []
     out = []
-    for j in range(policy.start_options):
-        s = earliest + j * policy.start_step_minutes
-        if start_allowed(req, hlp, s, travel, now):
-            out.append(s)
+    for index, block in enumerate(blocks(hlp, policy.min_block_minutes)):
+        starts = [
+            max(req.window.start, now + travel, w.start + travel)
+            for w in block
+            if fits(req, max(req.window.start, now + travel, w.start + travel), travel, w, now)
+        ]
+        if starts:
+            out.append((index, min(starts)))
     return out

@@ -228,6 +228,7 @@ class TestViolations:
             "certificates_valid",
             "gender_respected",
             "has_capacity",
+            "available",  # no capacity left means no free block either
         ]
 
     def test_unoffered_service(self) -> None:

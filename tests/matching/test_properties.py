@@ -28,14 +28,15 @@ from tests.matching.factories import NOW
 from tests.matching.instances import (
     POLICY,
     assignment_violation,
+    block_of,
     instances,
     pair_allowed,
-    start_allowed,
-    start_options,
+    placements,
     travel_minutes,
+    within_availability,
 )
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def busy(a_start: int, a_end: int, travel: int) -> tuple[int, int]:
@@ -93,13 +94,14 @@ def test_same_result_across_runs_and_input_order(
 
 
 def brute_force_optimum(reqs: list[Request], hlps: list[Helper]) -> int:
-    """Try every way to give each request one (helper, start) or nothing."""
-    options: list[list[tuple[int, int, int, int]]] = []  # (helper, start, end, cost)
+    """Try every way to give each request one helper's block (at its earliest start there)
+    or nothing, one job per block."""
+    options: list[list[tuple[tuple[int, int], int]]] = []  # ((helper, block), cost)
     for req in reqs:
         mine = []
         for hi, hlp in enumerate(hlps):
             travel = travel_minutes(req, hlp, POLICY)
-            for s in start_options(req, hlp, POLICY, NOW):
+            for block, start in placements(req, hlp, POLICY, NOW):
                 cost = pair_cost(
                     POLICY.weights,
                     req,
@@ -107,13 +109,13 @@ def brute_force_optimum(reqs: list[Request], hlps: list[Helper]) -> int:
                     helper_rating=hlp.rating,
                     helper_id=hlp.id,
                     travel_minutes=travel,
-                    waiting_minutes=s - max(req.window.start, NOW),
+                    waiting_minutes=start - max(req.window.start, NOW),
                 ).total
-                mine.append((hi, s - travel, s + req.duration + travel, cost))
+                mine.append(((hi, block), cost))
         options.append(mine)
     penalties = [unmatched_penalty(POLICY.weights, r) for r in reqs]
     best = sum(penalties)
-    taken: list[list[tuple[int, int]]] = [[] for _ in hlps]
+    used: set[tuple[int, int]] = set()
 
     def go(i: int, total: int) -> None:
         nonlocal best
@@ -121,21 +123,18 @@ def brute_force_optimum(reqs: list[Request], hlps: list[Helper]) -> int:
             best = min(best, total)
             return
         go(i + 1, total + penalties[i])
-        for hi, b0, b1, cost in options[i]:
-            spans = taken[hi]
-            if len(spans) >= hlps[hi].remaining_capacity:
+        for slot, cost in options[i]:
+            if slot in used:
                 continue
-            if any(overlaps((b0, b1), s) for s in spans):
-                continue
-            spans.append((b0, b1))
+            used.add(slot)
             go(i + 1, total + cost)
-            spans.pop()
+            used.remove(slot)
 
     go(0, 0)
     return best
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_requests=4, max_helpers=3))
 def test_total_cost_equals_the_brute_force_optimum(
     case: tuple[list[Request], list[Helper]],
@@ -154,38 +153,28 @@ def test_total_cost_equals_the_brute_force_optimum(
 def test_priority_elder_is_not_passed_over_silently(
     case: tuple[list[Request], list[Helper]],
 ) -> None:
+    """If a priority elder is unmatched, every helper block that could have served them is
+    held by another priority elder or a more urgent request, and the reason says so."""
     reqs, hlps = case
     result = match(reqs, hlps, policy=POLICY, now=NOW)
     by_req = {r.id: r for r in reqs}
     by_helper = {h.id: h for h in hlps}
-    jobs: dict[str, list] = defaultdict(list)
+    holder: dict[tuple[str, int], Request] = {}
     for a in result.assignments:
-        jobs[a.helper_id].append(a)
+        hlp = by_helper[a.helper_id]
+        block = block_of(hlp, a.start, a.end, a.travel_minutes, POLICY)
+        assert block is not None
+        holder[(hlp.id, block)] = by_req[a.request_id]
     for u in result.unmatched:
         p = by_req[u.request_id]
         if not p.priority_groups:
             continue
         for hlp in hlps:
-            for a in jobs[hlp.id]:
-                n = by_req[a.request_id]
-                if n.priority_groups or n.urgency > p.urgency:
-                    continue
-                starts = start_options(p, hlp, POLICY, NOW)
-                if not starts:
-                    continue
-                # The helper could serve p; then giving p that helper instead of n must have
-                # clashed with another of the helper's jobs, and p's reason must say so.
-                t = travel_minutes(p, hlp, POLICY)
-                others = [
-                    busy(o.start, o.end, o.travel_minutes)
-                    for o in jobs[hlp.id]
-                    if o.request_id != n.id
-                ]
-                for s in starts:
-                    span = busy(s, s + p.duration, t)
-                    assert any(overlaps(span, o) for o in others), (p.id, hlp.id, n.id)
+            for block, _ in placements(p, hlp, POLICY, NOW):
+                n = holder.get((hlp.id, block))
+                assert n is not None, (p.id, hlp.id, block, "a free block was left unused")
+                assert n.priority_groups or n.urgency > p.urgency, (p.id, n.id, hlp.id)
                 assert u.code is ReasonCode.TAKEN_BY_OTHERS
-                assert by_helper[hlp.id].remaining_capacity >= 1
 
 
 @FAST
@@ -196,7 +185,7 @@ def test_reasons_agree_with_the_rules(case: tuple[list[Request], list[Helper]]) 
     by_req = {r.id: r for r in reqs}
     for u in result.unmatched:
         req = by_req[u.request_id]
-        can = [h for h in hlps if start_options(req, h, POLICY, NOW)]
+        can = [h for h in hlps if placements(req, h, POLICY, NOW)]
         if u.code is ReasonCode.TAKEN_BY_OTHERS:
             assert can, u
             assert u.funnel[-1].remaining == len(can)
@@ -215,7 +204,7 @@ def test_vectorised_rules_agree_with_the_scalar_rules(
     reqs, hlps = case
     if not hlps:
         return
-    pool = HelperPool.build(hlps)
+    pool = HelperPool.build(hlps, policy=POLICY)
     batch = RequestBatch.build(reqs, pool, policy=POLICY, now=NOW)
     r = np.repeat(np.arange(len(batch)), len(pool))
     h = np.tile(np.arange(len(pool)), len(batch))
@@ -226,14 +215,14 @@ def test_vectorised_rules_agree_with_the_scalar_rules(
     for i in range(r.size):
         req, hlp = batch.requests[r[i]], pool.helpers[h[i]]
         assert bool(ok[i]) == (not violations(req, hlp, policy=POLICY, now=NOW)), (req, hlp)
-        assert bool(ok[i]) == bool(start_options(req, hlp, POLICY, NOW))
+        assert bool(ok[i]) == bool(placements(req, hlp, POLICY, NOW))
         pair = Pair.of(req, hlp, policy=POLICY, now=NOW)
         assert pair is not None
         assert int(checks.travel[i]) == pair.travel_minutes
         if ok[i]:
             assert int(checks.start[i]) == earliest_start(pair)
             assert pair_allowed(req, hlp, POLICY)
-            assert start_allowed(req, hlp, int(checks.start[i]), pair.travel_minutes, NOW)
+            assert within_availability(req, hlp, int(checks.start[i]), pair.travel_minutes, NOW)
 
 
 def test_result_type() -> None:

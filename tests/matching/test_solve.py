@@ -77,18 +77,21 @@ class TestMatch:
         assert [a.request_id for a in result.assignments] == ["r1"]
 
     def test_helper_with_capacity_two_does_jobs_one_after_another(self) -> None:
-        reqs = [request(id="r0", elder_id="e0"), request(id="r1", elder_id="e1")]
+        # Capacity two cuts the helper's 10 free hours into two 5-hour blocks.
+        wide = TimeWindow(NOW + 60, NOW + 600)
+        reqs = [
+            request(id="r0", elder_id="e0", window=wide),
+            request(id="r1", elder_id="e1", window=wide),
+        ]
         result = match(reqs, [helper(capacity=2)], policy=POLICY, now=NOW)
         a, b = result.assignments
         assert a.helper_id == b.helper_id == "h1"
         assert not a.occupied.overlaps(b.occupied)
-        assert result.stats.exact_fallbacks == 1
 
     def test_capacity_bounds_the_jobs(self) -> None:
-        reqs = [request(id=f"r{i}", elder_id=f"e{i}") for i in range(3)]
         hlp = helper(capacity=3, current_load=1, availability=(TimeWindow(NOW, NOW + 2000),))
         reqs = [
-            request(id=f"r{i}", elder_id=f"e{i}", window=TimeWindow(NOW, NOW + 900))
+            request(id=f"r{i}", elder_id=f"e{i}", window=TimeWindow(NOW, NOW + 2000))
             for i in range(3)
         ]
         result = match(reqs, [hlp], policy=POLICY, now=NOW)
@@ -127,7 +130,7 @@ class TestMatch:
         hlps = [helper(id="a"), helper(id="b", location=near(east_m=300))]
         reqs = [request(id="r0", elder_id="e0"), request(id="r1", elder_id="e1")]
         assert match(reqs, hlps, policy=POLICY, now=NOW) == match(
-            reqs, HelperPool.build(hlps), policy=POLICY, now=NOW
+            reqs, HelperPool.build(hlps, policy=POLICY), policy=POLICY, now=NOW
         )
 
     def test_duplicate_request_ids_are_refused(self) -> None:
@@ -166,7 +169,7 @@ class TestUrgent:
 
     def test_same_answer_with_a_prebuilt_pool(self) -> None:
         hlps = [helper(id=f"h{i}", location=near(east_m=150 * i)) for i in range(8)]
-        pool = HelperPool.build(hlps)
+        pool = HelperPool.build(hlps, policy=POLICY)
         assert urgent(request(), pool, k=4, policy=POLICY, now=NOW) == urgent(
             request(), hlps, k=4, policy=POLICY, now=NOW
         )

@@ -1,0 +1,111 @@
+"""A helper's bookable time: availability cut into as many disjoint blocks as jobs they take.
+
+With remaining capacity c, the availability windows are shared out into at most c blocks and
+each block holds at most one job (its travel there and back included). Jobs of one helper
+therefore never overlap and never exceed the capacity, and the assignment stays a pure
+assignment problem that is solved exactly (solve.py), with no side constraints.
+
+- c at least the number of windows: each window is split into equal consecutive blocks, the
+  number per window in proportion to its length (largest remainder), none shorter than
+  `min_minutes` (so a canteen with capacity 50 does not become 50 ten-minute slivers; it takes
+  as many jobs as blocks of that size fit);
+- c below the number of windows: whole windows are grouped, in time order, into c blocks of
+  about equal total length (a volunteer free 9-11 and 15-17 with capacity 1 has one block made
+  of both windows, and takes one job in either).
+
+The price of exactness and speed: two short jobs cannot share one block, and a job longer than
+a block cannot be placed even if the helper is free around it. Districts tune `min_minutes`
+(`Policy.min_block_minutes`).
+"""
+
+from __future__ import annotations
+
+from matching.types import Helper, TimeWindow
+
+Block = tuple[TimeWindow, ...]
+
+
+Piece = tuple[int, int, int]  # (start, end, block index)
+
+
+def _merged(availability: tuple[TimeWindow, ...]) -> list[list[int]]:
+    # Overlapping or touching windows are one stretch of free time; merging them keeps blocks
+    # disjoint even when the input repeats itself.
+    out: list[list[int]] = []
+    for w in sorted(availability, key=lambda w: (w.start, w.end)):
+        if w.end <= w.start:
+            continue
+        if out and w.start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], w.end)
+        else:
+            out.append([w.start, w.end])
+    return out
+
+
+def _counts(lengths: list[int], capacity: int, min_minutes: int) -> list[int]:
+    """Blocks per window when capacity covers one per window: proportional to length (largest
+    remainder), at least one each, none shorter than `min_minutes` unless the window is."""
+    most = [max(1, length // max(1, min_minutes)) for length in lengths]
+    wanted = min(capacity, sum(most))
+    total = sum(lengths)
+    shares = [wanted * length / total for length in lengths]
+    count = [min(m, max(1, int(share))) for m, share in zip(most, shares, strict=True)]
+    while sum(count) > wanted:  # the one-per-window floor overshot: trim the largest
+        i = max(range(len(count)), key=lambda j: (count[j], j))
+        count[i] -= 1
+    order = sorted(range(len(lengths)), key=lambda i: (-(shares[i] - int(shares[i])), i))
+    spare = wanted - sum(count)
+    while spare > 0:
+        grown = False
+        for i in order:
+            if spare > 0 and count[i] < most[i]:
+                count[i] += 1
+                spare -= 1
+                grown = True
+        if not grown:
+            break
+    return count
+
+
+def pieces(availability: tuple[TimeWindow, ...], capacity: int, min_minutes: int) -> list[Piece]:
+    """The blocks as (start, end, block) pieces in time order; the array form of `blocks`."""
+    windows = _merged(availability)
+    if capacity <= 0 or not windows:
+        return []
+    if len(windows) == 1:  # the common case, kept cheap
+        start, end = windows[0]
+        parts = min(capacity, max(1, (end - start) // max(1, min_minutes)))
+        length = end - start
+        cuts = [start + (length * k) // parts for k in range(parts + 1)]
+        return [(cuts[k], cuts[k + 1], k) for k in range(parts)]
+    lengths = [end - start for start, end in windows]
+    if capacity < len(windows):
+        total = sum(lengths)
+        out: list[Piece] = []
+        before = 0
+        group_of: list[int] = []
+        for length in lengths:
+            # The group is decided by where the window's middle falls in the helper's day.
+            group_of.append(min(capacity - 1, (2 * before + length) * capacity // (2 * total)))
+            before += length
+        # Renumber so that block indices are 0..n-1 without gaps.
+        names = {g: i for i, g in enumerate(sorted(set(group_of)))}
+        for (start, end), group in zip(windows, group_of, strict=True):
+            out.append((start, end, names[group]))
+        return out
+    out = []
+    block = 0
+    for (start, end), parts in zip(windows, _counts(lengths, capacity, min_minutes), strict=True):
+        length = end - start
+        cuts = [start + (length * k) // parts for k in range(parts + 1)]
+        for k in range(parts):
+            out.append((cuts[k], cuts[k + 1], block))
+            block += 1
+    return out
+
+
+def blocks(helper: Helper, min_minutes: int) -> tuple[Block, ...]:
+    grouped: dict[int, list[TimeWindow]] = {}
+    for start, end, block in pieces(helper.availability, helper.remaining_capacity, min_minutes):
+        grouped.setdefault(block, []).append(TimeWindow(start, end))
+    return tuple(tuple(grouped[b]) for b in sorted(grouped))
