@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
-from tortoise.exceptions import OperationalError
+from pathlib import Path
 
+import pytest
+from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
+from tortoise.migrations.autodetector import MigrationAutodetector
+
+import ledger.migrations
 from ledger.entries import Kind
 from ledger.errors import InsufficientMinutes
 from ledger.rules import Proposal
 from ledger.service import append
-from ledger.storage.database import open_store
+from ledger.storage.database import APP_LABEL, LEDGER_APP, open_store, tortoise_config
 from ledger.storage.tortoise_store import TortoiseStore
 
 DEPOSIT = Proposal("A", "d1", Kind.DEPOSIT, "issuance", "user:v", 60, "centre", 1, 1_000)
@@ -75,3 +80,17 @@ class TestMerkleNodes:
             db_store, Proposal("A", "d2", Kind.DEPOSIT, "issuance", "user:w", 5, "c", 1, 2)
         )
         await _refused(db_store, "UPDATE ledger_merkle_node SET hash = hash")
+
+
+class TestMigrations:
+    async def test_models_and_migrations_agree(self, sqlite_url: str) -> None:
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=tortoise_config(sqlite_url))
+            assert ctx.apps is not None
+            detector = MigrationAutodetector(ctx.apps, {APP_LABEL: dict(LEDGER_APP)})
+            assert await detector.changes() == []
+
+    def test_migration_files(self) -> None:
+        folder = Path(ledger.migrations.__file__).parent
+        names = sorted(p.stem for p in folder.glob("0*.py"))
+        assert names == ["0001_initial", "0002_append_only"]
