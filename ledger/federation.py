@@ -190,9 +190,9 @@ class FederationEndpoint:
         if kind not in REQUEST_TYPES:
             return 404, _error("ledger.federation.unknown", f"no federation message {kind!r}")
         recipient = envelope.get("to") if isinstance(envelope, dict) else None
-        signer = self.signers.get(recipient) if isinstance(recipient, str) else None
-        if signer is None:
+        if not isinstance(recipient, str) or recipient not in self.signers:
             return 404, _error("ledger.unknown_district", f"{recipient!r} is not served here")
+        signer = self.signers[recipient]
         now = self.clock()
         try:
             sender, body = open_message(

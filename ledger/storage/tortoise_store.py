@@ -43,10 +43,11 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _by_district(keys: Sequence[tuple[str, Any]]) -> dict[str, list[Any]]:
-    grouped: dict[str, list[Any]] = {}
-    for district, value in keys:
-        grouped.setdefault(district, []).append(value)
+def _by_district(keys: Sequence[tuple[Any, Any]]) -> dict[Any, list[Any]]:
+    """Group (first, second) pairs by their first element, keeping order."""
+    grouped: dict[Any, list[Any]] = {}
+    for first, second in keys:
+        grouped.setdefault(first, []).append(second)
     return grouped
 
 
