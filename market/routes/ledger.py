@@ -207,7 +207,7 @@ async def receipt(request: Request) -> Response:
         _district(request),
         str(request.path_params["entry_id"]),
     )
-    filename = f"receipt-{_district(request)}-{body['seq']}.json"
+    filename = f"receipt-{_district(request)}-{body['index']}.json"
     return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
