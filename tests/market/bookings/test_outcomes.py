@@ -1,0 +1,279 @@
+"""Each way a booking can go other than the happy path ends in the right state, with the right
+ledger effect: no entry, or exactly one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from tortoise.connection import get_connection
+
+from ledger.storage.tortoise_store import TortoiseStore
+from market.models import Booking, Offer, OfferState
+from tests.market.bookings.world import (
+    accepted_booking,
+    book,
+    completed_booking,
+    ledger_minutes,
+    neighbourhood,
+    now,
+    offer_for,
+    post,
+    run_round,
+    state_of,
+)
+from tests.market.conftest import City
+
+
+@pytest.fixture
+async def town(client: httpx.AsyncClient, city: City) -> City:
+    return await neighbourhood(city)
+
+
+async def entries_for(booking_id: str) -> int:
+    store = TortoiseStore(get_connection("default"))
+    return len([e for e in await store.entries("east") if e.ref == booking_id])
+
+
+class TestCancel:
+    async def test_before_the_window_is_free(self, client: httpx.AsyncClient, town: City) -> None:
+        # Cleaning's window is 120 minutes; this booking starts in five hours.
+        start = now() + timedelta(hours=5)
+        booking = await book(
+            client,
+            town["elder"],
+            window_start=start.isoformat(),
+            window_end=(start + timedelta(hours=1)).isoformat(),
+        )
+        path = f"/api/v1/bookings/{booking['id']}/cancel"
+        response = await post(client, town["family"], path, {"reason": "visiting us"})
+        assert response.status_code == 200, response.text
+        view = response.json()["booking"]
+        assert (view["state"], view["outcome"]) == ("cancelled", "free")
+        assert view["history"][-1]["reason"] == "visiting us"
+        assert await entries_for(booking["id"]) == 0
+
+    async def test_inside_the_window_is_late_and_withdraws_the_offer(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round()
+        path = f"/api/v1/bookings/{booking['id']}/cancel"
+        response = await post(client, town["elder"], path, {"reason": "feeling better"})
+        assert response.status_code == 200, response.text
+        assert response.json()["booking"]["outcome"] == "late"
+        offer = await Offer.get(booking_id=booking["id"])
+        assert offer.state is OfferState.withdrawn
+        assert await entries_for(booking["id"]) == 0
+
+    async def test_a_cancelled_booking_cannot_be_cancelled_again(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        path = f"/api/v1/bookings/{booking['id']}/cancel"
+        await post(client, town["elder"], path, {"reason": "no"})
+        response = await post(client, town["elder"], path, {"reason": "again"})
+        assert response.status_code == 409
+        assert response.json()["error"]["details"]["state"] == "cancelled"
+
+    async def test_the_helper_drops_out_and_the_booking_is_restaffed(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await accepted_booking(client, town)
+        path = f"/api/v1/bookings/{booking['id']}/cancel"
+        response = await post(client, town["volunteer"], path, {"reason": "bike broke"})
+        assert response.status_code == 200, response.text
+        assert await state_of(booking["id"]) == "requested"
+        assert await run_round() == 1
+        offer = await offer_for(client, town["provider_staff"], booking["id"])
+        assert offer["state"] == "open"
+
+
+class TestDecline:
+    async def test_decline_rematches_without_that_helper(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round()
+        offer = await offer_for(client, town["volunteer"], booking["id"])
+        response = await post(
+            client, town["volunteer"], f"/api/v1/offers/{offer['id']}/decline", {"reason": "busy"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["offer"]["state"] == "declined"
+        assert await state_of(booking["id"]) == "requested"
+        assert await run_round() == 1
+        second = await offer_for(client, town["provider_staff"], booking["id"])
+        assert second["helper_id"] == str(town["provider_staff"].user.id)
+
+    async def test_a_declined_offer_cannot_be_accepted(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round()
+        offer = await offer_for(client, town["volunteer"], booking["id"])
+        await post(client, town["volunteer"], f"/api/v1/offers/{offer['id']}/decline")
+        response = await post(client, town["volunteer"], f"/api/v1/offers/{offer['id']}/accept")
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "offer.closed"
+
+
+class TestOfferTimeout:
+    async def test_a_lapsed_offer_goes_to_the_next_helper(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round()
+        offer = await offer_for(client, town["volunteer"], booking["id"])
+        # Default policy: offers lapse after 300 s.
+        later = now() + timedelta(seconds=301)
+        assert await run_round(later) == 1
+        assert (await Offer.get(id=offer["id"])).state is OfferState.expired
+        assert await state_of(booking["id"]) == "offered"
+        row = await Booking.get(id=booking["id"])
+        second = await Offer.get(booking_id=row.id, state=OfferState.open)
+        assert second.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
+
+    async def test_past_the_latest_start_it_escalates_then_expires(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round()
+        # Window: 40 minutes, service 5; the latest start is 35 minutes from now.
+        await run_round(now() + timedelta(minutes=36))
+        assert await state_of(booking["id"]) == "escalated"
+        await run_round(now() + timedelta(minutes=41))
+        assert await state_of(booking["id"]) == "expired"
+
+
+class TestCentreQueue:
+    async def test_the_centre_dispatches_an_escalated_booking(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round(now() + timedelta(minutes=36))
+        assert await state_of(booking["id"]) == "escalated"
+        path = f"/api/v1/bookings/{booking['id']}/dispatch"
+        body = {"helper_id": str(town["provider_staff"].user.id), "reason": "called them"}
+        response = await post(client, town["centre_admin"], path, body)
+        assert response.status_code == 201, response.text
+        offer = await offer_for(client, town["provider_staff"], booking["id"])
+        accept = await post(client, town["provider_staff"], f"/api/v1/offers/{offer['id']}/accept")
+        assert accept.status_code == 200
+        assert accept.json()["booking"]["state"] == "accepted"
+
+    async def test_the_centre_declines_what_it_cannot_staff(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"])
+        await run_round(now() + timedelta(minutes=36))
+        path = f"/api/v1/bookings/{booking['id']}/refuse"
+        response = await post(client, town["centre_admin"], path, {"reason": "no staff today"})
+        assert response.status_code == 200
+        assert response.json()["booking"]["state"] == "declined"
+
+
+class TestNoShow:
+    async def test_the_helper_reports_the_elder_not_home(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await accepted_booking(client, town)
+        path = f"/api/v1/bookings/{booking['id']}/no-show"
+        body = {"side": "elder_not_home", "reason": "nobody answered"}
+        response = await post(client, town["volunteer"], path, body)
+        assert response.status_code == 200, response.text
+        view = response.json()["booking"]
+        assert (view["state"], view["no_show_side"]) == ("no_show", "elder_not_home")
+        assert await entries_for(booking["id"]) == 0
+
+    async def test_the_elder_reports_the_helper_absent_once_the_window_opened(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await accepted_booking(
+            client, town, window_start=(now() - timedelta(minutes=2)).isoformat()
+        )
+        path = f"/api/v1/bookings/{booking['id']}/no-show"
+        body = {"side": "helper_absent", "reason": "never came"}
+        response = await post(client, town["elder"], path, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["booking"]["no_show_side"] == "helper_absent"
+
+    async def test_the_helper_is_not_absent_before_the_window(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await accepted_booking(client, town)
+        path = f"/api/v1/bookings/{booking['id']}/no-show"
+        body = {"side": "helper_absent", "reason": "impatient"}
+        response = await post(client, town["elder"], path, body)
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "booking.too_early"
+        assert await state_of(booking["id"]) == "accepted"
+
+    async def test_the_elder_refuses_at_the_door(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await accepted_booking(client, town)
+        base = f"/api/v1/bookings/{booking['id']}"
+        await post(client, town["volunteer"], f"{base}/start")
+        body = {"side": "elder_refused", "reason": "did not want a stranger"}
+        response = await post(client, town["volunteer"], f"{base}/no-show", body)
+        assert response.status_code == 200
+        assert response.json()["booking"]["no_show_side"] == "elder_refused"
+
+
+class TestDispute:
+    async def test_upheld_means_no_hours(self, client: httpx.AsyncClient, town: City) -> None:
+        booking = await completed_booking(client, town)
+        base = f"/api/v1/bookings/{booking['id']}"
+        response = await post(client, town["family"], f"{base}/dispute", {"reason": "left early"})
+        assert response.status_code == 200
+        assert response.json()["booking"]["state"] == "disputed"
+        # A disputed booking is not auto-confirmed, however long it waits.
+        await run_round(now() + timedelta(days=30))
+        assert await state_of(booking["id"]) == "disputed"
+        decision = {"decision": "upheld", "note": "visit log shows 5 minutes"}
+        response = await post(client, town["centre_admin"], f"{base}/dispute/decision", decision)
+        assert response.status_code == 200, response.text
+        view = response.json()["booking"]
+        assert (view["state"], view["outcome"]) == ("cancelled", "dispute_upheld")
+        assert await entries_for(booking["id"]) == 0
+        assert await ledger_minutes(town["volunteer"].user.id) == 0
+
+    async def test_rejected_confirms_and_settles_once(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await completed_booking(client, town)
+        base = f"/api/v1/bookings/{booking['id']}"
+        await post(client, town["elder"], f"{base}/dispute", {"reason": "not sure"})
+        decision = {"decision": "rejected", "note": "service was given"}
+        response = await post(client, town["centre_admin"], f"{base}/dispute/decision", decision)
+        assert response.status_code == 200, response.text
+        assert response.json()["booking"]["state"] == "settled"
+        assert await entries_for(booking["id"]) == 1
+
+    async def test_another_districts_admin_cannot_decide(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await completed_booking(client, town)
+        base = f"/api/v1/bookings/{booking['id']}"
+        await post(client, town["elder"], f"{base}/dispute", {"reason": "not sure"})
+        decision = {"decision": "rejected", "note": "x"}
+        response = await post(client, town.west_admin, f"{base}/dispute/decision", decision)
+        assert response.status_code == 403
+        assert await state_of(booking["id"]) == "disputed"
+
+
+class TestAutoConfirm:
+    async def test_unanswered_completion_confirms_after_the_period(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await completed_booking(client, town)
+        await run_round(now() + timedelta(hours=47))
+        assert await state_of(booking["id"]) == "completed"
+        await run_round(now() + timedelta(hours=48, minutes=1))
+        assert await state_of(booking["id"]) == "settled"
+        assert await entries_for(booking["id"]) == 1
+        # Settlement is idempotent: a second sweep adds nothing.
+        await run_round(now() + timedelta(hours=49))
+        assert await entries_for(booking["id"]) == 1
