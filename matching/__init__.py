@@ -117,14 +117,15 @@ def match(
         if rounds == MAX_ROUNDS:
             break
         # The candidate lists are a shortcut. If an unmatched request could still use a free
-        # block of some helper in its circle, grow its edges to everyone in reach and solve
-        # again, so that nobody waits while a qualified helper's block stays empty.
+        # block of some helper in its circle, add those edges and solve again, so that nobody
+        # waits while a qualified helper's block stays empty.
         pending = np.flatnonzero(~matched & open_rows)
         extra = in_reach_edges(pending, batch, pool, policy=policy, now=now)
         taken = slot_keys(edges, pool)[solution.chosen]
-        if not (~np.isin(slot_keys(extra, pool), taken)).any():
+        free = ~np.isin(slot_keys(extra, pool), taken)
+        if not free.any():
             break
-        edges = union(edges, extra, pool)
+        edges = union(edges, extra.take(free), pool)
     assignments = assignments_from(edges, solution.chosen, batch, pool)
     unmatched = explain(np.flatnonzero(~matched), batch, pool, policy=policy, now=now)
     total = int(edges.total[solution.chosen].sum()) + sum(u.penalty for u in unmatched)
