@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ledger import merkle
+from ledger.checkpoint import Checkpoint
 from ledger.entries import (
     META_COUNTERPART,
     ZERO_HASH,
@@ -18,8 +19,10 @@ from ledger.entries import (
     entry_hash,
     moves_balance,
 )
-from ledger.service import tree_root
+from ledger.keys import Signer
+from ledger.service import decode_checkpoint, tree_root
 from ledger.storage.base import ChainStore
+from ledger.verify import verify_chain, verify_mirrors
 
 
 def replay(entries: Sequence[Entry]) -> dict[str, int]:
@@ -78,6 +81,32 @@ async def check_store(store: ChainStore) -> dict[str, list[Entry]]:
     chains = {d: await check_chain(store, d) for d in await store.districts()}
     check_mirrors(chains)
     return chains
+
+
+async def verify_with_core(
+    store: ChainStore, signer: Signer | None = None, max_minutes: int | None = None
+) -> None:
+    """The core's independent verifier (`ledger.verify`) over the stored bytes, checkpoints,
+    stored balances and cross-chain mirrors agrees with the append path."""
+    reports = []
+    keys = {signer.key_id: signer.public} if signer else None
+    for d in await store.districts():
+        entries = await store.entries(d)
+        checkpoints = [
+            Checkpoint.from_json(decode_checkpoint(c.body)) for c in await store.checkpoints(d)
+        ]
+        report = verify_chain(
+            [e.body for e in entries],
+            district=d,
+            checkpoints=checkpoints,
+            public_keys=keys,
+            stored_balances=await store.balances(d),
+            max_minutes=max_minutes,
+        )
+        assert report.ok, report.reason
+        reports.append(report)
+    mirrors = verify_mirrors(reports)
+    assert mirrors.ok, mirrors.problems
 
 
 def check_mirrors(chains: dict[str, list[Entry]]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger.storage.database import open_store
-from tests.ledger.chain_checks import check_store
+from tests.ledger.chain_checks import check_store, verify_with_core
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 2
@@ -42,6 +42,7 @@ async def test_processes_append_to_shared_chains(pg_url: str) -> None:
     assert all(any("finished" in line for line in lines) for lines in results)
     async with open_store(pg_url) as store:
         chains = await check_store(store)  # links, hashes, balances == replay, none negative
+        await verify_with_core(store)
         by_key = {(e.district, e.id): e for chain in chains.values() for e in chain}
         # Every acknowledged append is there, at the acknowledged position, exactly once.
         for a in acks:

@@ -19,7 +19,7 @@ from ledger.transfer import (
     settlement_report,
     transfer_state,
 )
-from tests.ledger.chain_checks import check_store
+from tests.ledger.chain_checks import check_store, verify_with_core
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 1000
@@ -70,6 +70,7 @@ async def test_kill_during_batched_appends(pg_url: str, delay: float) -> None:
     await kill(proc)
     async with open_store(pg_url) as store:
         chains = await check_store(store)
+        await verify_with_core(store)
         ids = [e.id for chain in chains.values() for e in chain]
         per_batch: dict[str, int] = {}
         for entry_id in ids:
@@ -97,6 +98,7 @@ async def test_kill_during_transfer_then_resume(pg_url: str, step: str) -> None:
         (outcome,) = await resume_transfers(store, network=lambda d: serving, now_ms=3_000)
         assert outcome.state == State.POSTED
         await check_store(store)
+        await verify_with_core(store)
         report = await settlement_report(store)
         assert report.mirrored and report.open_holds == 0
         assert await store.balance("A", "user:e") == 60

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checkpoint import Checkpoint, verify_checkpoint
+from ledger.checkpoint import verify_checkpoint
 from ledger.entries import Entry, Kind
 from ledger.errors import (
     IdempotencyConflict,
@@ -32,7 +32,6 @@ from ledger.service import (
     append_many,
     checkpoint_chain,
     consistency_proof,
-    decode_checkpoint,
     latest_checkpoint,
     tree_root,
 )
@@ -50,8 +49,7 @@ from ledger.transfer import (
     run_transfer,
     settlement_report,
 )
-from ledger.verify import verify_chain, verify_mirrors
-from tests.ledger.chain_checks import Auditor, check_store
+from tests.ledger.chain_checks import Auditor, check_store, verify_with_core
 
 LIMITS = Limits(max_minutes=480)
 STEP_MS = 1_000
@@ -271,29 +269,6 @@ class Simulation:
         return auditor
 
 
-async def verify_with_core(store: ChainStore) -> None:
-    """The core's independent verifier (`ledger.verify`) over the stored bytes, checkpoints,
-    stored balances and cross-chain mirrors agrees with the append path."""
-    reports = []
-    for d in await store.districts():
-        entries = await store.entries(d)
-        checkpoints = [
-            Checkpoint.from_json(decode_checkpoint(c.body)) for c in await store.checkpoints(d)
-        ]
-        report = verify_chain(
-            [e.body for e in entries],
-            district=d,
-            checkpoints=checkpoints,
-            public_keys={SIGNER.key_id: SIGNER.public},
-            stored_balances=await store.balances(d),
-            max_minutes=LIMITS.max_minutes,
-        )
-        assert report.ok, report.reason
-        reports.append(report)
-    mirrors = verify_mirrors(reports)
-    assert mirrors.ok, mirrors.problems
-
-
 async def fingerprint(store: ChainStore) -> dict[str, tuple[int, str, str, str]]:
     """Per chain: size, head hash, Merkle root and the final signed checkpoint."""
     out = {}
@@ -310,7 +285,7 @@ class TestSimulation:
     async def test_memory_simulation(self) -> None:
         sim = Simulation(MemoryStore(), seed=7, districts=8)
         await sim.run(2000)
-        await verify_with_core(sim.store)
+        await verify_with_core(sim.store, SIGNER, LIMITS.max_minutes)
         assert sim.counts["crash"] > 5 and sim.counts["transfer"] > 100
         assert len(sim.refused) > 50 and len(sim.accepted) > 500
 
@@ -335,7 +310,7 @@ class TestSimulation:
             sim = Simulation(db, seed=5, districts=4)
             await sim.run(150)
             assert await fingerprint(db) == await fingerprint(twin.store)
-            await verify_with_core(db)
+            await verify_with_core(db, SIGNER, LIMITS.max_minutes)
 
     @pytest.mark.postgres
     async def test_postgres_store_matches_memory_twin(self, pg_url: str) -> None:
@@ -345,4 +320,4 @@ class TestSimulation:
             sim = Simulation(db, seed=6, districts=4)
             await sim.run(120)
             assert await fingerprint(db) == await fingerprint(twin.store)
-            await verify_with_core(db)
+            await verify_with_core(db, SIGNER, LIMITS.max_minutes)
