@@ -86,30 +86,55 @@ class HelperPool:
         """Only `policy.min_block_minutes` is used; `match` checks it against its policy."""
         ordered = _sorted_unique(helpers, "helper")
         n = len(ordered)
-        lat = np.fromiter((h.location.lat for h in ordered), np.float64, n)
-        lon = np.fromiter((h.location.lon for h in ordered), np.float64, n)
-        cert_expiry = np.full((n, len(CERT_KINDS)), NO_CERT, dtype=np.int64)
         cert_col = {kind: col for col, kind in enumerate(CERT_KINDS)}
-        schedules = [
-            pieces(h.availability, h.remaining_capacity, policy.min_block_minutes) for h in ordered
-        ]
+        service_col = {service: col for col, service in enumerate(SERVICES)}
+        min_minutes = policy.min_block_minutes
+        # One pass over the dataclasses into plain lists; numpy takes it from there.
+        scalars: list[tuple[float, float, int, int, int, int, int, float]] = []
+        schedules: list[list[tuple[int, int, int]]] = []
+        cert_cells: list[tuple[int, int, int]] = []
+        skill_cells: list[tuple[int, int]] = []
+        for i, h in enumerate(ordered):
+            remaining = h.capacity - h.current_load
+            scalars.append(
+                (
+                    h.location.lat,
+                    h.location.lon,
+                    KIND_CODE[h.kind],
+                    GENDER_CODE[h.gender],
+                    h.crew_size,
+                    remaining if remaining > 0 else 0,
+                    h.recent_minutes,
+                    np.nan if h.rating is None else h.rating,
+                )
+            )
+            schedules.append(pieces(h.availability, remaining, min_minutes))
+            cert_cells.extend((i, cert_col[c.kind], c.expires_at) for c in h.certificates)
+            skill_cells.extend((i, service_col[s]) for s in h.skills)
+        table = np.array(scalars, dtype=np.float64).reshape(n, 8)
+        lat, lon = table[:, 0].copy(), table[:, 1].copy()
+        cert_expiry = np.full((n, len(CERT_KINDS)), NO_CERT, dtype=np.int64)
+        if cert_cells:
+            cells = np.array(cert_cells, dtype=np.int64)
+            # Several certificates of one kind: the one that lasts longest counts.
+            np.maximum.at(cert_expiry, (cells[:, 0], cells[:, 1]), cells[:, 2])
+        skills = np.zeros((n, len(SERVICES)), dtype=np.bool_)
+        if skill_cells:
+            cells = np.array(skill_cells, dtype=np.int64)
+            skills[cells[:, 0], cells[:, 1]] = True
         widest = max((len(sched) for sched in schedules), default=0)
         piece_start = np.full((n, max(widest, 1)), NEVER_START, dtype=np.int64)
         piece_end = np.full((n, max(widest, 1)), NEVER_END, dtype=np.int64)
         piece_block = np.full((n, max(widest, 1)), -1, dtype=np.int64)
-        skills = np.zeros((n, len(SERVICES)), dtype=np.bool_)
-        service_col = {service: col for col, service in enumerate(SERVICES)}
-        for i, helper in enumerate(ordered):
-            for cert in helper.certificates:
-                col = cert_col[cert.kind]
-                cert_expiry[i, col] = max(cert_expiry[i, col], cert.expires_at)
-            for col, (start, end, block) in enumerate(schedules[i]):
-                piece_start[i, col] = start
-                piece_end[i, col] = end
-                piece_block[i, col] = block
-            for service in helper.skills:
-                skills[i, service_col[service]] = True
-        remaining = np.fromiter((h.remaining_capacity for h in ordered), np.int64, n)
+        flat = [
+            (i, col, *piece) for i, sched in enumerate(schedules) for col, piece in enumerate(sched)
+        ]
+        if flat:
+            cells = np.array(flat, dtype=np.int64)
+            piece_start[cells[:, 0], cells[:, 1]] = cells[:, 2]
+            piece_end[cells[:, 0], cells[:, 1]] = cells[:, 3]
+            piece_block[cells[:, 0], cells[:, 1]] = cells[:, 4]
+        remaining = table[:, 5].astype(np.int64)
         xyz = unit_vectors(lat, lon) if n else np.zeros((0, 3))
         trees: dict[Service, ServiceTree] = {}
         for service, col in service_col.items():
@@ -123,14 +148,12 @@ class HelperPool:
             index={h.id: i for i, h in enumerate(ordered)},
             lat=lat,
             lon=lon,
-            kind=np.fromiter((KIND_CODE[h.kind] for h in ordered), np.int8, n),
-            gender=np.fromiter((GENDER_CODE[h.gender] for h in ordered), np.int8, n),
-            crew=np.fromiter((h.crew_size for h in ordered), np.int64, n),
+            kind=table[:, 2].astype(np.int8),
+            gender=table[:, 3].astype(np.int8),
+            crew=table[:, 4].astype(np.int64),
             remaining=remaining,
-            recent_minutes=np.fromiter((h.recent_minutes for h in ordered), np.int64, n),
-            rating=np.fromiter(
-                (np.nan if h.rating is None else h.rating for h in ordered), np.float64, n
-            ),
+            recent_minutes=table[:, 6].astype(np.int64),
+            rating=table[:, 7].copy(),
             skills=skills,
             cert_expiry=cert_expiry,
             piece_start=piece_start,
@@ -189,62 +212,87 @@ class RequestBatch:
         ordered = _sorted_unique(requests, "request")
         n = len(ordered)
         h = len(pool)
-        cache: dict[tuple[Service, int, bool], Requirement | None] = {}
+        # Few distinct (service, grade, lifting) combinations: derive each requirement once.
+        profiles: dict[tuple[Service, int, bool], int] = {}
+        profile_req: list[Requirement | None] = []
+        service_code = {service: code for code, service in enumerate(SERVICES)}
+        weights = policy.weights
+        index = pool.index
         requirements: list[Requirement | None] = []
-        for r in ordered:
-            key = (r.service, int(r.grade), r.needs_lifting)
-            if key not in cache:
-                cache[key] = policy.requirement_for(r.service, r.grade, r.needs_lifting)
-            requirements.append(cache[key])
-        cert_needed = np.zeros((n, len(CERT_KINDS)), dtype=np.bool_)
-        kinds_mask = np.zeros(n, dtype=np.int8)
-        min_crew = np.ones(n, dtype=np.int64)
-        radius = np.zeros(n, dtype=np.int64)
-        gender = np.full(n, -1, dtype=np.int8)
-        elder_helper = np.full(n, -1, dtype=np.int64)
+        profile_of: list[int] = []
+        scalars: list[tuple[float, float, int, int, int, int, int, int, int]] = []
         blocked: list[int] = []
         previous: dict[int, float] = {}
-        for i, (r, req) in enumerate(zip(ordered, requirements, strict=True)):
-            if req is not None:
-                for col, kind in enumerate(CERT_KINDS):
-                    cert_needed[i, col] = kind in req.certificates
-                kinds_mask[i] = sum(1 << KIND_CODE[k] for k in req.allowed_kinds)
-                min_crew[i] = req.min_crew
-                radius[i] = req.radius_minutes
-                if req.gender_binding and r.preferred_gender is not None:
-                    gender[i] = GENDER_CODE[r.preferred_gender]
-            elder_helper[i] = pool.index.get(r.elder_id, -1)
+        for i, r in enumerate(ordered):
+            key = (r.service, int(r.grade), r.needs_lifting)
+            p = profiles.get(key)
+            if p is None:
+                p = profiles[key] = len(profile_req)
+                profile_req.append(policy.requirement_for(r.service, r.grade, r.needs_lifting))
+            req = profile_req[p]
+            requirements.append(req)
+            profile_of.append(p)
+            wanted = -1
+            if req is not None and req.gender_binding and r.preferred_gender is not None:
+                wanted = GENDER_CODE[r.preferred_gender]
+            scalars.append(
+                (
+                    r.location.lat,
+                    r.location.lon,
+                    service_code[r.service],
+                    r.window.start,
+                    r.window.end,
+                    r.duration,
+                    wanted,
+                    unmatched_penalty(weights, r),
+                    index.get(r.elder_id, -1),
+                )
+            )
             for helper_id in r.blocked_helpers:
-                j = pool.index.get(helper_id)
+                j = index.get(helper_id)
                 if j is not None:
                     blocked.append(i * h + j)
             for prev in r.previous_helpers:  # the last listed rating wins, as in cost.py
-                j = pool.index.get(prev.helper_id)
+                j = index.get(prev.helper_id)
                 if j is not None:
                     previous[i * h + j] = prev.rating
+        # Per profile: certificates, kinds, crew, radius; then spread to requests by index.
+        per_profile = np.zeros((max(len(profile_req), 1), len(CERT_KINDS) + 4), dtype=np.int64)
+        for p, req in enumerate(profile_req):
+            if req is None:
+                continue
+            for col, kind in enumerate(CERT_KINDS):
+                per_profile[p, col] = kind in req.certificates
+            tail = len(CERT_KINDS)
+            per_profile[p, tail] = sum(1 << KIND_CODE[k] for k in req.allowed_kinds)
+            per_profile[p, tail + 1] = req.min_crew
+            per_profile[p, tail + 2] = req.radius_minutes
+            per_profile[p, tail + 3] = 1
+        spread = per_profile[np.array(profile_of, dtype=np.int64)] if n else per_profile[:0]
+        tail = len(CERT_KINDS)
+        lat_lon = np.array([row[:2] for row in scalars], dtype=np.float64).reshape(n, 2)
+        ints = np.array([row[2:] for row in scalars], dtype=np.int64).reshape(n, 7)
         previous_keys = np.array(sorted(previous), dtype=np.int64)
-        window_start = np.fromiter((r.window.start for r in ordered), np.int64, n)
+        window_start = ints[:, 1].copy()
         return cls(
             requests=tuple(ordered),
             ids=tuple(r.id for r in ordered),
             requirements=tuple(requirements),
-            lat=np.fromiter((r.location.lat for r in ordered), np.float64, n),
-            lon=np.fromiter((r.location.lon for r in ordered), np.float64, n),
-            service=np.fromiter((SERVICES.index(r.service) for r in ordered), np.int8, n),
-            offered=np.fromiter((q is not None for q in requirements), np.bool_, n),
+            lat=lat_lon[:, 0].copy(),
+            lon=lat_lon[:, 1].copy(),
+            service=ints[:, 0].astype(np.int8),
+            offered=spread[:, tail + 3].astype(np.bool_),
             window_start=window_start,
-            window_end=np.fromiter((r.window.end for r in ordered), np.int64, n),
-            duration=np.fromiter((r.duration for r in ordered), np.int64, n),
+            window_end=ints[:, 2].copy(),
+            duration=ints[:, 3].copy(),
             earliest=np.maximum(window_start, now),
-            kinds_mask=kinds_mask,
-            cert_needed=cert_needed,
-            min_crew=min_crew,
-            radius=radius,
-            gender=gender,
-            penalty=np.fromiter(
-                (unmatched_penalty(policy.weights, r) for r in ordered), np.int64, n
-            ),
-            elder_helper=elder_helper,
+            kinds_mask=spread[:, tail].astype(np.int8),
+            cert_needed=spread[:, :tail].astype(np.bool_),
+            min_crew=np.where(spread[:, tail + 3] > 0, spread[:, tail + 1], 1),
+            radius=spread[:, tail + 2].copy(),
+            gender=ints[:, 4].astype(np.int8),
+            penalty=ints[:, 5].copy(),
+            elder_helper=ints[:, 6].copy(),
             blocked_keys=np.array(sorted(blocked), dtype=np.int64),
             previous_keys=previous_keys,
             previous_rating=np.array([previous[k] for k in previous_keys], dtype=np.float64),

@@ -69,8 +69,14 @@ def _counts(lengths: list[int], capacity: int, min_minutes: int) -> list[int]:
 
 def pieces(availability: tuple[TimeWindow, ...], capacity: int, min_minutes: int) -> list[Piece]:
     """The blocks as (start, end, block) pieces in time order; the array form of `blocks`."""
-    windows = _merged(availability)
-    if capacity <= 0 or not windows:
+    if capacity <= 0:
+        return []
+    if len(availability) == 1:  # the common case, kept cheap
+        only = availability[0]
+        windows = [[only.start, only.end]] if only.end > only.start else []
+    else:
+        windows = _merged(availability)
+    if not windows:
         return []
     if len(windows) == 1:  # the common case, kept cheap
         start, end = windows[0]
