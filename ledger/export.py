@@ -9,10 +9,12 @@ One directory holds, per district D:
     D.balances.json    optional: the balances the database holds, to compare with the replay
 
 `verify_export` checks every chain of a directory (or one `.jsonl` file) and the clearing
-mirrors between them. A large file is verified in two processes: the parent takes the first
-2**k entries and a child the rest; the child's part starts on a Merkle subtree boundary, so the
-two Merkle indexes join exactly, and its replay runs detached (`ReplayPass.absorb`). If the
-parts do not join cleanly the whole file is replayed in order, which names the first bad seq.
+mirrors between them. A large file is verified in two processes (forked when the caller has a
+single thread, so the child reads the parent's copy of the file; spawned otherwise): the parent
+takes the first 2**k entries and the child the rest. The child's part starts on a Merkle subtree
+boundary, so it sends back only its ends and subtree roots (`TailSummary`), and its replay runs
+detached (`ReplayPass.absorb`). If the parts do not join cleanly the whole file is replayed in
+order, which names the first bad seq.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -174,18 +177,65 @@ def _spawned_pool() -> ProcessPoolExecutor:
     return pool
 
 
+class _ForkedCall:
+    """`fn(*args)` in a forked child. The child shares the parent's memory as it was at the
+    fork, so nothing (not the file contents) is sent to it; only the result comes back."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_send_result, args=(sender, fn, args), daemon=True)
+        self._process.start()
+        sender.close()
+
+    def result(self) -> Any:
+        try:
+            ok, value = self._receiver.recv()
+        except EOFError:
+            raise BrokenExecutor("the helper process died") from None
+        finally:
+            self._process.join()
+            self._receiver.close()
+        if not ok:
+            raise value
+        return value
+
+
+def _send_result(sender: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        outcome = (True, fn(*args))
+    except Exception as exc:  # handed to the parent, which raises it
+        outcome = (False, exc)
+    sender.send(outcome)
+    sender.close()
+
+
+class _Fork(Executor):
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        return _ForkedCall(fn, args)
+
+
+def _fork_is_safe() -> bool:
+    # fork copies only the calling thread; locks held by other threads would stay locked.
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def _verify_tail(
-    path: str,
+    source: str | bytes,
     district: str,
     start: int,
     offset: int,
     sizes: list[int],
     max_minutes: int | None,
 ) -> tuple[TailSummary, ReplayPass]:
-    """Child process: verify entries from `start` (at byte `offset`) on, detached."""
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
+    """Child process: verify entries from `start` (at byte `offset`) on, detached. `source`
+    is the file's path, or its contents when the child shares the parent's memory."""
+    if isinstance(source, bytes):
+        data = source[offset:]
+    else:
+        with open(source, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
     lines = data[:-1].split(b"\n") if data else []
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
     links.feed(lines)
@@ -202,9 +252,8 @@ def _verify_in_two(
     *head, rest = chain.data.split(b"\n", start)  # only the parent's part is cut into lines
     offset = len(chain.data) - len(rest)
     sizes = [chain.checkpoint.size] if chain.checkpoint is not None else []
-    tail = pool.submit(
-        _verify_tail, str(chain.path), chain.district, start, offset, sizes, max_minutes
-    )
+    source = chain.data if isinstance(pool, _Fork) else str(chain.path)
+    tail = pool.submit(_verify_tail, source, chain.district, start, offset, sizes, max_minutes)
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
     links.feed(head)
@@ -224,8 +273,9 @@ def verify_exported(
     workers: int = 2,
     pool: Executor | None = None,
 ) -> VerifyReport:
-    """Verify one exported chain; with `workers` >= 2 a large one is split in two (`pool`
-    defaults to a freshly spawned process). A failed child falls back to one process."""
+    """Verify one exported chain; with `workers` >= 2 a large one is split in two. The helper
+    process is forked when this process has one thread, else taken from `pool` (default: a
+    freshly spawned one). A failed helper falls back to verifying in one process."""
     checkpoints = [chain.checkpoint] if chain.checkpoint is not None else []
     options: dict[str, Any] = {
         "checkpoints": checkpoints,
@@ -234,6 +284,8 @@ def verify_exported(
         "stored_balances": chain.balances,
     }
     if workers >= 2 and chain.count >= PARALLEL_FROM:
+        if pool is None and _fork_is_safe():
+            pool = _Fork()
         own = _spawned_pool() if pool is None else None
         try:
             joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool or own)  # type: ignore[arg-type]
@@ -267,7 +319,8 @@ def verify_export(
     else:
         raise ExportInvalid(f"{target} does not exist")
     large = any(f.stat().st_size >= PARALLEL_FROM * SMALLEST_ENTRY for f in files)
-    own = _spawned_pool() if workers >= 2 and pool is None and large else None
+    spawn = workers >= 2 and pool is None and large and not _fork_is_safe()
+    own = _spawned_pool() if spawn else None
     reports: list[VerifyReport] = []
     try:
         for file in files:

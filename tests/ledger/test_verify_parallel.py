@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -146,10 +147,30 @@ class TestDetachedPasses:
         assert not first.absorb(later)
 
 
-def test_real_second_process(tmp_path: Path) -> None:
+def test_forked_second_process(tmp_path: Path) -> None:
     chain = read_export(export(tmp_path, random_history(3, 200)))
+    assert ledger.export._fork_is_safe()
     parallel = verify_exported(chain)
     assert parallel.ok and parallel == verify_exported(chain, workers=1)
+
+
+def test_spawned_second_process(tmp_path: Path) -> None:
+    chain = read_export(export(tmp_path, random_history(3, 200)))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        parallel = verify_exported(chain, pool=pool)
+    assert parallel.ok and parallel == verify_exported(chain, workers=1)
+
+
+def test_forked_child_reports_its_problem(tmp_path: Path) -> None:
+    def tamper(lines: list[bytes]) -> None:
+        lines[150] = lines[150].replace(b'"policy":1', b'"policy":4')
+
+    path = export(tmp_path, random_history(3, 200))
+    lines = path.read_bytes().split(b"\n")[:-1]
+    tamper(lines)
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    assert verify_exported(read_export(path)).first_bad_seq == 150
 
 
 class _BrokenPool(Executor):
