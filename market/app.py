@@ -16,6 +16,8 @@ from tortoise.contrib.starlette import RegisterTortoise
 from market import db
 from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
+from market.realtime import endpoint as realtime_endpoint
+from market.realtime.service import RealtimeService
 from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
 from market.routes import ledger as ledger_routes
 from market.services import matching_loop
@@ -34,6 +36,7 @@ def api_routes() -> list[BaseRoute]:
         *people.routes,
         *elders.routes,
         *helpers.routes,
+        *realtime_endpoint.routes,
         *bookings.routes,
         *offers.routes,
         *ledger_routes.routes,
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
                 await db.require_migrated()
             runtime = Runtime.start(settings)
             start_checkpointer(runtime.ledger)
+            runtime.realtime = RealtimeService.start(settings)
             if settings.matching_enabled:
                 runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
             try:

@@ -29,6 +29,14 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     token_ttl_seconds: int = 12 * 3600
     access_log_retention_days: int = 3 * 366
+    # Realtime (market.realtime): "" picks postgres on PostgreSQL and memory on SQLite.
+    realtime_backend: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    realtime_queue_size: int = 1000
+    realtime_heartbeat_seconds: int = 20
+    realtime_idle_timeout_seconds: int = 60
+    realtime_replay_limit: int = 1000
+    realtime_retention_days: int = 30
     # The booking matching loop: one round every this many seconds; off for tests that drive it.
     matching_enabled: bool = True
     matching_interval_seconds: int = 5
@@ -48,6 +56,13 @@ ENVIRONMENT = {
     "ELDERCARE_STATIC_DIR": "static_dir",
     "ELDERCARE_MAX_BODY_BYTES": "max_body_bytes",
     "ELDERCARE_TOKEN_TTL_SECONDS": "token_ttl_seconds",
+    "ELDERCARE_REALTIME_BACKEND": "realtime_backend",
+    "ELDERCARE_REDIS_URL": "redis_url",
+    "ELDERCARE_REALTIME_QUEUE_SIZE": "realtime_queue_size",
+    "ELDERCARE_REALTIME_HEARTBEAT_SECONDS": "realtime_heartbeat_seconds",
+    "ELDERCARE_REALTIME_IDLE_TIMEOUT_SECONDS": "realtime_idle_timeout_seconds",
+    "ELDERCARE_REALTIME_REPLAY_LIMIT": "realtime_replay_limit",
+    "ELDERCARE_REALTIME_RETENTION_DAYS": "realtime_retention_days",
     "ELDERCARE_MATCHING_ENABLED": "matching_enabled",
     "ELDERCARE_MATCHING_INTERVAL_SECONDS": "matching_interval_seconds",
 }

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -79,6 +80,11 @@ class Event:
     kind: str
     payload: Mapping[str, Any]
     at: datetime
+
+    @cached_property
+    def wire(self) -> str:
+        """`to_json()` encoded once, however many subscribers it is sent to."""
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
 
     def to_json(self) -> dict[str, Any]:
         """The event frame sent to websocket clients (a JSON-ready dict)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -14,6 +14,9 @@ from market.security.throttle import LoginThrottle
 from market.security.tokens import TokenSigner
 from market.services.ledger import LedgerGateway, open_ledger
 from market.settings import Settings
+
+if TYPE_CHECKING:
+    from market.realtime.service import RealtimeService
 
 
 @dataclass
@@ -24,6 +27,8 @@ class Runtime:
     throttle: LoginThrottle
     ledger: LedgerGateway
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Started by the app lifespan only: CLI commands need no websocket hub or LISTEN connection.
+    realtime: RealtimeService | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -45,6 +50,9 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        if self.realtime is not None:
+            await self.realtime.close()
+            self.realtime = None
         await self.ledger.close()
 
 
