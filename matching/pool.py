@@ -63,6 +63,8 @@ class HelperPool:
     helpers: tuple[Helper, ...]
     ids: tuple[str, ...]
     index: dict[str, int]
+    id_array: npt.NDArray[np.str_]
+    provider_array: npt.NDArray[np.str_]  # "" for helpers without a provider
     lat: FloatArray
     lon: FloatArray
     kind: npt.NDArray[np.int8]
@@ -146,6 +148,8 @@ class HelperPool:
             helpers=tuple(ordered),
             ids=tuple(h.id for h in ordered),
             index={h.id: i for i, h in enumerate(ordered)},
+            id_array=np.array([h.id for h in ordered], dtype=np.str_),
+            provider_array=np.array([h.provider_id or "" for h in ordered], dtype=np.str_),
             lat=lat,
             lon=lon,
             kind=table[:, 2].astype(np.int8),
@@ -171,14 +175,8 @@ class HelperPool:
         listed = policy.blacklisted_providers
         if not listed:
             return np.zeros(len(self.ids), dtype=np.bool_)
-        return np.fromiter(
-            (
-                h.id in listed or (h.provider_id is not None and h.provider_id in listed)
-                for h in self.helpers
-            ),
-            np.bool_,
-            len(self.ids),
-        )
+        names = np.array(sorted(listed - {""}), dtype=np.str_)
+        return np.isin(self.id_array, names) | np.isin(self.provider_array, names)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
