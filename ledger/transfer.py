@@ -52,6 +52,7 @@ from ledger.storage.base import ChainStore
 
 META_PAYEE = "payee"
 META_DEADLINE = "deadline"
+META_CREDIT = "credit"  # on a hold_post: hex hash of the serving chain's transfer_credit
 
 
 def hold_id(transfer_id: str) -> str:
@@ -338,8 +339,8 @@ async def settle_hold(
     )
     debit, credit = (hold.debit, hold.credit) if answer.credited else (hold.credit, hold.debit)
     meta: dict[str, Any] = {META_TRANSFER: tid}
-    if answer.credited:
-        meta[META_HOLD] = answer.entry_hash
+    if answer.credited and answer.entry_hash is not None:
+        meta[META_CREDIT] = answer.entry_hash
     closing = await append(
         store,
         Proposal(

@@ -80,6 +80,8 @@ class TestRun:
         assert await store.balance("B", "clearing:A") == -45
         credit = await store.entry("B", credit_id("t1"))
         assert credit is not None and credit.meta["hold"] == out.hold.hash.hex()
+        # The post cites the credit, so each side names the other's entry by hash.
+        assert out.closing is not None and out.closing.meta["credit"] == credit.hash.hex()
         await check_store(store)
 
     async def test_run_twice_is_idempotent(self, store: ChainStore) -> None:
