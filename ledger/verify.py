@@ -41,7 +41,7 @@ from ledger.entries import (
     plain_body_pattern,
     read_plain_meta,
 )
-from ledger.errors import ChainBroken, LedgerError
+from ledger.errors import ChainBroken, LedgerError, NotCanonical
 from ledger.merkle import MerkleIndex, node_hash, split_point
 from ledger.merkle import root as merkle_root
 
@@ -678,6 +678,8 @@ def verify_chain(
     links, replay = LinkPass(), ReplayPass(district, max_minutes=max_minutes)
     pending: list[bytes] = []
     for body in entries:
+        if type(body) is not bytes:
+            body = _stored_bytes(body)
         pending.append(body)
         if len(pending) >= batch:
             links.feed(pending)
@@ -694,6 +696,12 @@ def verify_chain(
         trusted_key_id=trusted_key_id,
         stored_balances=stored_balances,
     )
+
+
+def _stored_bytes(body: object) -> bytes:
+    if isinstance(body, bytearray | memoryview):
+        return bytes(body)
+    raise NotCanonical(f"stored entry bodies are bytes, not {type(body).__name__}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ledger.canonical import encode
 from ledger.entries import ISSUANCE, POOL, Kind, build_entry, clearing_account
-from ledger.errors import ChainBroken
+from ledger.errors import ChainBroken, NotCanonical
 from ledger.keys import Signer
 from ledger.verify import VerifyReport, verify_chain
 from tests.ledger.test_verify_history import ChainBuilder, random_history
@@ -55,6 +55,15 @@ class TestValidHistories:
     def test_empty_chain(self) -> None:
         report = verify([])
         assert report.ok and report.entries == 0
+
+    def test_bytearray_and_memoryview_bodies(self) -> None:
+        builder = random_history(11, 20)
+        mixed = [bytearray(b) if i % 2 else memoryview(b) for i, b in enumerate(builder.bodies)]
+        assert verify(mixed, builder).ok  # type: ignore[arg-type]
+
+    def test_text_bodies_are_refused(self) -> None:
+        with pytest.raises(NotCanonical, match="bytes"):
+            verify([random_history(11, 2).bodies[0].decode()])  # type: ignore[list-item]
 
     def test_small_batches_give_the_same_report(self) -> None:
         builder = random_history(11, 120)
