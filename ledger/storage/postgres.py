@@ -18,7 +18,10 @@ from ledger.storage.nodes import NodeKey
 from ledger.storage.rows import ENTRY_COLUMNS, ENTRY_TYPES, columns, entry_row, stored_nodes
 
 # One round trip for everything the rules need: rows tagged e(ntry), f(ailure), c(loser),
-# b(alance), n(ode); level-0 Merkle nodes are the entries' own hashes.
+# b(alance), n(ode); level-0 Merkle nodes are the entries' own hashes. Every key is looked up
+# through its unique index (LATERAL ... LIMIT 1, which the planner cannot flatten into a join),
+# so the cost grows with the batch, never with the chain: a plain join lets the planner
+# hash-join against a sequential scan of the whole table.
 PG_SNAPSHOT = """
 WITH ek AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(district, entry_id)),
      ck AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k(district, settles)),
@@ -26,22 +29,41 @@ WITH ek AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(district, entry_id
      nk AS (SELECT * FROM unnest($7::text[], $8::int[], $9::bigint[]) AS k(district, level, idx))
 SELECT 'e' AS tag, e.district, e.entry_id AS key, NULL::bigint AS n, e.body AS data,
        NULL AS code, NULL AS message, NULL AS content
-  FROM ledger_entry e JOIN ek USING (district, entry_id)
+  FROM ek CROSS JOIN LATERAL (
+       SELECT * FROM ledger_entry x
+        WHERE x.district = ek.district AND x.entry_id = ek.entry_id LIMIT 1
+  ) e
 UNION ALL
 SELECT 'f', f.district, f.entry_id, f.at_ms, NULL, f.code, f.message, f.content
-  FROM ledger_failed_id f JOIN ek USING (district, entry_id)
+  FROM ek CROSS JOIN LATERAL (
+       SELECT * FROM ledger_failed_id x
+        WHERE x.district = ek.district AND x.entry_id = ek.entry_id LIMIT 1
+  ) f
 UNION ALL
 SELECT 'c', e.district, e.settles, NULL, NULL, e.entry_id, NULL, NULL
-  FROM ledger_entry e JOIN ck USING (district, settles)
+  FROM ck CROSS JOIN LATERAL (
+       SELECT * FROM ledger_entry x
+        WHERE x.district = ck.district AND x.settles = ck.settles LIMIT 1
+  ) e
 UNION ALL
 SELECT 'b', b.district, b.account, b.minutes, NULL, NULL, NULL, NULL
-  FROM ledger_balance b JOIN bk USING (district, account)
+  FROM bk CROSS JOIN LATERAL (
+       SELECT * FROM ledger_balance x
+        WHERE x.district = bk.district AND x.account = bk.account LIMIT 1
+  ) b
 UNION ALL
 SELECT 'n', m.district, m.level::text, m.idx, m.hash, NULL, NULL, NULL
-  FROM ledger_merkle_node m JOIN nk USING (district, level, idx) WHERE nk.level > 0
+  FROM nk CROSS JOIN LATERAL (
+       SELECT * FROM ledger_merkle_node x
+        WHERE x.district = nk.district AND x.level = nk.level AND x.idx = nk.idx LIMIT 1
+  ) m
+ WHERE nk.level > 0
 UNION ALL
 SELECT 'n', e.district, '0', e.seq, e.hash, NULL, NULL, NULL
-  FROM ledger_entry e JOIN nk ON e.district = nk.district AND e.seq = nk.idx AND nk.level = 0
+  FROM nk CROSS JOIN LATERAL (
+       SELECT * FROM ledger_entry x WHERE x.district = nk.district AND x.seq = nk.idx LIMIT 1
+  ) e
+ WHERE nk.level = 0
 """
 
 
