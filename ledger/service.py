@@ -4,7 +4,8 @@ balances and Merkle nodes in one transaction.
 - `append(store, p)`: one entry, its own transaction.
 - `append_batch(store, ps)`: all or nothing, one transaction (group commit of one command that
   needs several entries, or a bulk import). The first refused proposal aborts the batch; only
-  that id is then recorded as failed.
+  that id is then recorded as failed, even when its refusal came from an earlier entry of the
+  same (rolled back) batch: it was refused, and a retry must not succeed by surprise.
 - `refuse(store, p, code=, message=)`: make an id's refusal final unless it is appended.
 - `append_many(store, ps)`: group commit of independent requests in one transaction; each
   proposal gets its own outcome, an `Entry` or the `LedgerError` that refused it.
