@@ -124,7 +124,7 @@ def helpers(rng: np.random.Generator, n: int) -> list[Helper]:
                 certs.append(Certificate(CertificateKind.BATHING, 0))
             if 0.30 < role < 0.70:
                 skills.add(Service.MEDICAL)
-                certs.append(Certificate(CertificateKind.NURSING, 0))
+                certs.append(Certificate(CertificateKind.NURSE, 0))
             if rng.random() < 0.35:
                 certs.append(Certificate(CertificateKind.LIFTING, 0))
             certs.append(Certificate(CertificateKind.CAREGIVER, 0))

@@ -148,12 +148,16 @@ def check_pairs(
     crew_ok = pool.crew[h] >= batch.min_crew[r]
     missing = np.zeros(r.shape, dtype=np.bool_)
     expired = np.zeros(r.shape, dtype=np.bool_)
-    until = batch.window_end[r]
-    for col in np.flatnonzero(batch.cert_needed.any(axis=0)):
-        need = batch.cert_needed[r, col]
-        expiry = pool.cert_expiry[h, col]
-        missing |= need & (expiry == NO_CERT)
-        expired |= need & (expiry != NO_CERT) & (expiry < until)
+    if batch.cert_groups.any():
+        expiry = pool.cert_expiry[h]  # (pairs, kinds)
+        held = expiry != NO_CERT
+        valid = expiry >= batch.window_end[r][:, None]
+        for g in range(batch.cert_groups.shape[1]):
+            need = batch.cert_groups[r, g]  # (pairs, kinds)
+            wanted = need.any(axis=1)
+            none_held = wanted & ~(need & held).any(axis=1)
+            missing |= none_held
+            expired |= wanted & ~none_held & ~(need & valid).any(axis=1)
     wanted = batch.gender[r]
     gender_ok = (wanted < 0) | (pool.gender[h] == wanted)
     keys = r * len(pool) + h

@@ -74,11 +74,12 @@ def crew_sufficient(pair: Pair) -> bool:
 
 
 def certificate_problem(pair: Pair) -> ReasonCode | None:
-    """MISSING if a required kind is not held at all, EXPIRED if held but not valid to the end
-    of the booked window, else None."""
+    """For each required group the helper needs one certificate valid to the end of the booked
+    window: MISSING if some group has no certificate held at all, EXPIRED if every group has
+    one but some only expired ones, else None."""
     expired = False
-    for kind in sorted(pair.requirement.certificates):
-        held = [c.expires_at for c in pair.helper.certificates if c.kind is kind]
+    for group in pair.requirement.certificate_groups:
+        held = [c.expires_at for c in pair.helper.certificates if c.kind in group]
         if not held:
             return ReasonCode.CERTIFICATE_MISSING
         if max(held) < pair.request.window.end:

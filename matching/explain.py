@@ -73,7 +73,10 @@ def _message(
                 f"{requirement.min_crew} staff strong as the policy requires"
             )
         case ReasonCode.CERTIFICATE_EXPIRED | ReasonCode.CERTIFICATE_MISSING:
-            kinds = " and ".join(sorted(k.value for k in requirement.certificates))
+            kinds = " and ".join(
+                " or ".join(sorted(k.value for k in group))
+                for group in requirement.certificate_groups
+            )
             if expired:
                 return (
                     f"{_helpers(before)} permitted for {service} {circle}; {expired} with a "

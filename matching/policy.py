@@ -23,14 +23,15 @@ class ServiceRule:
     """How one service may be served.
 
     From `certified_from_grade` upwards (e.g. moderate for bathing) only provider staff holding
-    every `certified_certificates` kind, dispatched at least `certified_min_staff` strong, may
-    serve; volunteers never do.
+    every `certified_certificates` kind and at least one `certified_any_of` kind (when that is
+    not empty), dispatched at least `certified_min_staff` strong, may serve; volunteers never do.
     """
 
     allowed_kinds: frozenset[HelperKind] = ANY_KIND
     required_certificates: frozenset[CertificateKind] = frozenset()  # needed at every grade
     certified_from_grade: Grade | None = None
-    certified_certificates: frozenset[CertificateKind] = frozenset()
+    certified_certificates: frozenset[CertificateKind] = frozenset()  # all of these
+    certified_any_of: frozenset[CertificateKind] = frozenset()  # and one of these
     certified_min_staff: int = 1
     radius_minutes: int = 15  # the 15-minute service circle
     intimate: bool = False  # an elder's gender preference binds for intimate care
@@ -57,7 +58,7 @@ def default_rules() -> Mapping[Service, ServiceRule]:
             Service.ESCORT: ServiceRule(),
             Service.MEDICAL: ServiceRule(
                 certified_from_grade=Grade.MODERATE,
-                certified_certificates=frozenset({CertificateKind.NURSING}),
+                certified_any_of=frozenset({CertificateKind.NURSE, CertificateKind.CAREGIVER}),
                 intimate=True,
             ),
             Service.EMERGENCY: ServiceRule(),
@@ -72,11 +73,17 @@ class Requirement:
 
     service: Service
     allowed_kinds: frozenset[HelperKind]
-    certificates: frozenset[CertificateKind]
+    # The helper needs a certificate valid to the end of the window from every group.
+    certificate_groups: tuple[frozenset[CertificateKind], ...]
     min_crew: int
     radius_minutes: int
     gender_binding: bool
     certified: bool  # certified provider staff only (the grade rule applied)
+
+    @property
+    def certificates(self) -> frozenset[CertificateKind]:
+        """Every kind named in any group."""
+        return frozenset().union(*self.certificate_groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,7 @@ class Policy:
     rules: Mapping[Service, ServiceRule] = field(default_factory=default_rules)
     lifting_from_grade: Grade = Grade.MODERATE
     lifting_certificates: frozenset[CertificateKind] = frozenset({CertificateKind.LIFTING})
+    lifting_any_of: frozenset[CertificateKind] = frozenset()
     blacklisted_providers: frozenset[str] = frozenset()
     travel: TravelModel = field(default_factory=TravelModel)
     weights: CostWeights = field(default_factory=CostWeights)
@@ -117,16 +125,25 @@ class Policy:
             grade >= rule.certified_from_grade
         )
         lifting_certified = needs_lifting and grade >= self.lifting_from_grade
-        certificates = set(rule.required_certificates)
+        groups: list[frozenset[CertificateKind]] = []
+
+        def need(all_of: frozenset[CertificateKind], any_of: frozenset[CertificateKind]) -> None:
+            for kind in sorted(all_of):
+                if frozenset({kind}) not in groups:
+                    groups.append(frozenset({kind}))
+            if any_of and any_of not in groups:
+                groups.append(any_of)
+
+        need(rule.required_certificates, frozenset())
         if service_certified:
-            certificates |= rule.certified_certificates
+            need(rule.certified_certificates, rule.certified_any_of)
         if lifting_certified:
-            certificates |= self.lifting_certificates
+            need(self.lifting_certificates, self.lifting_any_of)
         certified = service_certified or lifting_certified
         return Requirement(
             service=service,
             allowed_kinds=rule.allowed_kinds & PROVIDER_ONLY if certified else rule.allowed_kinds,
-            certificates=frozenset(certificates),
+            certificate_groups=tuple(groups),
             min_crew=rule.certified_min_staff if service_certified else 1,
             radius_minutes=rule.radius_minutes,
             gender_binding=rule.intimate,

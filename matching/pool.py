@@ -193,7 +193,8 @@ class RequestBatch:
     duration: IntArray
     earliest: IntArray  # max(window start, now): waiting counts from here
     kinds_mask: npt.NDArray[np.int8]  # bit 0 volunteer, bit 1 provider
-    cert_needed: BoolArray  # (requests, certificate kinds)
+    # (requests, groups, certificate kinds): one valid certificate needed from each group.
+    cert_groups: BoolArray
     min_crew: IntArray
     radius: IntArray  # minutes
     gender: npt.NDArray[np.int8]  # binding preferred gender, -1 when none binds
@@ -254,20 +255,25 @@ class RequestBatch:
                 j = index.get(prev.helper_id)
                 if j is not None:
                     previous[i * h + j] = prev.rating
-        # Per profile: certificates, kinds, crew, radius; then spread to requests by index.
-        per_profile = np.zeros((max(len(profile_req), 1), len(CERT_KINDS) + 4), dtype=np.int64)
+        # Per profile: certificate groups, kinds, crew, radius; spread to requests by index.
+        n_profiles = max(len(profile_req), 1)
+        most_groups = max(
+            (len(q.certificate_groups) for q in profile_req if q is not None), default=0
+        )
+        groups = np.zeros((n_profiles, max(most_groups, 1), len(CERT_KINDS)), dtype=np.bool_)
+        per_profile = np.zeros((n_profiles, 4), dtype=np.int64)
         for p, req in enumerate(profile_req):
             if req is None:
                 continue
-            for col, kind in enumerate(CERT_KINDS):
-                per_profile[p, col] = kind in req.certificates
-            tail = len(CERT_KINDS)
-            per_profile[p, tail] = sum(1 << KIND_CODE[k] for k in req.allowed_kinds)
-            per_profile[p, tail + 1] = req.min_crew
-            per_profile[p, tail + 2] = req.radius_minutes
-            per_profile[p, tail + 3] = 1
-        spread = per_profile[np.array(profile_of, dtype=np.int64)] if n else per_profile[:0]
-        tail = len(CERT_KINDS)
+            for g, group in enumerate(req.certificate_groups):
+                for col, kind in enumerate(CERT_KINDS):
+                    groups[p, g, col] = kind in group
+            per_profile[p, 0] = sum(1 << KIND_CODE[k] for k in req.allowed_kinds)
+            per_profile[p, 1] = req.min_crew
+            per_profile[p, 2] = req.radius_minutes
+            per_profile[p, 3] = 1
+        which = np.array(profile_of, dtype=np.int64)
+        spread = per_profile[which] if n else per_profile[:0]
         lat_lon = np.array([row[:2] for row in scalars], dtype=np.float64).reshape(n, 2)
         ints = np.array([row[2:] for row in scalars], dtype=np.int64).reshape(n, 7)
         previous_keys = np.array(sorted(previous), dtype=np.int64)
@@ -279,15 +285,15 @@ class RequestBatch:
             lat=lat_lon[:, 0].copy(),
             lon=lat_lon[:, 1].copy(),
             service=ints[:, 0].astype(np.int8),
-            offered=spread[:, tail + 3].astype(np.bool_),
+            offered=spread[:, 3].astype(np.bool_),
             window_start=window_start,
             window_end=ints[:, 2].copy(),
             duration=ints[:, 3].copy(),
             earliest=np.maximum(window_start, now),
-            kinds_mask=spread[:, tail].astype(np.int8),
-            cert_needed=spread[:, :tail].astype(np.bool_),
-            min_crew=np.where(spread[:, tail + 3] > 0, spread[:, tail + 1], 1),
-            radius=spread[:, tail + 2].copy(),
+            kinds_mask=spread[:, 0].astype(np.int8),
+            cert_groups=groups[which] if n else groups[:0],
+            min_crew=np.where(spread[:, 3] > 0, spread[:, 1], 1),
+            radius=spread[:, 2].copy(),
             gender=ints[:, 4].astype(np.int8),
             penalty=ints[:, 5].copy(),
             elder_helper=ints[:, 6].copy(),

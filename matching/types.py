@@ -59,11 +59,12 @@ class Urgency(IntEnum):
 
 
 class CertificateKind(StrEnum):
-    CAREGIVER = "caregiver"
-    BATHING = "bathing"
-    NURSING = "nursing"
-    LIFTING = "lifting"
+    CAREGIVER = "caregiver"  # 养老护理员
+    NURSE = "nurse"  # 护士执业证书
+    BATHING = "bathing"  # 助浴员
+    LIFTING = "lifting"  # safe transfer and lifting
     FIRST_AID = "first_aid"
+    FOOD_HEALTH = "food_health"  # 健康证 for food handling
 
 
 def minutes_since_epoch(moment: datetime) -> int:

@@ -116,7 +116,12 @@ def instances(
     return reqs, hlps
 
 
-POLICY = Policy(blacklisted_providers=BLACK_LIST)
+# Defaults plus an any-of rule for lifting, so that both kinds of certificate rule are drawn.
+POLICY = Policy(
+    blacklisted_providers=BLACK_LIST,
+    lifting_certificates=frozenset(),
+    lifting_any_of=frozenset({CertificateKind.LIFTING, CertificateKind.NURSE}),
+)
 
 
 def travel_minutes(req: Request, hlp: Helper, policy: Policy) -> int:
@@ -141,7 +146,8 @@ def pair_allowed(req: Request, hlp: Helper, policy: Policy) -> bool:
         return False
     if hlp.remaining_capacity <= 0:
         return False
-    needed = set(rule.required_certificates)
+    # Each entry: a set of kinds of which the helper must hold one valid certificate.
+    needed = [{kind} for kind in rule.required_certificates]
     service_certified = (
         rule.certified_from_grade is not None and req.grade >= rule.certified_from_grade
     )
@@ -150,15 +156,19 @@ def pair_allowed(req: Request, hlp: Helper, policy: Policy) -> bool:
     if (service_certified or lifting) and hlp.kind is not HelperKind.PROVIDER:
         return False
     if service_certified:
-        needed |= rule.certified_certificates
+        needed += [{kind} for kind in rule.certified_certificates]
+        if rule.certified_any_of:
+            needed.append(set(rule.certified_any_of))
         if hlp.crew_size < rule.certified_min_staff:
             return False
     if lifting:
-        needed |= policy.lifting_certificates
+        needed += [{kind} for kind in policy.lifting_certificates]
+        if policy.lifting_any_of:
+            needed.append(set(policy.lifting_any_of))
     if hlp.kind not in rule.allowed_kinds:
         return False
-    for kind in needed:
-        if not any(c.kind is kind and c.expires_at >= req.window.end for c in hlp.certificates):
+    for kinds in needed:
+        if not any(c.kind in kinds and c.expires_at >= req.window.end for c in hlp.certificates):
             return False
     wanted = req.preferred_gender
     return not (rule.intimate and wanted is not None and hlp.gender is not wanted)

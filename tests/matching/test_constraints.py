@@ -137,6 +137,21 @@ class TestCertificatesValid:
         new = Certificate(CertificateKind.BATHING, NOW + 10_000)
         assert certificates_valid(pair(req=req, hlp=certified_bather(certificates=(old, new))))
 
+    def test_any_of_rule_accepts_either_kind(self) -> None:
+        req = request(service=Service.MEDICAL, grade=Grade.SEVERE)
+        carer = certified_bather(certificates=(Certificate(CertificateKind.CAREGIVER, NOW + 9999),))
+        assert certificates_valid(pair(req=req, hlp=carer))
+
+    def test_any_of_rule_with_only_an_expired_one(self) -> None:
+        req = request(service=Service.MEDICAL, grade=Grade.SEVERE)
+        nurse = certified_bather(certificates=(Certificate(CertificateKind.NURSE, NOW),))
+        assert certificate_problem(pair(req=req, hlp=nurse)) is ReasonCode.CERTIFICATE_EXPIRED
+
+    def test_any_of_rule_with_neither(self) -> None:
+        req = request(service=Service.MEDICAL, grade=Grade.SEVERE)
+        p = pair(req=req, hlp=certified_bather())
+        assert certificate_problem(p) is ReasonCode.CERTIFICATE_MISSING
+
     def test_no_certificate_needed_for_a_meal(self) -> None:
         assert certificates_valid(pair())
 

@@ -29,7 +29,7 @@ class TestRequirement:
         req = Policy().requirement(request(service=Service.BATHING, grade=Grade.MODERATE))
         assert req is not None
         assert req.allowed_kinds == frozenset({HelperKind.PROVIDER})
-        assert req.certificates == frozenset({CertificateKind.BATHING})
+        assert req.certificate_groups == (frozenset({CertificateKind.BATHING}),)
         assert req.min_crew == 2
 
     def test_lifting_a_severe_grade_elder_needs_a_lifting_certificate(self) -> None:
@@ -37,7 +37,7 @@ class TestRequirement:
             request(service=Service.ESCORT, grade=Grade.SEVERE, needs_lifting=True)
         )
         assert req is not None
-        assert req.certificates == frozenset({CertificateKind.LIFTING})
+        assert req.certificate_groups == (frozenset({CertificateKind.LIFTING}),)
         assert req.allowed_kinds == frozenset({HelperKind.PROVIDER})
 
     def test_lifting_a_mild_grade_elder_is_open(self) -> None:
@@ -59,7 +59,25 @@ class TestRequirement:
     def test_certificate_required_at_every_grade(self) -> None:
         rule = ServiceRule(required_certificates=frozenset({CertificateKind.FIRST_AID}))
         req = Policy(rules={Service.MEAL: rule}).requirement(request())
-        assert req is not None and req.certificates == frozenset({CertificateKind.FIRST_AID})
+        assert req is not None
+        assert req.certificate_groups == (frozenset({CertificateKind.FIRST_AID}),)
+
+    def test_medical_at_moderate_grade_needs_a_nurse_or_caregiver(self) -> None:
+        req = Policy().requirement(request(service=Service.MEDICAL, grade=Grade.MODERATE))
+        assert req is not None
+        assert req.certificate_groups == (
+            frozenset({CertificateKind.NURSE, CertificateKind.CAREGIVER}),
+        )
+
+    def test_groups_add_up_for_a_certified_bath_with_lifting(self) -> None:
+        req = Policy().requirement(
+            request(service=Service.BATHING, grade=Grade.SEVERE, needs_lifting=True)
+        )
+        assert req is not None
+        assert req.certificate_groups == (
+            frozenset({CertificateKind.BATHING}),
+            frozenset({CertificateKind.LIFTING}),
+        )
 
 
 class TestValidation:
