@@ -6,10 +6,17 @@
 `match` assigns each open request at most one helper so that the total cost (cost.py) plus
 the penalties of unmatched requests is minimal over the candidate graph, never breaking a hard
 rule (constraints.py), and explains every unmatched request (explain.py). Same input, same
-output: requests and helpers are ordered by id first, so input order never matters.
+output: requests and helpers are ordered by id first, so input order never matters, and every
+tie is broken by id.
 
-Pipeline: pool.py (columns) -> candidates.py (k-d tree, vectorised rules, costs) -> solve.py
-(components, exact assignment) -> explain.py (funnel of reasons).
+A helper with remaining capacity c offers at most c disjoint time blocks (schedule.py), one
+job each, so capacity and "never two places at once" hold by construction and the solve is an
+exact assignment. The candidate graph holds each request's cheapest feasible helpers and each
+helper's nearest requests; while an unmatched request could still use a free block in reach,
+those edges are added and the graph is solved again (at most MAX_ROUNDS solves).
+
+Pipeline: pool.py (columns, blocks) -> candidates.py (k-d trees, vectorised rules, costs) ->
+solve.py (components, exact assignment) -> explain.py (funnel of reasons).
 """
 
 from __future__ import annotations

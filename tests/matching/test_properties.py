@@ -36,7 +36,7 @@ from tests.matching.instances import (
     within_availability,
 )
 
-FAST = settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def busy(a_start: int, a_end: int, travel: int) -> tuple[int, int]:
