@@ -7,6 +7,8 @@ Serialising appends per chain:
 - PostgreSQL: each writer inserts any missing chain-head rows, then takes
   `SELECT ... FOR UPDATE` on the head rows of its districts in sorted order (no deadlock
   between writers of overlapping districts); other chains append in parallel.
+- Inside a caller's open `in_transaction()` on the same connection, the writer is a savepoint
+  of that transaction and its locks last until the caller commits.
 - SQLite: Tortoise opens a deferred `BEGIN`; the writer's first statement is that same
   head-row insert, a write, so the connection takes SQLite's single write lock before it reads
   anything. Nothing it reads can then change under it, and a second process waits on
@@ -20,6 +22,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connections
+from tortoise.exceptions import ConfigurationError
 
 from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
 from ledger.storage.base import (
@@ -228,11 +232,29 @@ class TortoiseStore:
     def postgres(self) -> bool:
         return self._sql.postgres
 
+    def _current(self) -> BaseDBAsyncClient:
+        """The caller's open transaction on our connection, if there is one, else our client.
+
+        A service that already holds `in_transaction()` (say, settling a booking) then appends
+        inside its own transaction (a savepoint): the entry commits or rolls back with the rest
+        of its work, and on SQLite the append does not wait for the lock that transaction holds.
+        """
+        try:
+            current = get_connections().get(self.client.connection_name)
+        except (ConfigurationError, KeyError):
+            return self.client  # no Tortoise context in this task, or not our connection
+        parent = current
+        while parent is not self.client:
+            parent = getattr(parent, "_parent", None)
+            if parent is None:
+                return self.client  # another database under the same connection name
+        return current
+
     @asynccontextmanager
     async def writer(self, districts: Sequence[str]) -> AsyncIterator[TortoiseWriter]:
         ordered = sorted(set(districts))
         sql = self._sql
-        async with self.client._in_transaction() as conn:
+        async with self._current()._in_transaction() as conn:
             if not sql.postgres:
                 # The first statement writes, so SQLite takes its write lock before any read.
                 await self._create_heads(conn, ordered)
@@ -271,7 +293,7 @@ class TortoiseStore:
         )
 
     async def _rows(self, query: str, values: list[Any]) -> list[dict[str, Any]]:
-        return await _select(self.client, self._sql, query, values)
+        return await _select(self._current(), self._sql, query, values)
 
     async def head(self, district: str) -> Head:
         rows = await self._rows(
@@ -366,12 +388,12 @@ class TortoiseStore:
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         if self._sql.postgres:
-            return await pg_nodes(self.client, district, keys)
-        return await _read_nodes(self.client, self._sql, district, keys)
+            return await pg_nodes(self._current(), district, keys)
+        return await _read_nodes(self._current(), self._sql, district, keys)
 
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         c = checkpoint
-        await self.client.execute_query(
+        await self._current().execute_query(
             self._sql.q(
                 "INSERT INTO ledger_checkpoint (district, size, root, at_ms, body) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (district, size) DO NOTHING"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from ledger import merkle
 from ledger.checkpoint import verify_checkpoint
@@ -19,6 +20,7 @@ from ledger.service import (
     tree_root,
 )
 from ledger.storage.base import ChainStore
+from ledger.storage.database import open_store
 from ledger.storage.tortoise_store import TortoiseStore
 from ledger.transfer import (
     CreditAnswer,
@@ -123,3 +125,30 @@ class TestStreaming:
         assert [len(c) for c in chunks] == [10, 10, 5]
         flat = [row for c in chunks for row in c]
         assert flat == [(e.seq, e.body) for e in entries]
+
+
+class TestCallerTransaction:
+    """A service that holds its own transaction appends inside it (both backends)."""
+
+    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+    def url(self, request: pytest.FixtureRequest) -> str:
+        name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+        return str(request.getfixturevalue(name))
+
+    async def test_entry_commits_with_the_callers_work(self, url: str) -> None:
+        async with open_store(url) as store:
+            async with in_transaction("default"):
+                await append(store, deposit("d0"))
+                assert (await store.head("A")).size == 1  # visible inside the transaction
+            assert (await store.entry("A", "d0")) is not None
+
+    async def test_entry_rolls_back_with_the_callers_work(self, url: str) -> None:
+        async with open_store(url) as store:
+            with pytest.raises(RuntimeError):
+                async with in_transaction("default"):
+                    await append(store, deposit("d0"))
+                    raise RuntimeError("the booking update failed")
+            assert await store.entry("A", "d0") is None
+            assert (await store.head("A")).size == 0
+            await append(store, deposit("d0"))
+            assert (await store.head("A")).size == 1
