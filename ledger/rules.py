@@ -33,12 +33,14 @@ The four transfer kinds carry `meta["transfer"]` (the transfer id); `hold_pendin
 `transfer_credit` carries `meta["hold"]`, the hex hash of the home chain's hold it answers
 (the conventions of `ledger.entries`). `key_rotation` is not an accounting entry and is refused.
 
-Caps per account, ages and the like are district policy and belong to the market, not here.
+Caps per account, ages and the like are district policy and belong to the market; the one
+cap that must be checked under the chain lock, a holder's maximum balance, comes in through the
+optional `Limits.max_balance` hook (refused with `PolicyForbids("max_balance", policy, ...)`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +64,7 @@ from ledger.errors import (
     InvalidEntry,
     MinutesOutOfRange,
     NotReversible,
+    PolicyForbids,
     TransferConflict,
     UnknownEntry,
 )
@@ -78,11 +81,21 @@ CLOSING = frozenset({Kind.REVERSE, Kind.HOLD_POST, Kind.HOLD_VOID})
 CONTENT_FIELDS = ("kind", "debit", "credit", "minutes", "category", "ref", "actor", "meta")
 
 
+# (district, account) -> the most minutes that account may hold, or None for no cap.
+BalanceCap = Callable[[str, str], int | None]
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Configurable bounds of the rules; `max_minutes` is exclusive."""
+    """Configurable bounds of the rules; `max_minutes` is exclusive.
+
+    `max_balance` is the hook for a district's cap on what a holder account may hold: the cap
+    itself is market policy, but it is checked here, under the chain lock, so two concurrent
+    deposits cannot both slip under it.
+    """
 
     max_minutes: int = 100 * 60
+    max_balance: BalanceCap | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +242,12 @@ def check(
         have = balances.get(p.debit, 0)
         if have < p.minutes:
             raise InsufficientMinutes(p.debit, have, p.minutes)
+    if limits.max_balance is not None and moves(p.kind) and is_holder(p.credit):
+        cap = limits.max_balance(p.district, p.credit)
+        after = balances.get(p.credit, 0) + p.minutes
+        if cap is not None and after > cap:
+            reason = f"{p.credit} would hold {after} minutes, above its cap of {cap}"
+            raise PolicyForbids("max_balance", p.policy, reason)
 
 
 def _check_closing(p: Proposal, target: Entry | None, closed_by: str | None) -> None:

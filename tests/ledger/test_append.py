@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from ledger.errors import (
     LedgerError,
     ProofError,
 )
-from ledger.rules import Proposal
+from ledger.rules import Limits, Proposal
 from ledger.service import (
     append,
     append_batch,
@@ -121,6 +122,17 @@ class TestAppend:
         assert await store.entry("A", "d1") == e
         assert await store.entry("A", "nope") is None
         assert await store.entry("B", "d1") is None
+
+
+class TestBalanceCap:
+    async def test_concurrent_deposits_cannot_both_pass_the_cap(self, store: ChainStore) -> None:
+        limits = Limits(max_balance=lambda district, account: 100)
+        ps = [deposit("d1", minutes=60), deposit("d2", minutes=60)]
+        results = await asyncio.gather(
+            *(append(store, p, limits=limits) for p in ps), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in results) == ["Entry", "PolicyForbids"]
+        assert await store.balance("A", "user:v") == 60
 
 
 class TestIdempotency:

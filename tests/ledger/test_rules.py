@@ -15,6 +15,7 @@ from ledger.errors import (
     InvalidEntry,
     MinutesOutOfRange,
     NotReversible,
+    PolicyForbids,
     TransferConflict,
     UnknownEntry,
 )
@@ -271,3 +272,26 @@ class TestContent:
         e = entry(Kind.DEPOSIT, "issuance", "user:v", 30, id="p1", meta={"b": 1})
         p = prop(Kind.DEPOSIT, "issuance", "user:v", 30, meta={"b": 2})
         assert differing_field(entry_content(e), p.content()) == "meta"
+
+
+class TestBalanceCap:
+    limits = Limits(
+        max_minutes=600, max_balance=lambda d, a: 100 if a.startswith("user:") else None
+    )
+
+    def test_deposit_up_to_the_cap(self) -> None:
+        p = prop(Kind.DEPOSIT, "issuance", "user:v", 40)
+        check(p, balances={"user:v": 60}, target=None, target_closed_by=None, limits=self.limits)
+
+    def test_deposit_above_the_cap(self) -> None:
+        p = prop(Kind.DEPOSIT, "issuance", "user:v", 41)
+        with pytest.raises(PolicyForbids) as err:
+            check(
+                p, balances={"user:v": 60}, target=None, target_closed_by=None, limits=self.limits
+            )
+        assert (err.value.rule, err.value.version) == ("max_balance", 1)
+
+    def test_uncapped_account(self) -> None:
+        p = prop(Kind.DONATE, "user:v", "pool", 50)
+        check(p, balances={"user:v": 50, "pool": 10_000}, target=None, target_closed_by=None,
+              limits=self.limits)  # fmt: skip
