@@ -1,4 +1,5 @@
-"""Several OS processes x 20 asyncio tasks appending to the same PostgreSQL chains."""
+"""Several OS processes x 20 asyncio tasks appending to the same chains (PostgreSQL, and the
+embedded SQLite file too)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ async def run_worker(url: str, name: str) -> list[dict[str, object]]:
         "-m",
         "tests.ledger.pg_worker",
         "concurrent",
-        url + "?maxsize=10",
+        url + "?maxsize=10" if url.startswith("postgres") else url,
         name,
         str(OPS_PER_TASK),
         cwd=ROOT,
@@ -35,12 +36,16 @@ async def run_worker(url: str, name: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.decode().splitlines()]
 
 
-@pytest.mark.postgres
-async def test_processes_append_to_shared_chains(pg_url: str) -> None:
-    results = await asyncio.gather(*(run_worker(pg_url, f"p{i}") for i in range(PROCESSES)))
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url"))
+
+
+async def test_processes_append_to_shared_chains(shared_url: str) -> None:
+    results = await asyncio.gather(*(run_worker(shared_url, f"p{i}") for i in range(PROCESSES)))
     acks = [line for lines in results for line in lines if "id" in line]
     assert all(any("finished" in line for line in lines) for lines in results)
-    async with open_store(pg_url) as store:
+    async with open_store(shared_url) as store:
         chains = await check_store(store)  # links, hashes, balances == replay, none negative
         await verify_with_core(store)
         by_key = {(e.district, e.id): e for chain in chains.values() for e in chain}
