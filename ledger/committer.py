@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ledger.entries import Entry
+from ledger.entries import Entry, check_district
 from ledger.errors import LedgerError
 from ledger.rules import Limits, Proposal
 from ledger.service import DEFAULT_LIMITS, append_many
@@ -34,6 +34,8 @@ class GroupCommitter:
     _flusher: asyncio.Task[None] | None = None
 
     async def append(self, proposal: Proposal) -> Entry:
+        # A bad district would fail the whole group's transaction: refuse it to its caller alone.
+        check_district(proposal.district)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._queue.append((proposal, future))
         if self._flusher is None:

@@ -8,7 +8,7 @@ import pytest
 
 from ledger.committer import GroupCommitter
 from ledger.entries import Entry, Kind
-from ledger.errors import IdempotencyConflict, InsufficientMinutes
+from ledger.errors import IdempotencyConflict, InsufficientMinutes, InvalidEntry
 from ledger.rules import Proposal
 from ledger.storage.base import ChainStore
 from tests.ledger.chain_checks import check_store
@@ -55,3 +55,12 @@ class TestGroupCommitter:
         first, second = await asyncio.gather(committer.append(x), committer.append(x))
         assert first == second
         assert (await store.head("A")).size == 1
+
+    async def test_bad_district_fails_alone(self, store: ChainStore) -> None:
+        committer = GroupCommitter(store)
+        good = p("A", "d1", Kind.DEPOSIT, "issuance", "user:a", 10)
+        bad = p("no such district!", "d2", Kind.DEPOSIT, "issuance", "user:a", 10)
+        results = await asyncio.gather(
+            committer.append(good), committer.append(bad), return_exceptions=True
+        )
+        assert isinstance(results[0], Entry) and isinstance(results[1], InvalidEntry)
