@@ -30,6 +30,8 @@ from market.realtime.hub import Hub
 log = logging.getLogger("eldercare.realtime")
 
 REDIS_CHANNEL = NOTIFY_CHANNEL
+# The listener's application_name: operators (and tests) find its backend in pg_stat_activity.
+LISTENER_NAME = "eldercare-realtime-listener"
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 MAX_PENDING_PUBLISHES = 10_000
@@ -75,10 +77,11 @@ class _Reconnecting(abc.ABC):
         while True:
             try:
                 await self._session()
-                delay = BACKOFF_FIRST
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.connected.is_set():
+                    delay = BACKOFF_FIRST  # it was up: a fresh loss, not a failing database
                 log.warning("%s connection lost (%s); reconnecting in %.1fs", self.name, exc, delay)
             self.connected.clear()
             await asyncio.sleep(delay)
@@ -103,7 +106,9 @@ class PostgresListener(_Reconnecting):
             self.hub.announce(*parsed)
 
     async def _session(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=10)
+        conn = await asyncpg.connect(
+            self._dsn, timeout=10, server_settings={"application_name": LISTENER_NAME}
+        )
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _c: lost.set())
         try:

@@ -16,6 +16,7 @@ most once and in seq order per stream. It gives up only when the server refuses 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -211,7 +212,8 @@ class RealtimeClient:
             self.positions[frame["stream"]] = int(frame["seq"])
             return Reset(frame["stream"], int(frame["seq"]), frame["reason"])
         if kind == "ping" and self._ws is not None:
-            await self._ws.send('{"type":"pong"}')
+            with contextlib.suppress(ConnectionClosed):  # the next receive reports the close
+                await self._ws.send('{"type":"pong"}')
         elif kind == "welcome":
             self.welcome = frame
         elif kind == "subscribed":

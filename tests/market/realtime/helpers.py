@@ -8,11 +8,19 @@ import contextlib
 import os
 import socket
 import struct
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from market.realtime.client import RealtimeClient, Reset
 from market.realtime.events import Event, event_transaction
+from market.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def publish(streams: Sequence[str], kind: str = "tick", **payload: Any) -> list[Event]:
@@ -131,3 +139,72 @@ async def until(condition: Callable[[], bool], *, within: float = 10.0) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def run_publisher(url: str, stream: str, count: int, label: str, pause: float = 0.0) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.market.realtime.publisher",
+        url,
+        stream,
+        str(count),
+        label,
+        str(pause),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+@asynccontextmanager
+async def server_process(settings: Settings, **env_extra: str) -> AsyncIterator[int]:
+    """A second app process (uvicorn) on the same database and keys; yields its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "ELDERCARE_DATA_DIR": str(settings.data_dir),
+        "ELDERCARE_KEYS_DIR": str(settings.keys_dir),
+        "ELDERCARE_REALTIME_HEARTBEAT_SECONDS": "1",
+        **env_extra,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "market.app:create_app",
+        "--fd",
+        str(sock.fileno()),
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+        cwd=ROOT,
+        env=env,
+        pass_fds=[sock.fileno()],
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            async with asyncio.timeout(30):
+                while True:
+                    if proc.returncode is not None:
+                        raise AssertionError("the second server exited during startup")
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+        sock.close()
