@@ -15,7 +15,7 @@ from tests.ledger.chain_checks import check_store, verify_with_core
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 2
-OPS_PER_TASK = 15
+OPS_PER_TASK = 10
 
 
 async def run_worker(url: str, name: str) -> list[dict[str, object]]:
