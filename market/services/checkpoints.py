@@ -28,7 +28,8 @@ from ledger.witness import Cosignature as LedgerCosignature
 from market.errors import Forbidden, InvalidInput, NotFound
 from market.models import Role
 from market.services import witnesses
-from market.services.ledger import LedgerGateway, ledger_errors
+from market.services.ledger import LedgerGateway
+from market.services.ledger_errors import ledger_errors
 from market.services.scope import Principal
 
 log = logging.getLogger("eldercare.ledger")
@@ -81,7 +82,7 @@ async def sign_now(gateway: LedgerGateway, chain: str) -> Checkpoint | None:
     return stored or cp
 
 
-async def witness(gateway: LedgerGateway, cp: Checkpoint) -> list[witnesses.CoSig]:
+async def witness(gateway: LedgerGateway, cp: Checkpoint) -> list[witnesses.Cosigned]:
     """Offer `cp` to the centre witness of every other local district."""
     signed = []
     for other in await gateway.local_chains():

@@ -27,8 +27,8 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,8 +60,9 @@ from ledger.transfer import (
     settle_hold,
 )
 from market import policy as policy_rules
-from market.errors import ApiError, Conflict, Forbidden, InvalidInput, NotFound
+from market.errors import Conflict, NotFound
 from market.models import District, User
+from market.services.ledger_errors import ledger_errors
 from market.settings import Settings
 
 LEDGER_DIR = "ledger"
@@ -96,52 +97,6 @@ def ledger_passphrase(settings: Settings) -> str:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text("utf-8").strip()
-
-
-# ---- errors ----------------------------------------------------------------------------------
-
-_STATUS: dict[type[lerr.LedgerError], type[ApiError]] = {
-    lerr.InsufficientMinutes: Conflict,
-    lerr.MinutesOutOfRange: InvalidInput,
-    lerr.AlreadyReversed: Conflict,
-    lerr.NotReversible: Conflict,
-    lerr.PolicyForbids: Forbidden,
-    lerr.IdempotencyConflict: Conflict,
-    lerr.IdempotencyFailed: Conflict,
-    lerr.UnknownEntry: NotFound,
-    lerr.UnknownDistrict: NotFound,
-    lerr.TransferError: Conflict,
-    lerr.ProofError: InvalidInput,
-    lerr.InvalidEntry: InvalidInput,
-    lerr.NotCanonical: InvalidInput,
-    lerr.BadSignature: InvalidInput,
-    lerr.InvalidCheckpoint: InvalidInput,
-    lerr.InconsistentCheckpoint: Conflict,
-    lerr.WitnessRefused: Conflict,
-    lerr.RuleViolation: Conflict,
-}
-
-
-def api_error(error: lerr.LedgerError) -> ApiError:
-    """The HTTP error a ledger refusal becomes (the most specific class listed wins)."""
-    for cls in type(error).__mro__:
-        api = _STATUS.get(cls)  # type: ignore[call-overload]
-        if api is not None:
-            return api(error.code, error.message)  # type: ignore[no-any-return]
-    return Conflict(error.code, error.message)
-
-
-@asynccontextmanager
-async def ledger_errors() -> AsyncIterator[None]:
-    """Turn ledger refusals into API errors at the service boundary (routes never catch)."""
-    try:
-        yield
-    except lerr.LedgerError as error:
-        raise api_error(error) from error
-
-
-def policy_refusal(error: policy_rules.PolicyForbids) -> Forbidden:
-    return Forbidden(error.code, str(error), {"rule": error.rule, "version": error.version})
 
 
 # ---- chains ----------------------------------------------------------------------------------

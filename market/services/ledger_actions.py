@@ -19,7 +19,8 @@ from market import policy as policy_rules
 from market.errors import Conflict, InvalidInput
 from market.models import FamilyLink, LinkStatus
 from market.schemas.ledger import DonateHours, GiftHours
-from market.services.ledger import Holder, LedgerGateway, policy_refusal
+from market.services.ledger import Holder, LedgerGateway
+from market.services.ledger_errors import policy_refusal
 from market.services.ledger_reads import entry_json
 from market.services.scope import Principal
 

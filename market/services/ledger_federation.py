@@ -9,7 +9,9 @@ Peers are trust anchors, so they live beside the keys, not in the database:
 A transfer toward a peer district goes through `ledger.federation.HttpServing` (signed with the
 home district's key, answers checked against the peer's keys); the peer's requests arrive at
 `POST /api/v1/ledger/federation/{credit,abort}` and are answered by
-`ledger.federation.FederationEndpoint` for the local districts, signed with their keys.
+`ledger.federation.FederationEndpoint` for the local districts, signed with their keys. A
+credit for a payee who has no account in the serving district is refused there, durably, so
+the home district voids its hold.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import aiohttp
 
 from ledger.entries import check_district
 from ledger.errors import LedgerError
-from ledger.federation import FederationEndpoint, HttpServing
+from ledger.federation import FederationEndpoint, HttpServing, open_message
 from ledger.keys import is_key_id
-from ledger.transfer import CreditAnswer, CreditRequest
+from ledger.service import refuse
+from ledger.transfer import CreditAnswer, CreditRequest, credit_id
+from market.models import User
 from market.services.ledger import LedgerGateway, ledger_dir
 from market.settings import Settings
 
@@ -110,12 +115,60 @@ class Federation:
         if self._session is not None:
             await self._session.close()
 
+    def _trusted(self) -> dict[str, dict[str, bytes]]:
+        return {d: p.keys for d, p in self.peers.items()}
+
+    async def _refuse_unknown_payee(self, envelope: Any, local: list[str]) -> None:
+        """Make the serving side's "no" final for a credit to someone who is not ours.
+
+        Only for a message that verifies: nobody else can make us refuse a transfer. The
+        endpoint then answers from that durable refusal, signed, like any other answer.
+        """
+        recipient = envelope.get("to") if isinstance(envelope, dict) else None
+        if recipient not in local:
+            return
+        try:
+            sender, body = open_message(
+                envelope,
+                kind="credit",
+                recipient=recipient,
+                trusted=self._trusted(),
+                now_ms=self.gateway.clock(),
+            )
+            request = CreditRequest.from_json(body)
+        except LedgerError:
+            return  # the endpoint answers these with its own error
+        if (request.home, request.serving) != (sender, recipient):
+            return
+        if await self._payee_chain(request.payee) == recipient:
+            return
+        if await self.gateway.store.entry(recipient, credit_id(request.transfer_id)) is None:
+            await refuse(
+                self.gateway.store,
+                request.proposal(self.gateway.clock()),
+                code="market.unknown_payee",
+                message=f"{request.payee} has no account in district {recipient}",
+            )
+
+    async def _payee_chain(self, account: str) -> str | None:
+        owner = account.removeprefix("user:")
+        try:
+            user_id = UUID(owner)
+        except ValueError:
+            return None
+        user = await User.get_or_none(id=user_id)
+        if user is None:
+            return None
+        return await self.gateway.chain_of_district(user.district_id)  # type: ignore[attr-defined]
+
     async def handle(self, kind: str, envelope: Any) -> tuple[int, dict[str, Any]]:
         local = await self.gateway.local_chains()
+        if kind == "credit":
+            await self._refuse_unknown_payee(envelope, local)
         endpoint = FederationEndpoint(
             store=self.gateway.store,
             signers={chain: self.gateway.signer(chain) for chain in local},
-            trusted={d: p.keys for d, p in self.peers.items()},
+            trusted=self._trusted(),
             clock=self.gateway.clock,
             limits=self.gateway.limits,
         )

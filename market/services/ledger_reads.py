@@ -23,7 +23,8 @@ from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import Role
 from market.services import checkpoints, witnesses
 from market.services.checkpoints import Witnessed
-from market.services.ledger import Holder, LedgerGateway, ledger_errors
+from market.services.ledger import Holder, LedgerGateway
+from market.services.ledger_errors import ledger_errors
 from market.services.scope import Principal
 
 MAX_PAGE = 500

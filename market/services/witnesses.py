@@ -77,7 +77,7 @@ async def record(cp: Checkpoint, cosigned: Cosigned) -> Cosigned:
     if not cosigned.verifies(cp):
         raise WitnessRefused(f"the co-signature of {cosigned.witness} does not verify")
     c = cosigned.cosignature
-    where = {"district": cp.district, "size": cp.size, "witness": cosigned.witness}
+    where: dict[str, Any] = {"district": cp.district, "size": cp.size, "witness": cosigned.witness}
     existing = await Cosignature.get_or_none(**where)
     if existing is None:
         try:
