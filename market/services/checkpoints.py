@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.canonical import decode, encode
-from ledger.checkpoint import Checkpoint, checkpoint_due, sign_checkpoint
+from ledger.checkpoint import Checkpoint, checkpoint_due, rotate_key, sign_checkpoint
 from ledger.keys import key_id_of
 from ledger.service import tree_root
 from ledger.storage.base import StoredCheckpoint
@@ -80,6 +80,22 @@ async def sign_now(gateway: LedgerGateway, chain: str) -> Checkpoint | None:
     # Another process may have signed the same size first: the stored one is the checkpoint.
     stored = await load_checkpoint(chain, cp.size)
     return stored or cp
+
+
+async def rotate(gateway: LedgerGateway, chain: str) -> Checkpoint:
+    """Rotate the chain's signing key: the old key signs a checkpoint of the current tree that
+    names the new key (stored and witnessed like any other); the new key signs from then on."""
+    gateway.signer(chain)
+    size = (await gateway.store.head(chain)).size
+    root = await tree_root(gateway.store, chain, size)
+    cp = rotate_key(gateway.keys, chain, size=size, root=root, at_ms=gateway.clock())
+    await gateway.store.add_checkpoint(
+        StoredCheckpoint(chain, cp.size, cp.root, cp.at_ms, encode(cp.to_json()))
+    )
+    stored = await load_checkpoint(chain, cp.size)
+    if stored is not None and stored.next_key_id == cp.next_key_id:
+        await witness(gateway, stored)
+    return cp
 
 
 async def witness(gateway: LedgerGateway, cp: Checkpoint) -> list[witnesses.Cosigned]:

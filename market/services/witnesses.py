@@ -129,6 +129,9 @@ async def _memory(
     if 0 < last.size < cp.size:
         proof = await consistency_proof(gateway.store, cp.district, last.size, cp.size)
     state = {"key": key.hex(), "last": last.to_json(), "next_key_id": last.next_key_id}
+    if cp.key_id != last.key_id and check_checkpoint(cp, history)[0]:
+        # The district rotated its key; the signed rotation chain vouches for the new one.
+        state["next_key_id"] = cp.key_id
     return state, proof
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from ledger.checkpoint import sign_checkpoint
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.keys import Signer
 from ledger.witness import cosignature_message
 from market.policy import LedgerRules
@@ -246,3 +246,37 @@ class TestAuditorCosign:
         for role in ("volunteer", "centre_admin", "elder"):
             response = await client.post(url, json=body, headers=lcity[role].headers)
             assert response.status_code == 403, role
+
+
+class TestKeyRotation:
+    async def test_rotation_is_published_verified_and_witnessed(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        from ledger.checkpoint import KeyHistory, check_checkpoint, key_history
+        from ledger.verify import verify_chain
+
+        gw = lcity.gateway
+        await fund(gw, lcity["volunteer"].user.id, 5)
+        await sign(gw)
+        await fund(gw, lcity["volunteer"].user.id, 6)
+        rotation = await checkpoints.rotate(gw, "east")
+        assert rotation.size == 2 and rotation.next_key_id is not None
+        await fund(gw, lcity["volunteer"].user.id, 7)
+        await sign(gw)
+        body = (await client.get(f"{API}/districts/east/keys")).json()
+        history = KeyHistory.from_json(body["history"])
+        assert [k.key_id for k in history.keys][1] == rotation.next_key_id
+        assert len(history.periods()) == 2
+        latest = (await client.get(f"{API}/districts/east/checkpoint")).json()
+        cp = Checkpoint.from_json(latest["checkpoint"])
+        assert cp.size == 3 and cp.key_id == rotation.next_key_id
+        assert check_checkpoint(cp, history) == (True, "ok")
+        assert latest["witnesses"] == ["centre:west"]  # it followed the rotation
+        entries = await gw.store.entries("east")
+        report = verify_chain(
+            [e.body for e in entries],
+            district="east",
+            checkpoints=await checkpoints.all_checkpoints("east"),
+            public_keys=key_history(gw.keys, "east"),
+        )
+        assert report.ok and report.checkpoints_verified == 3
