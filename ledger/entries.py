@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
+from json.encoder import encode_basestring as encode_json_string
 from types import MappingProxyType
 from typing import Any
 
 from ledger.canonical import MAX_SAFE_INTEGER, decode, encode
-from ledger.errors import InvalidAccount, InvalidEntry
+from ledger.errors import InvalidAccount, InvalidEntry, NotCanonical
 
 ENTRY_VERSION = 1
 VERSION_TAG = b"eldercare.ledger.v1\n"
@@ -81,6 +83,7 @@ ACCOUNT_PATTERN = (
 )
 _DISTRICT_RE = re.compile(DISTRICT_PATTERN)
 _USER_ID_RE = re.compile(USER_ID_PATTERN)
+_ACCOUNT_RE = re.compile(ACCOUNT_PATTERN)
 MAX_TEXT = 256
 
 
@@ -99,6 +102,7 @@ class Kind(StrEnum):
 
 
 KIND_VALUES = frozenset(kind.value for kind in Kind)
+_KIND_BY_VALUE: dict[str, Kind] = {kind.value: kind for kind in Kind}
 
 
 def moves_balance(kind: str) -> bool:
@@ -251,8 +255,9 @@ def build_entry(
     _check_text("id", id)
     if kind not in KIND_VALUES:
         raise InvalidEntry("kind", f"{kind!r} is not one of {sorted(KIND_VALUES)}")
-    parse_account(debit)
-    parse_account(credit)
+    for account in (debit, credit):
+        if type(account) is not str or not _ACCOUNT_RE.fullmatch(account):
+            parse_account(account)  # raises, naming what is wrong
     if debit == credit:
         raise InvalidEntry("credit", "debit and credit must be different accounts")
     _check_int("minutes", minutes, 1)
@@ -263,34 +268,31 @@ def build_entry(
     _check_int("at_ms", at_ms, 0)
     if meta is None:
         meta = {}
-    if not isinstance(meta, Mapping):
+    if type(meta) is not dict and not isinstance(meta, Mapping):
         raise InvalidEntry("meta", f"must be an object, got {type(meta).__name__}")
     frozen_meta = MappingProxyType(dict(meta))
-    body = _body or encode(
-        {
-            "v": ENTRY_VERSION,
-            "district": district,
-            "seq": seq,
-            "prev": prev.hex(),
-            "id": id,
-            "kind": str(kind),
-            "debit": debit,
-            "credit": credit,
-            "minutes": minutes,
-            "category": category,
-            "ref": ref,
-            "actor": actor,
-            "policy": policy,
-            "at": at_ms,
-            "meta": dict(meta),
-        }
+    body = _body or _body_bytes(
+        district,
+        seq,
+        prev,
+        id,
+        str(kind),
+        debit,
+        credit,
+        minutes,
+        category,
+        ref,
+        actor,
+        policy,
+        at_ms,
+        frozen_meta,
     )
     return Entry(
         district=district,
         seq=seq,
         prev=prev,
         id=id,
-        kind=Kind(kind),
+        kind=_KIND_BY_VALUE[kind],
         debit=debit,
         credit=credit,
         minutes=minutes,
@@ -303,6 +305,76 @@ def build_entry(
         body=body,
         hash=entry_hash(body),
     )
+
+
+def _quoted(name: str, value: str) -> str:
+    if not value.isascii() and not unicodedata.is_normalized("NFC", value):
+        raise NotCanonical("string is not in Unicode NFC", name)
+    return encode_json_string(value)
+
+
+def _meta_json(meta: Mapping[str, Any]) -> str:
+    try:
+        return encode(dict(meta)).decode("utf-8")
+    except NotCanonical as exc:
+        raise NotCanonical(exc.reason, f"meta.{exc.field}" if exc.field else "meta") from None
+
+
+def _body_bytes(
+    district: str,
+    seq: int,
+    prev: bytes,
+    id: str,
+    kind: str,
+    debit: str,
+    credit: str,
+    minutes: int,
+    category: str | None,
+    ref: str | None,
+    actor: str,
+    policy: int,
+    at_ms: int,
+    meta: Mapping[str, Any],
+) -> bytes:
+    """The canonical body, written key by key in sorted order: what `canonical.encode` gives
+    for these already-validated fields, several times faster (the append path's hot spot)."""
+    text = "".join(
+        (
+            '{"actor":',
+            _quoted("actor", actor),
+            ',"at":',
+            str(at_ms),
+            ',"category":',
+            "null" if category is None else _quoted("category", category),
+            ',"credit":"',
+            credit,
+            '","debit":"',
+            debit,
+            '","district":"',
+            district,
+            '","id":',
+            _quoted("id", id),
+            ',"kind":"',
+            kind,
+            '","meta":',
+            _meta_json(meta) if meta else "{}",
+            ',"minutes":',
+            str(minutes),
+            ',"policy":',
+            str(policy),
+            ',"prev":"',
+            prev.hex(),
+            '","ref":',
+            "null" if ref is None else _quoted("ref", ref),
+            ',"seq":',
+            str(seq),
+            ',"v":1}',
+        )
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates cannot be UTF-8
+        raise NotCanonical("string contains a lone surrogate") from exc
 
 
 def _parse_prev(value: object) -> bytes:

@@ -1,9 +1,12 @@
 """Entries: field validation, canonical body, hash, strict parsing."""
 
 import hashlib
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.canonical import encode
 from ledger.entries import (
@@ -114,6 +117,52 @@ class TestBuildEntry:
         first = build_entry(**fields())
         second = build_entry(**fields(seq=1, prev=first.hash, id="x"))
         assert second.prev == first.hash
+
+
+entry_texts = st.text(max_size=12).map(lambda s: unicodedata.normalize("NFC", s)).filter(bool)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "id": entry_texts,
+            "actor": entry_texts,
+            "category": st.none() | entry_texts,
+            "ref": st.none() | entry_texts,
+            "minutes": st.integers(1, 2**53 - 1),
+            "seq": st.integers(1, 2**53 - 1),
+            "at_ms": st.integers(0, 2**53 - 1),
+            "meta": st.dictionaries(entry_texts, st.none() | st.integers(-5, 5) | entry_texts),
+        }
+    )
+)
+def test_body_is_exactly_the_canonical_encoding(values: dict[str, Any]) -> None:
+    entry = build_entry(**fields(prev=b"\x07" * 32, **values))
+    obj = {
+        "v": ENTRY_VERSION,
+        "district": entry.district,
+        "seq": entry.seq,
+        "prev": entry.prev.hex(),
+        "id": entry.id,
+        "kind": str(entry.kind),
+        "debit": entry.debit,
+        "credit": entry.credit,
+        "minutes": entry.minutes,
+        "category": entry.category,
+        "ref": entry.ref,
+        "actor": entry.actor,
+        "policy": entry.policy,
+        "at": entry.at_ms,
+        "meta": dict(entry.meta),
+    }
+    assert entry.body == encode(obj)
+    assert entry_from_bytes(entry.body) == entry
+
+
+def test_non_nfc_text_is_refused_with_its_field() -> None:
+    with pytest.raises(NotCanonical) as info:
+        build_entry(**fields(actor=unicodedata.normalize("NFD", "é")))
+    assert info.value.field == "actor"
 
 
 class TestEntryFromBytes:
