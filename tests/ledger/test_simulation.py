@@ -2,16 +2,21 @@
 
 Deposits, redemptions, gifts, donations, expiries, reversals, batches, cross-district transfers
 (some crashing between steps, some with the serving side unreachable, some past their
-deadline), duplicates, conflicting reuse of ids and retries of refused ids. After each step
+deadline), appends whose process dies inside the transaction (then retried), duplicates,
+conflicting reuse of ids and retries of refused ids. After each step
 the `Auditor` checks links, hashes, stored balances against a replay, conservation, no negative
 holder account and the clearing mirrors; at the end a full check, a resume of every open
-transfer, exact mirrors, and the same seed reproducing the same heads and Merkle roots.
+transfer, exact mirrors, the core verifier's verdict, and the same seed reproducing the same
+heads, Merkle roots and signed checkpoints.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,7 +40,7 @@ from ledger.service import (
     latest_checkpoint,
     tree_root,
 )
-from ledger.storage.base import ChainStore
+from ledger.storage.base import ChainStore, ChainWriter, Write
 from ledger.storage.database import open_store
 from ledger.storage.memory import MemoryStore
 from ledger.transfer import (
@@ -70,6 +75,39 @@ class Down:
         raise TransportError("serving district unreachable")
 
 
+class CrashingWriter:
+    """Delegates to a real writer but dies instead of writing when told to."""
+
+    def __init__(self, inner: ChainWriter, store: CrashingStore) -> None:
+        self._inner = inner
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write(self, write: Write) -> None:
+        if self._store.crash_next:
+            self._store.crash_next = False
+            raise Crash("died before the commit")
+        await self._inner.write(write)
+
+
+class CrashingStore:
+    """A store whose next write transaction can be made to die before it commits."""
+
+    def __init__(self, inner: ChainStore) -> None:
+        self._inner = inner
+        self.crash_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @asynccontextmanager
+    async def writer(self, districts: Sequence[str]) -> AsyncIterator[CrashingWriter]:
+        async with self._inner.writer(districts) as inner:
+            yield CrashingWriter(inner, self)
+
+
 @dataclass
 class Simulation:
     store: ChainStore
@@ -84,6 +122,8 @@ class Simulation:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.crashing = CrashingStore(self.store)
+        self.store = self.crashing  # type: ignore[assignment]
         self.rng = random.Random(self.seed)
         self.names = [f"D{i}" for i in range(self.districts)]
 
@@ -154,6 +194,15 @@ class Simulation:
 
     async def do_single(self) -> None:
         p = self.random_proposal()
+        if self.rng.random() < 0.1:
+            # The process dies inside the transaction: nothing of it may remain, and the
+            # client's retry with the same id then gets the one real outcome.
+            self.crashing.crash_next = True
+            with pytest.raises(Crash):
+                await append(self.store, p, limits=LIMITS)
+            assert await self.store.entry(p.district, p.id) is None
+            assert await self.store.failure(p.district, p.id) is None
+            self.count("crash in transaction")
         try:
             self.accepted.append((p, await append(self.store, p, limits=LIMITS)))
         except LedgerError:
