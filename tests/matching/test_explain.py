@@ -70,6 +70,12 @@ class TestReasons:
         assert u.code is ReasonCode.CERTIFICATE_MISSING
         assert "none holds a bathing certificate" in u.message
 
+    def test_any_of_certificate_rule_names_the_alternatives(self) -> None:
+        req = request(service=Service.MEDICAL, grade=Grade.SEVERE)
+        u = only_unmatched([req], [certified_bather(certificates=())])
+        assert u.code is ReasonCode.CERTIFICATE_MISSING
+        assert "none holds a caregiver or nurse certificate" in u.message
+
     def test_gender_preference(self) -> None:
         men = [certified_bather(id=f"h{i}", gender=Gender.MALE) for i in range(2)]
         u = only_unmatched([bath(preferred_gender=Gender.FEMALE)], men)

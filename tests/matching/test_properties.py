@@ -36,7 +36,7 @@ from tests.matching.instances import (
     within_availability,
 )
 
-FAST = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def busy(a_start: int, a_end: int, travel: int) -> tuple[int, int]:
@@ -134,7 +134,7 @@ def brute_force_optimum(reqs: list[Request], hlps: list[Helper]) -> int:
     return best
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_requests=4, max_helpers=3))
 def test_total_cost_equals_the_brute_force_optimum(
     case: tuple[list[Request], list[Helper]],

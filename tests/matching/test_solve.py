@@ -199,3 +199,9 @@ def test_options_are_keyword_only(function) -> None:
         "request" if function is matching.urgent else "requests",
         "helpers",
     ]
+
+
+def test_pool_built_for_other_blocks_is_refused() -> None:
+    pool = HelperPool.build([helper()], policy=Policy(min_block_minutes=60))
+    with pytest.raises(ValueError, match="min_block_minutes"):
+        match([request()], pool, policy=POLICY, now=NOW)
