@@ -112,10 +112,9 @@ def _message(
             )
         case ReasonCode.TAKEN_BY_OTHERS:
             return (
-                f"{_helpers(before)} could serve it, "
-                f"{them('it was', 'were')} assigned to other requests in "
-                "this run (higher priority or lower total cost) or the job would overlap "
-                "another of theirs"
+                f"{_helpers(before)} could serve it, but every block of their time that fits "
+                "this window went to other requests in this run (higher priority or lower "
+                "total cost)"
             )
         case ReasonCode.SERVICE_NOT_OFFERED:
             return f"the district policy ({policy.version}) has no rule for {service}"

@@ -116,7 +116,7 @@ class TestReasons:
         assert [a.request_id for a in result.assignments] == ["r0"]
         (u,) = result.unmatched
         assert u.code is ReasonCode.TAKEN_BY_OTHERS
-        assert u.message.startswith("1 helper could serve it, it was assigned")
+        assert u.message.startswith("1 helper could serve it, but every block")
 
     def test_service_the_district_does_not_offer(self) -> None:
         u = only_unmatched([request()], [helper()], policy=Policy(rules={}))
