@@ -3,7 +3,7 @@
 Run with ELDERCARE_DATA_DIR pointing at the deployment's directory:
 
     python -m tests.market.ledger.deployment setup CODE        -> JSON: key, payer, payee
-    python -m tests.market.ledger.deployment transfer PAYER SERVING PAYEE MINUTES ID  -> state
+    python -m tests.market.ledger.deployment transfer PAYER SERVING PAYEE MINUTES ID [expired]
     python -m tests.market.ledger.deployment balances CODE     -> JSON balances of the chain
 
 `transfer` runs the home side in its own process against the deployment's database, exactly as
@@ -59,7 +59,9 @@ async def setup(code: str) -> dict[str, Any]:
     }
 
 
-async def transfer(payer: str, serving: str, payee: str, minutes: int, tid: str) -> dict[str, Any]:
+async def transfer(
+    payer: str, serving: str, payee: str, minutes: int, tid: str, *, expired: bool = False
+) -> dict[str, Any]:
     gateway = open_ledger(load_settings())
     try:
         outcome = await gateway.transfer_to(
@@ -69,6 +71,8 @@ async def transfer(payer: str, serving: str, payee: str, minutes: int, tid: str)
             minutes=minutes,
             transfer_id=tid,
             actor="test",
+            # An expired deadline makes the home side send `abort` instead of `credit`.
+            deadline_ms=gateway.clock() - 1 if expired else None,
         )
     finally:
         await gateway.close()
@@ -90,7 +94,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(apply_migrations(settings.database_url))
         work: Any = lambda: setup(args[0])  # noqa: E731
     elif command == "transfer":
-        work = lambda: transfer(args[0], args[1], args[2], int(args[3]), args[4])  # noqa: E731
+        expired = args[5:] == ["expired"]
+        work = lambda: transfer(*args[:3], int(args[3]), args[4], expired=expired)  # noqa: E731
     else:
         work = lambda: balances(args[0])  # noqa: E731
     print(json.dumps(asyncio.run(with_database(settings, work))), flush=True)

@@ -156,6 +156,19 @@ def test_refusal_by_the_serving_deployment_voids_the_hold(
     assert b.run("balances", "west") == before_b
 
 
+def test_expired_transfer_is_aborted_over_http_and_voided(
+    deployments: tuple[Deployment, Deployment],
+) -> None:
+    a, b = deployments
+    before_a, before_b = a.run("balances", "east"), b.run("balances", "west")
+    payee = f"user:{b.info['payee']}"
+    outcome = a.run("transfer", a.info["payer"], "west", payee, "30", "fed-late", "expired")
+    assert outcome["state"] == "voided", outcome
+    assert "aborted" in outcome["reason"]
+    assert a.run("balances", "east") == before_a
+    assert b.run("balances", "west") == before_b
+
+
 def test_forged_message_is_refused_by_the_real_route(
     deployments: tuple[Deployment, Deployment],
 ) -> None:
