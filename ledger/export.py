@@ -67,7 +67,7 @@ class ExportedChain:
     def bodies(self) -> list[bytes]:
         return self.data[:-1].split(b"\n") if self.data else []
 
-    @property
+    @cached_property
     def count(self) -> int:
         return self.data.count(b"\n")
 

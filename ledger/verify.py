@@ -579,7 +579,7 @@ class ReplayPass:
         (the caller then replays everything in order to name the first bad seq)."""
         if self.problem or later.problem or later.start != self.size:
             return False
-        if any(entry_id in self.ids for entry_id in later.ids):
+        if not self.ids.keys().isdisjoint(later.ids):
             return False
         for name, lowest in later.lowest.items():
             start = self.accounts[name][0] if name in self.accounts else 0
