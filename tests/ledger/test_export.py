@@ -159,3 +159,41 @@ class TestVerifyExport:
     def test_bad_file_name(self, tmp_path: Path) -> None:
         with pytest.raises(ExportInvalid, match="district"):
             read_export(tmp_path / "a:b.jsonl")
+
+
+class TestRotatedKeys:
+    def test_checkpoint_signed_after_a_rotation(self, tmp_path: Path) -> None:
+        from ledger.checkpoint import key_history, rotate_key, sign_checkpoint
+        from ledger.keys import KeyStore
+        from ledger.merkle import MerkleIndex
+
+        builder = random_history(5, 30)
+        index = MerkleIndex.from_leaves(builder.hashes)
+        store = KeyStore(tmp_path / "keys", "pass", work_factor=2**10)
+        first = store.create("xuhui")
+        rotate_key(store, "xuhui", size=12, root=index.root(12), at_ms=1)
+        cp = sign_checkpoint(
+            district="xuhui", size=30, root=index.root(), at_ms=2, signer=store.signer("xuhui")
+        )
+        path = write_export(
+            tmp_path / "out", "xuhui", builder.bodies, cp, key_history(store, "xuhui")
+        )
+        assert verify_export(path, trusted_key_ids={"xuhui": first}).ok
+
+    def test_checkpoint_signed_by_the_retired_key_is_refused(self, tmp_path: Path) -> None:
+        from ledger.checkpoint import key_history, rotate_key, sign_checkpoint
+        from ledger.keys import KeyStore
+        from ledger.merkle import MerkleIndex
+
+        builder = random_history(5, 30)
+        index = MerkleIndex.from_leaves(builder.hashes)
+        store = KeyStore(tmp_path / "keys", "pass", work_factor=2**10)
+        store.create("xuhui")
+        retired = store.signer("xuhui")
+        rotate_key(store, "xuhui", size=12, root=index.root(12), at_ms=1)
+        cp = sign_checkpoint(district="xuhui", size=30, root=index.root(), at_ms=2, signer=retired)
+        path = write_export(
+            tmp_path / "out", "xuhui", builder.bodies, cp, key_history(store, "xuhui")
+        )
+        report = verify_export(path)
+        assert not report.ok and "may not sign a checkpoint of size 30" in report.reason
