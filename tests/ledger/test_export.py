@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.checkpoint import KeyHistory
+from ledger.checkpoint import KeyHistory, key_history, rotate_key, sign_checkpoint
 from ledger.errors import ExportInvalid
 from ledger.export import read_export, verify_export, write_export
-from ledger.keys import PublicKey, Signer
+from ledger.keys import KeyStore, PublicKey, Signer
+from ledger.merkle import MerkleIndex
 from tests.ledger.test_verify_history import ChainBuilder, random_history
 from tests.ledger.test_verify_mirrors import Pair
 
@@ -163,10 +164,6 @@ class TestVerifyExport:
 
 class TestRotatedKeys:
     def test_checkpoint_signed_after_a_rotation(self, tmp_path: Path) -> None:
-        from ledger.checkpoint import key_history, rotate_key, sign_checkpoint
-        from ledger.keys import KeyStore
-        from ledger.merkle import MerkleIndex
-
         builder = random_history(5, 30)
         index = MerkleIndex.from_leaves(builder.hashes)
         store = KeyStore(tmp_path / "keys", "pass", work_factor=2**10)
@@ -181,10 +178,6 @@ class TestRotatedKeys:
         assert verify_export(path, trusted_key_ids={"xuhui": first}).ok
 
     def test_checkpoint_signed_by_the_retired_key_is_refused(self, tmp_path: Path) -> None:
-        from ledger.checkpoint import key_history, rotate_key, sign_checkpoint
-        from ledger.keys import KeyStore
-        from ledger.merkle import MerkleIndex
-
         builder = random_history(5, 30)
         index = MerkleIndex.from_leaves(builder.hashes)
         store = KeyStore(tmp_path / "keys", "pass", work_factor=2**10)
