@@ -165,6 +165,58 @@ def root_from(nodes: Mapping[NodeKey, bytes], size: int) -> bytes:
     return EMPTY_ROOT if size == 0 else _range_hash(_getter_from(nodes), 0, size)
 
 
+def compact_range(begin: int, end: int) -> list[NodeKey]:
+    """The fewest complete aligned subtrees covering leaves [begin, end), left to right.
+
+    Two parts of a tree built apart (e.g. in two processes) join through these: see
+    `range_hashes` and `root_of_joined`.
+    """
+    keys: list[NodeKey] = []
+    at = begin
+    while at < end:
+        width = at & -at if at else 1 << (end.bit_length() - 1)
+        while at + width > end:
+            width >>= 1
+        level = width.bit_length() - 1
+        keys.append((level, at >> level))
+        at += width
+    return keys
+
+
+def range_hashes(leaves: Sequence[bytes], begin: int, end: int) -> list[Node]:
+    """The compact range of [begin, end) with hashes, from the leaf hashes of that range."""
+    nodes = []
+    for level, index in compact_range(begin, end):
+        first = (index << level) - begin
+        subtree = MerkleIndex.from_leaves(leaves[first : first + (1 << level)])
+        nodes.append(Node(level, index, subtree.root()))
+    return nodes
+
+
+def root_of_joined(left: Sequence[Node], right: Sequence[Node]) -> bytes:
+    """The root of [0, n) from the compact ranges of [0, k) and [k, n)."""
+    stack: list[Node] = list(left)
+    for node in right:
+        stack.append(node)
+        # Two adjacent complete siblings make their complete parent.
+        while (
+            len(stack) >= 2
+            and stack[-1].level == stack[-2].level
+            and stack[-2].index % 2 == 0
+            and stack[-1].index == stack[-2].index + 1
+        ):
+            right_child, left_child = stack.pop(), stack.pop()
+            parent = node_hash(left_child.hash, right_child.hash)
+            stack.append(Node(left_child.level + 1, left_child.index // 2, parent))
+    if not stack:
+        return EMPTY_ROOT
+    # What remains is the binary decomposition of n, largest first: RFC 9162 nests it rightwards.
+    accumulated = stack[-1].hash
+    for node in reversed(stack[:-1]):
+        accumulated = node_hash(node.hash, accumulated)
+    return accumulated
+
+
 class MerkleIndex:
     """Every complete aligned subtree hash of a growing tree, level by level in flat buffers."""
 

@@ -42,7 +42,7 @@ from ledger.entries import (
     read_plain_meta,
 )
 from ledger.errors import ChainBroken, LedgerError, NotCanonical
-from ledger.merkle import MerkleIndex, node_hash, split_point
+from ledger.merkle import MerkleIndex, Node, compact_range, range_hashes, root_of_joined
 from ledger.merkle import root as merkle_root
 
 LEAF_DATA_PREFIX = b"\x00" + VERSION_TAG
@@ -216,22 +216,24 @@ class LinkPass:
         return accused
 
     def tail_summary(self, sizes: Iterable[int]) -> TailSummary:
-        """What a detached pass hands back: its ends and MTH(D[start:S]) for each size S."""
+        """What a detached pass hands back: its ends and, for each checkpoint size S it
+        reaches, the compact range of [start, S) (a few subtree hashes)."""
         end = self.start + len(self.hashes)
         wanted = sorted({s for s in sizes if self.start < s <= end})
-        index = MerkleIndex.from_leaves(self.hashes[: wanted[-1] - self.start] if wanted else [])
         return TailSummary(
             first_prev=self.first_prev,
             broken_at=self.broken_at,
             count=len(self.hashes),
             head=self.head,
-            roots={s: index.root(s - self.start) for s in wanted},
+            ranges={
+                s: tuple(range_hashes(self.hashes[: s - self.start], self.start, s)) for s in wanted
+            },
         )
 
     def absorb(self, tail: TailSummary) -> bool:
-        """Append a detached pass that started where this one ends (at a power of two)."""
+        """Append a detached pass that started where this one ends."""
         own = len(self.hashes)
-        joins = own > 0 and own & (own - 1) == 0 and tail.first_prev == hexlify(self.head)
+        joins = own > 0 and tail.first_prev == hexlify(self.head)
         if self.broken_at is not None or tail.broken_at is not None or not joins:
             return False
         self._tail = tail
@@ -258,9 +260,10 @@ class LinkPass:
         for size in sizes:
             if size <= index.size:
                 roots[size] = index.root(size)
-            else:  # the tail starts at `own`, the largest power of two below `size`
-                assert self._tail is not None and split_point(size) == own
-                roots[size] = node_hash(index.root(), self._tail.roots[size])
+            else:  # join this part's compact range with the tail's
+                assert self._tail is not None and index.size == own
+                left = [Node(lv, i, index.node(lv, i)) for lv, i in compact_range(0, own)]
+                roots[size] = root_of_joined(left, self._tail.ranges[size])
         return roots
 
     def finish(self, checkpoints: Sequence[Checkpoint]) -> list[Problem]:
@@ -304,7 +307,7 @@ class TailSummary:
     broken_at: int | None
     count: int
     head: bytes
-    roots: Mapping[int, bytes]
+    ranges: Mapping[int, tuple[Node, ...]]
 
 
 @dataclass

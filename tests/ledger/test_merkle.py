@@ -11,6 +11,7 @@ from ledger.merkle import (
     EMPTY_ROOT,
     MerkleIndex,
     Node,
+    compact_range,
     consistency_nodes,
     consistency_proof,
     consistency_proof_from,
@@ -19,9 +20,11 @@ from ledger.merkle import (
     inclusion_proof_from,
     leaf_hash,
     node_hash,
+    range_hashes,
     root,
     root_from,
     root_nodes,
+    root_of_joined,
     verify_consistency,
     verify_inclusion,
 )
@@ -285,6 +288,18 @@ class TestIndexPersistence:
             MerkleIndex.joined(
                 MerkleIndex.from_leaves(LEAVES[:6]), MerkleIndex.from_leaves(LEAVES[6:20])
             )
+
+    def test_compact_ranges_join_at_every_split(self) -> None:
+        for total in range(LIMIT + 1):
+            for split in range(total + 1):
+                left = range_hashes(LEAVES[:split], 0, split)
+                right = range_hashes(LEAVES[split:total], split, total)
+                assert root_of_joined(left, right) == REF_ROOTS[total], (split, total)
+
+    def test_compact_range_is_the_fewest_aligned_subtrees(self) -> None:
+        assert compact_range(0, 6) == [(2, 0), (1, 2)]
+        assert compact_range(6, 16) == [(1, 3), (3, 1)]
+        assert compact_range(5, 5) == []
 
     def test_lazy_proofs_from_the_listed_nodes_only(self) -> None:
         def fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

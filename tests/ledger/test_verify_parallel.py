@@ -11,7 +11,7 @@ import pytest
 
 import ledger.export
 from ledger.entries import ISSUANCE, Kind, clearing_account
-from ledger.export import read_export, verify_exported
+from ledger.export import parent_share, read_export, verify_exported
 from ledger.verify import LinkPass, ReplayPass
 from tests.ledger.test_export import export
 from tests.ledger.test_verify_history import ChainBuilder, random_history
@@ -19,7 +19,9 @@ from tests.ledger.test_verify_history import ChainBuilder, random_history
 
 @pytest.fixture(autouse=True)
 def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split even small files, always after entry 31, so the tests below know the boundary."""
     monkeypatch.setattr(ledger.export, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(ledger.export, "parent_share", lambda count: 32)
 
 
 def both_ways(tmp_path: Path, builder: ChainBuilder, tamper=None):  # type: ignore[no-untyped-def]
@@ -45,6 +47,18 @@ def boundary_chain(tail_steps) -> ChainBuilder:  # type: ignore[no-untyped-def]
 
 
 class TestJoin:
+    @pytest.mark.parametrize("split", [1, 7, 29, 50, 63, 149])
+    def test_any_split_point_gives_the_same_report(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: int
+    ) -> None:
+        monkeypatch.setattr(ledger.export, "parent_share", lambda count: split)
+        parallel, sequential = both_ways(tmp_path, random_history(split, 150))
+        assert parallel.ok, parallel.reason
+        assert parallel == sequential
+
+    def test_default_share_is_a_little_under_half(self) -> None:
+        assert parent_share(1_000_000) == 460_000  # imported before the fixture patches it
+
     @pytest.mark.parametrize("seed", range(6))
     def test_valid_history_gives_the_same_report(self, tmp_path: Path, seed: int) -> None:
         parallel, sequential = both_ways(tmp_path, random_history(seed, 150))
