@@ -96,7 +96,8 @@ def _sorted_member(keys: IntArray, sorted_keys: IntArray) -> BoolArray:
     if sorted_keys.size == 0:
         return np.zeros(keys.shape, dtype=np.bool_)
     pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
-    return sorted_keys[pos] == keys
+    found: BoolArray = sorted_keys[pos] == keys
+    return found
 
 
 NO_START = np.iinfo(np.int64).max
@@ -372,7 +373,8 @@ def in_reach_edges(
 
 def slot_keys(edges: Edges, pool: HelperPool) -> IntArray:
     """One integer per (helper, block): the solver's column."""
-    return edges.h * pool.piece_start.shape[1] + edges.block
+    keys: IntArray = edges.h * pool.piece_start.shape[1] + edges.block
+    return keys
 
 
 def union(a: Edges, b: Edges, pool: HelperPool) -> Edges:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,15 @@ NEVER_START = np.int64(2**62)
 NEVER_END = np.int64(-(2**62))
 
 
-def _sorted_unique(items: Sequence[Helper] | Sequence[Request], what: str) -> list:
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_HasId)
+
+
+def _sorted_unique(items: Sequence[Item], what: str) -> list[Item]:
     ordered = sorted(items, key=lambda item: item.id)
     for a, b in pairwise(ordered):
         if a.id == b.id:
@@ -97,7 +106,7 @@ class HelperPool:
         cert_cells: list[tuple[int, int, int]] = []
         skill_cells: list[tuple[int, int]] = []
         for i, h in enumerate(ordered):
-            remaining = h.capacity - h.current_load
+            left = h.capacity - h.current_load
             scalars.append(
                 (
                     h.location.lat,
@@ -105,12 +114,12 @@ class HelperPool:
                     KIND_CODE[h.kind],
                     GENDER_CODE[h.gender],
                     h.crew_size,
-                    remaining if remaining > 0 else 0,
+                    left if left > 0 else 0,
                     h.recent_minutes,
                     np.nan if h.rating is None else h.rating,
                 )
             )
-            schedules.append(pieces(h.availability, remaining, min_minutes))
+            schedules.append(pieces(h.availability, left, min_minutes))
             cert_cells.extend((i, cert_col[c.kind], c.expires_at) for c in h.certificates)
             skill_cells.extend((i, service_col[s]) for s in h.skills)
         table = np.array(scalars, dtype=np.float64).reshape(n, 8)
