@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import matching
 from market import catalogue, lifecycle
+from market.errors import Conflict
 from market.lifecycle import Action, Change
 from market.models import (
     Booking,
@@ -41,7 +42,8 @@ from market.models import (
 )
 from market.policy import DistrictPolicy, PolicyForbids, ServiceCode
 from market.realtime.events import event_transaction
-from market.services.bookings import streams_for
+from market.services import settlement
+from market.services.bookings import streams_for, withdraw_open_offers
 from market.services.districts import policy_in_force
 from market.services.eligibility import helper_facts
 
@@ -270,14 +272,16 @@ async def _sweep(now: datetime) -> None:
             change = Change(Action.escalate, "no helper before the latest start")
         else:
             continue
-        async with event_transaction() as tx:
-            if booking.state is BookingState.offered:
-                from market.services.bookings import withdraw_open_offers
-
-                await withdraw_open_offers(tx, booking, now)
-            await lifecycle.apply(
-                tx, booking, change, lifecycle.SYSTEM, now=now, streams=streams_for(booking)
-            )
+        try:
+            async with event_transaction() as tx:
+                if booking.state is BookingState.offered:
+                    await withdraw_open_offers(tx, booking, now)
+                await lifecycle.apply(
+                    tx, booking, change, lifecycle.SYSTEM, now=now, streams=streams_for(booking)
+                )
+        except Conflict:
+            # Accepted or cancelled meanwhile: the booking is no longer open.
+            continue
 
 
 async def _auto_confirm(now: datetime) -> None:
@@ -288,7 +292,22 @@ async def _auto_confirm(now: datetime) -> None:
         _, policy = await policy_in_force(booking.district_id, now)
         due = booking.checkout_at + timedelta(minutes=policy.bookings.auto_confirm_minutes)  # type: ignore[operator]
         if now >= due:
-            await auto_confirm(booking, now=now)
+            try:
+                await auto_confirm(booking, now=now)
+            except Conflict:
+                # Confirmed or disputed by a person meanwhile.
+                continue
+
+
+async def _settle_confirmed(now: datetime) -> None:
+    """Settle what was confirmed but not settled, e.g. after a crash between the two steps;
+    settlement is idempotent, so a booking settled meanwhile costs one refused update."""
+    confirmed = await Booking.filter(state=BookingState.confirmed).order_by("id").limit(500)
+    for booking in confirmed:
+        try:
+            await settlement.settle_booking(booking, now=now)
+        except Conflict:
+            continue
 
 
 async def _match_district(district_id: UUID, bookings: list[Booking], now: datetime) -> int:
@@ -337,7 +356,7 @@ async def _match_district(district_id: UUID, bookings: list[Booking], now: datet
                     streams=streams_for(booking, helper_id),
                 )
             offered += 1
-        except lifecycle.Conflict:
+        except Conflict:
             # Cancelled or staffed by the centre meanwhile: nothing to offer.
             continue
     return offered
@@ -350,6 +369,7 @@ async def run_round(*, now: datetime) -> int:
     await expire_offers(now)
     await _sweep(now)
     await _auto_confirm(now)
+    await _settle_confirmed(now)
     open_requests = (
         await Booking.filter(state=BookingState.requested, window_end__gt=now)
         .order_by("window_start", "id")

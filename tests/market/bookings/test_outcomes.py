@@ -277,3 +277,15 @@ class TestAutoConfirm:
         # Settlement is idempotent: a second sweep adds nothing.
         await run_round(now() + timedelta(hours=49))
         assert await entries_for(booking["id"]) == 1
+
+
+class TestSettlementRecovery:
+    async def test_a_confirmed_booking_left_unsettled_is_settled_by_the_loop(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await completed_booking(client, town)
+        # As if the process died between the confirming commit and the settlement.
+        await Booking.filter(id=booking["id"]).update(state="confirmed", confirmed_at=now())
+        await run_round()
+        assert await state_of(booking["id"]) == "settled"
+        assert await entries_for(booking["id"]) == 1
