@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 import pytest_asyncio
 
 from market.app import create_app
-from market.models import District, DistrictLevel, Role, User, UserStatus
+from market.models import AuthToken, District, DistrictLevel, Role, User, UserStatus
+from market.security import passwords
 from market.services import auth
 from market.services.runtime import Runtime
 from market.settings import Settings
@@ -96,6 +99,20 @@ def next_phone() -> str:
     return f"139{next(_phone_counter):08d}"
 
 
+@functools.cache
+def password_hash() -> str:
+    """One scrypt hash per session: the fixtures' accounts share it, so seeding stays fast."""
+    return passwords.hash_password(PASSWORD)
+
+
+async def sign_in(runtime: Runtime, user: User) -> str:
+    """A real token for `user`, as `POST /api/v1/auth/login` would issue (tested there)."""
+    now = datetime.now(UTC)
+    token, claims = runtime.tokens.issue(user.id, user.role.value, now=now, ttl=timedelta(hours=1))
+    await AuthToken.create(jti=claims.jti, user=user, issued_at=now, expires_at=claims.expires_at)
+    return token
+
+
 async def make_actor(
     client: httpx.AsyncClient, runtime: Runtime, role: Role, district: District, **extra: Any
 ) -> Actor:
@@ -105,12 +122,14 @@ async def make_actor(
     user = await auth.create_account(
         runtime,
         phone=phone,
-        password=PASSWORD,
+        password=None,
         name=extra.pop("name", f"{role.value} {phone[-4:]}"),
         role=role,
         district=district,
         status=UserStatus.active,
     )
+    user.password_hash = password_hash()
+    await user.save(update_fields=["password_hash"])
     if role is Role.elder:
         await ElderProfile.create(
             user=user, birth_year=1940, gender="female", latitude=30.0, longitude=120.0
@@ -118,9 +137,7 @@ async def make_actor(
     if role in (Role.volunteer, Role.provider_staff):
         kind = HelperKind.volunteer if role is Role.volunteer else HelperKind.provider
         await HelperProfile.create(user=user, kind=kind, vetting_status=VettingStatus.approved)
-    response = await client.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return Actor(user=user, phone=phone, token=response.json()["token"])
+    return Actor(user=user, phone=phone, token=await sign_in(runtime, user))
 
 
 async def build_city(client: httpx.AsyncClient, runtime: Runtime) -> City:
