@@ -346,3 +346,38 @@ class TestBadInput:
         )
         assert response.status_code == 400
         assert await Booking.all().count() == 0
+
+
+class TestHelperLists:
+    async def test_a_blocked_helper_is_never_offered_the_elders_bookings(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        path = f"/api/v1/elders/{town['elder'].user.id}/helper-lists"
+        body = {"helper_id": str(town["volunteer"].user.id), "kind": "blocked"}
+        response = await post(client, town["family"], path, body)
+        assert response.status_code == 200, response.text
+        assert response.json()["helpers"]["blocked"] == [str(town["volunteer"].user.id)]
+        booking = await book(client, town["elder"])
+        assert await run_round() == 1
+        offer = await Offer.get(booking_id=booking["id"])
+        assert offer.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
+
+    async def test_a_preferred_helper_wins_over_a_nearer_one(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        path = f"/api/v1/elders/{town['elder'].user.id}/helper-lists"
+        body = {"helper_id": str(town["provider_staff"].user.id), "kind": "preferred"}
+        assert (await post(client, town["elder"], path, body)).status_code == 200
+        booking = await book(client, town["elder"])
+        assert await run_round() == 1
+        offer = await Offer.get(booking_id=booking["id"])
+        assert offer.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
+
+    async def test_null_kind_takes_the_helper_off(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        path = f"/api/v1/elders/{town['elder'].user.id}/helper-lists"
+        helper = str(town["volunteer"].user.id)
+        await post(client, town["elder"], path, {"helper_id": helper, "kind": "blocked"})
+        response = await post(client, town["elder"], path, {"helper_id": helper, "kind": None})
+        assert response.json()["helpers"] == {"preferred": [], "blocked": []}
