@@ -19,8 +19,10 @@ from market.models import (
     BookingEvent,
     BookingState,
     ElderHelperList,
+    FamilyLink,
     HelperListKind,
     HelperProfile,
+    LinkStatus,
     Offer,
     OfferState,
     Role,
@@ -161,8 +163,6 @@ async def visible_bookings(
         query = query.filter(elder_id=principal.user_id)
         party = Party.elder_side
     elif principal.role is Role.family:
-        from market.models import FamilyLink, LinkStatus
-
         elders = await FamilyLink.filter(
             family_id=principal.user_id, status=LinkStatus.approved
         ).values_list("elder_id", flat=True)

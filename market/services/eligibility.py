@@ -8,11 +8,19 @@ from datetime import date, datetime
 from uuid import UUID
 
 from market import catalogue
-from market import policy as rules
+from market.assessment import Level
 from market.errors import Forbidden, NotFound
 from market.models import Booking, Certificate, ElderProfile, HelperProfile, UserStatus
 from market.policy import CertificateKind, HelperKind, PolicyForbids, ServiceCode
 from market.services.districts import policy_in_force
+
+# Certificate kinds as helpers record them (`AddCertificate`) -> the policy's kinds; a kind
+# the policy does not name (e.g. "lifting") satisfies no certificate rule.
+CERTIFICATE_NAMES = {
+    **{kind.value: kind for kind in CertificateKind},
+    "nursing": CertificateKind.NURSE,
+    "care_worker": CertificateKind.CAREGIVER,
+}
 
 
 def forbids(exc: PolicyForbids) -> Forbidden:
@@ -34,11 +42,10 @@ async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperF
     rows = await Certificate.filter(helper_id__in=ids, verified_at__isnull=False).values_list(
         "helper_id", "kind", "expires_on"
     )
-    known = {kind.value for kind in CertificateKind}
     for helper_id, kind, expires in rows:
-        if kind in known:
+        cert = CERTIFICATE_NAMES.get(kind)
+        if cert is not None:
             held = certificates[helper_id]
-            cert = CertificateKind(kind)
             held[cert] = max(expires, held.get(cert, expires))
     return {
         user_id: catalogue.HelperFacts(HelperKind(kind), dict(certificates[user_id]))
@@ -46,7 +53,7 @@ async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperF
     }
 
 
-async def elder_level(elder_id: UUID) -> rules.Level:
+async def elder_level(elder_id: UUID) -> Level:
     profile = await ElderProfile.get_or_none(user_id=elder_id)
     if profile is None:
         raise NotFound("elder_not_found", f"no elder {elder_id}")

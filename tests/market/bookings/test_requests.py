@@ -236,7 +236,7 @@ class TestEligibility:
         await ElderProfile.filter(user_id=town["elder"].user.id).update(capability_level="severe")
         await Certificate.create(
             helper_id=town["provider_staff"].user.id,
-            kind="nurse",
+            kind="nursing",  # as `AddCertificate` records it
             number_enc="x",
             expires_on=(now() + timedelta(days=365)).date(),
             verified_at=now(),
