@@ -66,8 +66,8 @@ async function errorFrom(response) {
   });
 }
 
-export async function request(method, path, body = undefined, { auth = true, endSession = true } = {}) {
-  const headers = { Accept: "application/json" };
+export async function request(method, path, body = undefined, { auth = true, endSession = true, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const bearer = token();
   if (auth && bearer) headers.Authorization = `Bearer ${bearer}`;

@@ -12,34 +12,56 @@ import { helperVettingView } from "./views/vetting.js";
 import { policyView } from "./views/policy.js";
 import { familyView } from "./views/family.js";
 import { helperProfileView } from "./views/helper.js";
+import { bookView } from "./views/book.js";
+import { bookingListView, bookingView } from "./views/bookings.js";
+import { offersView } from "./views/offers.js";
+import { hoursView } from "./views/hours.js";
+import { queueView } from "./views/queue.js";
+import { ledgerView } from "./views/ledger.js";
+import { dashboardView } from "./views/dashboard.js";
+import { leaveScreen, live } from "./live.js";
 
 const UUID = "([0-9a-fA-F-]{36})";
 
 // Menu entries per role; the first one is the role's home screen.
 const MENUS = {
   centre_admin: [
+    ["#/queue", "nav.queue"],
+    ["#/bookings", "nav.bookings"],
     ["#/elders", "nav.elders"],
     ["#/helpers", "nav.helpers"],
+    ["#/ledger", "nav.ledger"],
+    ["#/dashboard", "nav.dashboard"],
     ["#/policy", "nav.policy"],
   ],
   elder: [
+    ["#/book", "nav.book"],
+    ["#/bookings", "nav.bookings"],
+    ["#/hours", "nav.hours"],
     ["#/me", "nav.me"],
     ["#/family", "nav.family"],
-    ["#/policy", "nav.policy"],
   ],
   family: [
+    ["#/book", "nav.book"],
+    ["#/bookings", "nav.bookings"],
+    ["#/hours", "nav.hours"],
     ["#/family", "nav.family"],
-    ["#/policy", "nav.policy"],
   ],
   volunteer: [
+    ["#/offers", "nav.offers"],
+    ["#/bookings", "nav.jobs"],
+    ["#/hours", "nav.hours"],
     ["#/helper", "nav.helper_profile"],
-    ["#/policy", "nav.policy"],
   ],
   provider_staff: [
+    ["#/offers", "nav.offers"],
+    ["#/bookings", "nav.jobs"],
     ["#/helper", "nav.helper_profile"],
+  ],
+  auditor: [
+    ["#/ledger", "nav.ledger"],
     ["#/policy", "nav.policy"],
   ],
-  auditor: [["#/policy", "nav.policy"]],
 };
 
 const ROUTES = [
@@ -52,6 +74,14 @@ const ROUTES = [
   { path: /^#\/me$/, roles: ["elder"], view: (main, user) => elderRecordView(main, user, user.id) },
   { path: /^#\/family$/, roles: ["elder", "family"], view: familyView },
   { path: /^#\/helper$/, roles: ["volunteer", "provider_staff"], view: helperProfileView },
+  { path: /^#\/book$/, roles: ["elder", "family"], view: bookView },
+  { path: /^#\/bookings$/, roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingListView },
+  { path: new RegExp(`^#/bookings/${UUID}$`), roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingView },
+  { path: /^#\/offers$/, roles: ["volunteer", "provider_staff"], view: offersView },
+  { path: /^#\/hours$/, roles: ["elder", "family", "volunteer"], view: hoursView },
+  { path: /^#\/queue$/, roles: ["centre_admin"], view: queueView },
+  { path: /^#\/ledger$/, roles: ["centre_admin", "auditor"], view: ledgerView },
+  { path: /^#\/dashboard$/, roles: ["centre_admin"], view: dashboardView },
 ];
 
 const header = document.getElementById("header-session");
@@ -67,6 +97,13 @@ function renderLangButton() {
   nav.setAttribute("aria-label", t("app.nav"));
 }
 
+// Says whether live updates are flowing; polite, so a reconnect is announced once, quietly.
+const liveStatus = h("span", { class: "live-status", id: "live-status", role: "status" });
+live.onStatus((status) => {
+  liveStatus.textContent = status === "idle" ? "" : t(`live.${status}`);
+  liveStatus.dataset.status = status;
+});
+
 function renderHeader(user) {
   // Elders and their families get the larger type on every screen.
   document.body.classList.toggle("large-text", Boolean(user && ["elder", "family"].includes(user.role)));
@@ -79,6 +116,7 @@ function renderHeader(user) {
   replace(
     header,
     h("span", { class: "who" }, t("header.signed_in_as", { name: user.name, role: t(`role.${user.role}`) })),
+    liveStatus,
     h("button", { type: "button", class: "secondary", id: "sign-out", onclick: signOut }, t("header.sign_out")),
   );
   const here = location.hash;
@@ -89,7 +127,7 @@ function renderHeader(user) {
       "ul",
       {},
       (MENUS[user.role] ?? []).map(([href, key]) =>
-        h("li", {}, h("a", { href, "aria-current": here.startsWith(href) ? "page" : null }, t(key))),
+        h("li", {}, h("a", { href, "aria-current": here === href || here.startsWith(`${href}/`) ? "page" : null }, t(key))),
       ),
     ),
   );
@@ -106,6 +144,9 @@ async function signOut() {
 }
 
 function showSignIn(message) {
+  generation += 1;
+  live.stop();
+  leaveScreen();
   renderHeader(null);
   if (location.hash !== "#/signin") history.replaceState(null, "", "#/signin");
   signInView(main, { message, onSignedIn: onSignedIn });
@@ -114,8 +155,8 @@ function showSignIn(message) {
 function onSignedIn(user) {
   sessionChecked = true;
   clearNotice();
+  // Leaving #/signin fires hashchange, which renders the home screen.
   location.hash = MENUS[user.role]?.[0]?.[0] ?? "#/policy";
-  route();
 }
 
 // A stored session is checked once per page load, so an expired or revoked token sends the
@@ -140,6 +181,8 @@ async function checkSession() {
 }
 
 // One render of the current hash. A view that throws leaves an error message, not a blank page.
+let generation = 0;
+
 async function route() {
   if (!api.currentUser() || !api.token()) {
     showSignIn();
@@ -155,15 +198,27 @@ async function route() {
   const hash = location.hash;
   const match = ROUTES.map((r) => [r, hash.match(r.path)]).find(([r, m]) => m && (!r.roles || r.roles.includes(user.role)));
   if (!match) {
+    generation += 1;
     replace(main, h("h1", { tabindex: "-1" }, t("error.not_found_page")), h("p", {}, h("a", { href: home }, t(MENUS[user.role]?.[0]?.[1] ?? "nav.policy"))));
     return;
   }
   const [routeEntry, params] = match;
+  // The live feed starts with the first signed-in screen and lasts until sign-out.
+  live.start();
+  leaveScreen();
+  // Each screen is built off-page and shown only if no newer navigation started meanwhile,
+  // so a slow answer for a screen the user already left can never overwrite the current one.
+  const mine = ++generation;
+  const screen = h("div", { class: "screen" });
   replace(main, h("p", { class: "loading" }, t("app.loading")));
   try {
-    await routeEntry.view(main, user, ...params.slice(1));
+    await routeEntry.view(screen, user, ...params.slice(1));
+    if (mine !== generation) return;
+    replace(main, screen);
   } catch (error) {
-    if (main.querySelector(".loading")) main.replaceChildren();
+    if (mine !== generation) return;
+    // Whatever the screen managed to build stays; the message says what failed.
+    replace(main, screen);
     showError(error);
   }
   // Move focus to the new screen's heading so keyboard and screen-reader users start there.
@@ -175,6 +230,8 @@ async function route() {
 }
 
 api.onSessionEnded((error) => showSignIn(describe(error)));
+// The socket closing with 4401 means the token ended; ask the API why, which signs out.
+live.onAuthFailed(() => api.get("/api/v1/auth/me").catch(() => {}));
 
 // The skip link would otherwise change the hash, which this router reads as a screen name.
 document.getElementById("skip-link").addEventListener("click", (event) => {

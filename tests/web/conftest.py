@@ -131,7 +131,6 @@ def page(context: Any, server: Server) -> Iterator[Any]:
     errors: list[str] = []
     # A JavaScript exception is a test failure even if the screen looks fine.
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server.base_url + "/")
     yield page
     assert not errors, errors
 

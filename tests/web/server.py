@@ -20,14 +20,18 @@ import uvicorn
 from tortoise import Tortoise
 
 from market import db
+from market import policy as policy_rules
 from market.app import create_app
 from market.migrate import apply_migrations
 from market.models import (
     District,
     DistrictLevel,
+    DistrictPolicy,
     ElderProfile,
+    FamilyLink,
     HelperKind,
     HelperProfile,
+    LinkStatus,
     Role,
     UserStatus,
     VettingStatus,
@@ -45,14 +49,16 @@ def settings_for(data_dir: Path, port: int) -> Settings:
         data_dir=data_dir,
         keys_dir=data_dir / "keys",
         port=port,
+        # Offers within a second of a booking, so the two-browser test does not wait long.
+        matching_interval_seconds=1,
     )
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
     await apply_migrations(settings.database_url)
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    runtime = Runtime.start(settings)
     try:
-        runtime = Runtime.start(settings)
         east = await District.create(code="east", name="东城区", level=DistrictLevel.district)
         street = await District.create(
             code="east-s1", name="和平街道", level=DistrictLevel.street, parent=east
@@ -60,7 +66,18 @@ async def seed(settings: Settings) -> dict[str, Any]:
         community = await District.create(
             code="east-s1-c1", name="花园社区", level=DistrictLevel.community, parent=street
         )
+        # The district checkpoints after every entry, so a statement line is provable at once.
+        content = policy_rules.policy_to_json(policy_rules.DEFAULT_POLICY)
+        content["ledger"].update(checkpoint_every_entries=1, checkpoint_every_seconds=1)
+        content["ledger"].update(witness_quorum=0)
+        await DistrictPolicy.create(
+            district=east,
+            version=1,
+            effective_from=auth.now_utc() - timedelta(days=1),
+            content=content,
+        )
         accounts: dict[str, Any] = {}
+        users: dict[str, Any] = {}
         people = [
             (Role.centre_admin, "王主任", east, "13900000001"),
             (Role.elder, "李奶奶", community, "13900000002"),
@@ -72,6 +89,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
         # Only the throttling test signs in as this one, so its lockout touches nobody else.
         people.append((Role.family, "周先生", community, "13900000008"))
         for role, name, district, phone in people:
+            key = "throttled" if phone == "13900000008" else role.value
             user = await auth.create_account(
                 runtime,
                 phone=phone,
@@ -85,15 +103,33 @@ async def seed(settings: Settings) -> dict[str, Any]:
                 await ElderProfile.create(
                     user=user, birth_year=1938, gender="female", latitude=30.27, longitude=120.15
                 )
-            if role in (Role.volunteer, Role.provider_staff):
+            if role is Role.volunteer:
+                # A few streets from the elder, available any time: matching offers to them.
                 await HelperProfile.create(
                     user=user,
-                    kind=HelperKind.volunteer if role is Role.volunteer else HelperKind.provider,
+                    kind=HelperKind.volunteer,
                     vetting_status=VettingStatus.approved,
-                    skills=["meal", "bathing", "visit"],
+                    skills=["meal", "bathing", "cleaning", "visit"],
+                    latitude=30.272,
+                    longitude=120.151,
                 )
-            key = "throttled" if phone == "13900000008" else role.value
+            if role is Role.provider_staff:
+                # No location: never matched, so the volunteer is the only candidate.
+                await HelperProfile.create(
+                    user=user,
+                    kind=HelperKind.provider,
+                    vetting_status=VettingStatus.approved,
+                    skills=["meal", "bathing"],
+                )
+            users[key] = user
             accounts[key] = {"id": str(user.id), "phone": phone, "name": name}
+        await FamilyLink.create(
+            family=users["family"],
+            elder=users["elder"],
+            relation="child",
+            status=LinkStatus.approved,
+            approved_at=auth.now_utc(),
+        )
         pending = await auth.create_account(
             runtime,
             phone="13900000007",
@@ -121,6 +157,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
             "expired_token": expired,
         }
     finally:
+        await runtime.close()
         await Tortoise.close_connections()
 
 

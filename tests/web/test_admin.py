@@ -11,6 +11,7 @@ from tests.web.conftest import Server, sign_in
 
 def register(page: Any, server: Server, name: str) -> str:
     sign_in(page, server, "centre_admin")
+    page.get_by_role("link", name="老人档案").click()
     page.get_by_role("link", name="登记新老人").click()
     page.get_by_label("姓名", exact=True).fill(name)
     page.get_by_label("出生年份").fill("1941")
@@ -29,7 +30,7 @@ def register(page: Any, server: Server, name: str) -> str:
 class TestElderRecords:
     def test_admin_registers_an_elder_and_sees_the_record(self, page: Any, server: Server) -> None:
         register(page, server, "孙爷爷")
-        expect(page.get_by_role("status")).to_have_text("已登记 孙爷爷。关闭提示")
+        expect(page.locator("#notices")).to_contain_text("已登记 孙爷爷。")
         expect(page.locator(".tags")).to_contain_text("独居或空巢")
         expect(page.locator(".tags")).to_contain_text("高龄")
         expect(page.locator(".grade")).to_contain_text("尚未评估")
@@ -55,7 +56,7 @@ class TestElderRecords:
         page.get_by_label("评估员二").fill("刘护士")
         page.get_by_label("信息提供者").fill("周小明")
         page.get_by_role("button", name="保存评估").click()
-        expect(page.get_by_role("status")).to_contain_text("能力中度受损（总分 64）")
+        expect(page.locator("#notices")).to_contain_text("能力中度受损（总分 64）")
         expect(page.locator(".grade")).to_contain_text("能力中度受损")
         expect(page.locator("main")).to_contain_text("陈医生、刘护士")
 
@@ -69,5 +70,5 @@ class TestVetting:
         expect(page.locator("main")).to_contain_text("待审核")
         page.get_by_label("审核意见").fill("身份与无犯罪记录已核实")
         page.get_by_role("button", name="通过", exact=True).click()
-        expect(page.get_by_role("status")).to_contain_text("审核结果已保存：已通过")
+        expect(page.locator("#notices")).to_contain_text("审核结果已保存：已通过")
         expect(page.locator("main strong")).to_have_text("已通过")

@@ -11,9 +11,9 @@ from tests.web.conftest import Server, sign_in
 
 
 class TestSignIn:
-    def test_admin_lands_on_elder_records(self, page: Any, server: Server) -> None:
+    def test_admin_lands_on_the_queue(self, page: Any, server: Server) -> None:
         sign_in(page, server, "centre_admin")
-        expect(page.get_by_role("heading", level=1)).to_have_text("老人档案")
+        expect(page.get_by_role("heading", level=1)).to_have_text("待处理")
         expect(page.locator(".who")).to_contain_text("王主任")
         expect(page.get_by_role("navigation")).to_contain_text("志愿者审核")
 
@@ -31,7 +31,7 @@ class TestSignIn:
 
     def test_sign_out_returns_to_sign_in(self, page: Any, server: Server) -> None:
         sign_in(page, server, "volunteer")
-        expect(page.get_by_role("heading", level=1)).to_have_text("我的服务资料")
+        expect(page.get_by_role("heading", level=1)).to_have_text("新派单")
         page.get_by_role("button", name="退出登录").click()
         expect(page.locator("#signin-message")).to_have_text("您已退出登录。")
         assert page.evaluate("sessionStorage.length") == 0
@@ -44,6 +44,7 @@ class TestSessionEnded:
         admin = server.account("centre_admin")
         user = {"id": admin["id"], "name": admin["name"], "role": "centre_admin"}
         user["district_id"] = server.seed["districts"]["east"]
+        page.goto(server.base_url + "/")
         page.evaluate(
             "([token, user]) => { sessionStorage.setItem('eldercare.token', token);"
             " sessionStorage.setItem('eldercare.user', user); }",
@@ -55,14 +56,12 @@ class TestSessionEnded:
 
     def test_revoked_token_sends_back_to_sign_in(self, page: Any, server: Server) -> None:
         sign_in(page, server, "family")
-        expect(page.get_by_role("heading", level=1)).to_have_text("我的家人")
+        expect(page.get_by_role("heading", level=1)).to_have_text("预约服务")
         token = page.evaluate("sessionStorage.getItem('eldercare.token')")
         # Sign the same token out behind the page's back, as another tab would.
         page.request.post(
             server.base_url + "/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}
         )
-        page.get_by_role("link", name="区域政策").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("区域政策")
         page.get_by_role("link", name="我的家人").click()
         expect(page.locator("#signin-message")).to_have_text("您已在别处退出登录，请重新登录。")
 
@@ -70,7 +69,7 @@ class TestSessionEnded:
 class TestFailures:
     def test_network_drop_shows_a_message(self, page: Any, server: Server) -> None:
         sign_in(page, server, "centre_admin")
-        expect(page.get_by_role("heading", level=1)).to_have_text("老人档案")
+        expect(page.get_by_role("heading", level=1)).to_have_text("待处理")
         page.route("**/api/v1/**", lambda route: route.abort("internetdisconnected"))
         page.get_by_role("link", name="区域政策").click()
         expect(page.get_by_role("alert")).to_contain_text("无法连接到服务器")
@@ -97,12 +96,13 @@ class TestFailures:
 
     def test_unknown_record_shows_the_api_message(self, page: Any, server: Server) -> None:
         sign_in(page, server, "centre_admin")
-        expect(page.get_by_role("heading", level=1)).to_have_text("老人档案")
+        expect(page.get_by_role("heading", level=1)).to_have_text("待处理")
         page.goto(server.base_url + "/#/elders/00000000-0000-4000-8000-000000000000")
         expect(page.get_by_role("alert")).to_contain_text("no elder")
 
     def test_server_error_without_json_still_explains(self, page: Any, server: Server) -> None:
         sign_in(page, server, "auditor")
+        page.get_by_role("link", name="区域政策").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("区域政策")
         page.route(
             "**/api/v1/districts",
@@ -115,6 +115,7 @@ class TestFailures:
 class TestLanguage:
     def test_switch_to_english_persists_and_sets_lang(self, page: Any, server: Server) -> None:
         sign_in(page, server, "auditor")
+        page.get_by_role("link", name="区域政策").click()
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         page.get_by_role("button", name="English").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("District policy")

@@ -1,0 +1,188 @@
+// Bookings: the list a person may see, and one booking with its live timeline and the next
+// step each party can take (helper: set off, check in, check out; elder side: confirm, rate,
+// cancel; centre: dispatch or refuse an escalated request). Any event about the booking
+// reloads it over HTTP, so the screen always shows the server's state, not a guess.
+
+import * as api from "../api.js";
+import { definitionList, field, h, replace } from "../dom.js";
+import { locale, t } from "../i18n.js";
+import { flashInfo, showError, showPending } from "../notice.js";
+import { onScreen } from "../live.js";
+import { statusTimeline } from "../components/timeline.js";
+
+const HELPERS = ["volunteer", "provider_staff"];
+const ELDER_SIDE = ["elder", "family"];
+const CANCELLABLE = ["requested", "offered", "accepted", "escalated"];
+
+export function when(booking) {
+  const start = new Date(booking.window_start);
+  const end = new Date(booking.window_end);
+  const day = start.toLocaleDateString(locale(), { month: "long", day: "numeric", weekday: "short" });
+  const time = (d) => d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+  return `${day} ${time(start)}–${time(end)}`;
+}
+
+export function stateBadge(state) {
+  const good = ["accepted", "en_route", "in_service", "completed", "confirmed", "settled", "rated"].includes(state);
+  const bad = ["cancelled", "expired", "escalated", "declined", "no_show", "disputed"].includes(state);
+  return h("span", { class: `badge ${good ? "ok" : bad ? "bad" : ""}`, dataset: { state } }, t(`state.${state}`));
+}
+
+export function bookingSummary(booking) {
+  return h(
+    "li",
+    { class: "card booking-item", dataset: { booking: booking.id } },
+    h("a", { href: `#/bookings/${booking.id}`, class: "booking-link" }, `${booking.emergency ? "⚠ " : ""}${t(`service.${booking.service}`)}`),
+    " ",
+    stateBadge(booking.state),
+    h("p", { class: "hint" }, when(booking)),
+  );
+}
+
+export async function bookingListView(main, user) {
+  const list = h("div");
+  const reload = async () => {
+    const { bookings } = await api.get("/api/v1/bookings");
+    // Newest first: the booking just made is on top.
+    const sorted = [...bookings].sort((a, b) => b.window_start.localeCompare(a.window_start));
+    replace(list, sorted.length ? h("ul", { class: "plain" }, sorted.map(bookingSummary)) : h("p", {}, t("bookings.none")));
+  };
+  onScreen({ event: (e) => e.kind === "booking.state" && reload().catch(showError), reload: () => reload().catch(showError) });
+  replace(
+    main,
+    h("h1", {}, t(HELPERS.includes(user.role) ? "nav.jobs" : "nav.bookings")),
+    ELDER_SIDE.includes(user.role) ? h("p", {}, h("a", { class: "button primary", href: "#/book" }, t("nav.book"))) : null,
+    list,
+  );
+  await reload();
+}
+
+// Where the helper is, for check-in and check-out. The server compares it with the elder's
+// place; without a position the helper is asked to allow location access.
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject(new Error(t("job.no_location")));
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude }),
+      () => reject(new Error(t("job.no_location"))),
+      { enableHighAccuracy: true, timeout: 8000, maximumAge: 60_000 },
+    );
+  });
+}
+
+function actionButton(label, run, { kind = "primary" } = {}) {
+  const button = h("button", { type: "button", class: `${kind} big` }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await run();
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+function helperActions(booking, act) {
+  const reason = h("input", { name: "reason", maxlength: 500, autocomplete: "off" });
+  const reasonField = field(t("job.reason"), reason, t("job.reason_hint"));
+  const withReason = (body) => (reason.value.trim() ? { ...body, reason: reason.value.trim() } : body);
+  if (booking.state === "accepted") return [actionButton(t("job.start"), () => act("start", {}, "job.started"))];
+  if (booking.state === "en_route") {
+    return [actionButton(t("job.check_in"), async () => act("check-in", withReason(await position()), "job.checked_in")), reasonField];
+  }
+  if (booking.state === "in_service") {
+    const code = h("input", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 12 });
+    return [
+      field(t("job.code"), code, t("job.code_hint")),
+      reasonField,
+      actionButton(t("job.check_out"), async () => {
+        const body = withReason(await position());
+        if (code.value.trim()) body.code = code.value.trim();
+        await act("check-out", body, "job.checked_out");
+      }),
+    ];
+  }
+  return [];
+}
+
+function elderSideActions(booking, act) {
+  const actions = [];
+  if (booking.confirm_code && ["en_route", "in_service", "completed"].includes(booking.state)) {
+    actions.push(h("p", { class: "confirm-code" }, t("booking.code", { code: booking.confirm_code })));
+  }
+  if (booking.state === "completed") actions.push(actionButton(t("booking.confirm"), () => act("confirm", {}, "booking.confirmed")));
+  if (["confirmed", "settled"].includes(booking.state) && booking.rating === null) {
+    const stars = h("div", { class: "button-row stars", role: "group", "aria-label": t("booking.rate") });
+    for (let n = 1; n <= 5; n += 1) {
+      stars.append(actionButton(t("booking.stars", { n }), () => act("rate", { stars: n }, "booking.rated"), { kind: "secondary" }));
+    }
+    actions.push(h("h3", {}, t("booking.rate")), stars);
+  }
+  if (CANCELLABLE.includes(booking.state)) {
+    actions.push(actionButton(t("booking.cancel"), () => act("cancel", { reason: t("booking.cancel_reason") }, "booking.cancelled"), { kind: "danger" }));
+  }
+  return actions;
+}
+
+function centreActions(booking, act) {
+  if (booking.state !== "escalated") return [];
+  const helper = h("input", { name: "helper_id", autocomplete: "off", spellcheck: false });
+  const reason = h("input", { name: "reason", maxlength: 500, autocomplete: "off" });
+  return [
+    field(t("queue.reason"), reason),
+    field(t("queue.helper_id"), helper, t("queue.helper_hint")),
+    h(
+      "div",
+      { class: "button-row" },
+      actionButton(t("queue.dispatch"), () => act("dispatch", { helper_id: helper.value.trim(), reason: reason.value.trim() }, "queue.dispatched")),
+      actionButton(t("queue.refuse"), () => act("refuse", { reason: reason.value.trim() }, "queue.refused"), { kind: "danger" }),
+    ),
+  ];
+}
+
+export async function bookingView(main, user, bookingId) {
+  const id = bookingId.toLowerCase();
+  const timeline = statusTimeline();
+  const facts = h("div");
+  const actions = h("div", { class: "actions" });
+  const heading = h("h1", {});
+  let current = null;
+  const act = async (path, body, doneKey) => {
+    const result = await api.post(`/api/v1/bookings/${id}/${path}`, body);
+    flashInfo(t(doneKey));
+    render(result.booking);
+    showPending();
+  };
+  const render = (booking) => {
+    current = booking;
+    heading.textContent = `${booking.emergency ? "⚠ " : ""}${t(`service.${booking.service}`)}`;
+    timeline.update(booking, booking.helper_name ?? booking.helper?.name ?? null);
+    replace(
+      facts,
+      definitionList([
+        [t("booking.state"), stateBadge(booking.state)],
+        [t("booking.when"), when(booking)],
+        [t("booking.payment"), t(`pay.${booking.payment}`)],
+        booking.notes ? [t("book.notes"), booking.notes] : null,
+        booking.served_minutes ? [t("booking.served"), t("policy.minutes", { minutes: booking.served_minutes })] : null,
+      ]),
+    );
+    const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act);
+    replace(actions, mine);
+  };
+  const reload = async () => render((await api.get(`/api/v1/bookings/${id}`)).booking);
+  onScreen({
+    event: (e) => {
+      if (e.payload?.booking_id === id && (current === null || e.payload.version !== current.version)) reload().catch(showError);
+    },
+    reload: () => reload().catch(showError),
+  });
+  replace(main, heading, h("section", { class: "card" }, facts), timeline.element, actions);
+  await reload();
+}
