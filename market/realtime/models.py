@@ -29,7 +29,7 @@ class StoredEvent(Model):
     seq = fields.BigIntField()
     event_id = fields.UUIDField()
     kind = fields.CharField(max_length=64)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, object]] = fields.JSONField()
     created_at = fields.DatetimeField()
 
     class Meta:

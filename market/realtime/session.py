@@ -104,6 +104,8 @@ class Session:
         try:
             if await self._authenticate():
                 await self._serve()
+        except WebSocketDisconnect:
+            pass  # the client left while we were still greeting it
         finally:
             for stream in self._positions:
                 self.realtime.hub.unsubscribe(stream, self)
@@ -288,10 +290,11 @@ class Session:
         if principal is None:  # commands are only queued after authentication
             return
         readable = await readable_streams(principal)
+        refused: list[str] = []
         if frame.streams is None:
-            targets, refused = readable, []
+            targets = readable
         else:
-            targets, refused = [], []
+            targets = []
             for stream in frame.streams:
                 allowed = stream in readable or await may_read(principal, stream)
                 (targets if allowed else refused).append(stream)

@@ -19,7 +19,17 @@ import pytest_asyncio
 import uvicorn
 
 from market.app import create_app
-from market.models import AuthToken, District, DistrictLevel, ElderProfile, Role, UserStatus
+from market.models import (
+    AuthToken,
+    District,
+    DistrictLevel,
+    ElderProfile,
+    HelperKind,
+    HelperProfile,
+    Role,
+    UserStatus,
+    VettingStatus,
+)
 from market.services import auth
 from market.services.runtime import Runtime
 from market.settings import Settings
@@ -116,6 +126,9 @@ async def quick_actor(runtime: Runtime, role: Role, district: District) -> Actor
         await ElderProfile.create(
             user=user, birth_year=1940, gender="female", latitude=30.0, longitude=120.0
         )
+    if role in (Role.volunteer, Role.provider_staff):
+        kind = HelperKind.volunteer if role is Role.volunteer else HelperKind.provider
+        await HelperProfile.create(user=user, kind=kind, vetting_status=VettingStatus.approved)
     token, claims = runtime.tokens.issue(
         user.id, role.value, now=datetime.now(UTC), ttl=timedelta(hours=1)
     )

@@ -301,18 +301,23 @@ class TestResume:
         async with client_for(live, elder, streams=[stream]) as client:
             publisher = asyncio.create_task(publish_many(stream, total))
             received: list[Event | Reset] = []
-            drops = 0
+            cuts = [20, 50, 80]
+            cut: list[object] = []  # the connections already cut (kept: ids may be reused)
             async with asyncio.timeout(30):
                 async for item in client:
                     received.append(item)
-                    if len(received) in (20, 60, 90) and client._ws is not None:
-                        # Cut the TCP connection under the client, mid-burst.
-                        client._ws.transport.abort()
-                        drops += 1
+                    ws = client._ws
+                    # Frames already buffered may still arrive from a connection we cut: cut
+                    # each connection once, and the next one only when it is a new one.
+                    if cuts and len(received) >= cuts[0] and ws is not None and ws not in cut:
+                        ws.transport.abort()  # the TCP connection dies under the client
+                        cut.append(ws)
+                        cuts.pop(0)
                     if len(received) == total:
                         break
             await publisher
-        assert drops == 3 and client.connects >= 4
+        # The last cut may come when the rest is already buffered: at least two resumes.
+        assert not cuts and client.connects >= 3
         assert seqs(received) == list(range(1, total + 1))
         assert len({e.id for e in received if isinstance(e, Event)}) == total
 
