@@ -154,10 +154,10 @@ async def naive_orm(url: str, total: int) -> float:
     return per_district * len(DISTRICTS) / elapsed
 
 
-async def acknowledged(url: str, seconds: float, grouped: bool) -> tuple[float, float, float]:
-    """(appends/s per chain, median ms, p99 ms) for 4 clients per district."""
+async def _acknowledged_clients(
+    url: str, districts: list[str], seconds: float, grouped: bool, tag: str
+) -> list[float]:
     latencies: list[float] = []
-    tag = "g" if grouped else "s"
     async with open_store(url + "?maxsize=16") as store:
         committer = GroupCommitter(store)
         deadline = time.perf_counter() + seconds
@@ -174,12 +174,39 @@ async def acknowledged(url: str, seconds: float, grouped: bool) -> tuple[float, 
                 latencies.append(time.perf_counter() - began)
                 n += 1
 
-        began = time.perf_counter()
-        await asyncio.gather(*(client(d, c) for d in DISTRICTS for c in range(4)))
-        elapsed = time.perf_counter() - began
+        await asyncio.gather(*(client(d, c) for d in districts for c in range(4)))
         await committer.close()
-    latencies.sort()
-    per_chain = len(latencies) / elapsed / len(DISTRICTS)
+    return latencies
+
+
+def _acknowledged_process(
+    url: str, districts: list[str], seconds: float, grouped: bool, tag: str, start_at: float
+) -> list[float]:
+    time.sleep(max(0.0, start_at - time.time()))
+    return asyncio.run(_acknowledged_clients(url, districts, seconds, grouped, tag))
+
+
+async def acknowledged(
+    url: str, seconds: float, grouped: bool, processes: int
+) -> tuple[float, float, float]:
+    """(appends/s per chain, median ms, p99 ms) for 4 clients per district, the 4 districts
+    shared among `processes` OS processes (each with its own committer)."""
+    tag = f"{'g' if grouped else 's'}{processes}"
+    start_at = time.time() + 3.0
+    shares = [DISTRICTS[i::processes] for i in range(processes)]
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        results = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    pool, _acknowledged_process, url, share, seconds, grouped, tag, start_at
+                )
+                for share in shares
+            )
+        )
+    latencies = sorted(x for lat in results for x in lat)
+    per_chain = len(latencies) / seconds / len(DISTRICTS)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return per_chain, statistics.median(latencies) * 1000, p99 * 1000
 
@@ -281,12 +308,16 @@ async def main() -> None:
         floor = await commit_floor(args.url)
         print(f"one durable commit (INSERT + fsync'd COMMIT, one client): median {floor:.2f} ms")
         for grouped in (False, True):
-            per_chain, median, p99 = await acknowledged(args.url, args.seconds, grouped)
-            label = "group commit" if grouped else "one tx per append"
-            print(
-                f"acknowledged appends ({label}), 4 clients x 4 districts: {per_chain:,.0f}/s "
-                f"per chain, median {median:.2f} ms, p99 {p99:.2f} ms"
-            )
+            for processes in sorted({1, args.processes}):
+                per_chain, median, p99 = await acknowledged(
+                    args.url, args.seconds, grouped, processes
+                )
+                label = "group commit" if grouped else "one tx per append"
+                print(
+                    f"acknowledged appends ({label}), 4 clients x 4 districts, "
+                    f"{processes} process(es): {per_chain:,.0f}/s per chain, "
+                    f"median {median:.2f} ms, p99 {p99:.2f} ms"
+                )
     print(f"load at the end: {os.getloadavg()[0]:.1f}")
 
 
