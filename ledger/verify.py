@@ -16,6 +16,9 @@ A report's first bad seq is the smallest seq either pass names. Checkpoint signa
 balances are checked at the end and reported without a seq. Every entry's fields are read by
 `entries.plain_body_pattern` (canonical ASCII bodies with simple meta); anything else takes the
 strict path (`entries.entry_from_bytes`), so the fast path never accepts more.
+
+The per-kind account shapes (`_SHAPES`) repeat the table of `ledger.rules` on purpose: the
+auditor's check does not import the code it audits. Change both together.
 """
 
 from __future__ import annotations
