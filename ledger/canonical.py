@@ -28,7 +28,7 @@ _encoder = json.JSONEncoder(
 
 def _looks_canonical(value: object) -> bool:
     """Fast check without paths: plain dicts, lists, NFC strings, safe ints, bools, None."""
-    stack = [value]
+    stack: list[Any] = [value]
     is_normalized = unicodedata.is_normalized
     while stack:
         item = stack.pop()

@@ -38,8 +38,11 @@ NodeGetter = Callable[[int, int], bytes]
 
 
 class Node(NamedTuple):
+    """A stored subtree hash: (level, position) covers leaves [position << level,
+    (position + 1) << level)."""
+
     level: int
-    index: int
+    position: int
     hash: bytes
 
 
@@ -202,12 +205,12 @@ def root_of_joined(left: Sequence[Node], right: Sequence[Node]) -> bytes:
         while (
             len(stack) >= 2
             and stack[-1].level == stack[-2].level
-            and stack[-2].index % 2 == 0
-            and stack[-1].index == stack[-2].index + 1
+            and stack[-2].position % 2 == 0
+            and stack[-1].position == stack[-2].position + 1
         ):
             right_child, left_child = stack.pop(), stack.pop()
             parent = node_hash(left_child.hash, right_child.hash)
-            stack.append(Node(left_child.level + 1, left_child.index // 2, parent))
+            stack.append(Node(left_child.level + 1, left_child.position // 2, parent))
     if not stack:
         return EMPTY_ROOT
     # What remains is the binary decomposition of n, largest first: RFC 9162 nests it rightwards.

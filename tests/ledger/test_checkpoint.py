@@ -29,9 +29,16 @@ def signer() -> Signer:
     return Signer.generate()
 
 
-def make(signer: Signer, size: int = 10, root: bytes = ROOT, **kw: object) -> Checkpoint:
+def make(
+    signer: Signer, size: int = 10, root: bytes = ROOT, next_key_id: str | None = None
+) -> Checkpoint:
     return sign_checkpoint(
-        district="xuhui", size=size, root=root, at_ms=1_000 + size, signer=signer, **kw
+        district="xuhui",
+        size=size,
+        root=root,
+        at_ms=1_000 + size,
+        signer=signer,
+        next_key_id=next_key_id,
     )
 
 

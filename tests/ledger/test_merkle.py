@@ -235,7 +235,7 @@ class TestIndexPersistence:
         index.append(LEAVES[1])
         index.append(LEAVES[2])
         completed = index.append(LEAVES[3])
-        assert [(n.level, n.index) for n in completed] == [(0, 3), (1, 1), (2, 0)]
+        assert [(n.level, n.position) for n in completed] == [(0, 3), (1, 1), (2, 0)]
         assert completed[-1].hash == ref_mth(DATA[:4])
 
     def test_appending_equals_bulk_loading(self) -> None:

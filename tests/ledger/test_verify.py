@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.canonical import encode
-from ledger.entries import ISSUANCE, POOL, Kind, build_entry, clearing_account
+from ledger.entries import ISSUANCE, POOL, Entry, Kind, build_entry, clearing_account
 from ledger.errors import ChainBroken, NotCanonical
 from ledger.keys import Signer
 from ledger.verify import VerifyReport, verify_chain
@@ -264,7 +264,7 @@ class TestRules:
         assert seq == 3 and "would go to -60" in reason
 
 
-def hold_chain() -> tuple[ChainBuilder, object]:
+def hold_chain() -> tuple[ChainBuilder, Entry]:
     builder = chain(deposit())
     hold = builder.append(
         Kind.HOLD_PENDING,
