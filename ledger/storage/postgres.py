@@ -128,15 +128,28 @@ UPDATE ledger_chain c SET size = h.size, head = h.head
 PG_WRITE = _pg_write_sql()
 
 
+# From this many entries on, a write sends them with COPY (binary) ahead of the one statement.
+COPY_FROM = 64
+
+
 async def pg_write(conn: BaseDBAsyncClient, write: Write) -> None:
-    """Entries, balances, Merkle nodes, refused ids and heads in one statement."""
+    """Entries, balances, Merkle nodes, refused ids and heads in one statement; a large batch
+    sends its entries first with COPY, which PostgreSQL ingests faster than unnested arrays."""
+    entries: Sequence[Entry] = write.entries
+    # The asyncpg connection (or pool proxy) under Tortoise's transaction wrapper.
+    raw = getattr(conn, "_connection", None)
+    if len(entries) >= COPY_FROM and hasattr(raw, "copy_records_to_table"):
+        await raw.copy_records_to_table(
+            "ledger_entry", records=[entry_row(e) for e in entries], columns=list(ENTRY_COLUMNS)
+        )
+        entries = ()
     balances = sorted((write.balances or {}).items())
     failures = [
         (f.district, f.entry_id, f.code, f.message, f.content, f.at_ms) for f in write.failures
     ]
     heads = sorted((write.heads or {}).items())
     values = (
-        _entry_columns(write.entries)
+        _entry_columns(entries)
         + columns([(d, a, v) for (d, a), v in balances], 3)
         + columns(stored_nodes(write), 4)
         + columns(failures, 6)

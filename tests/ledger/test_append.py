@@ -198,6 +198,14 @@ class TestBatch:
         assert await store.balance("A", "user:v") == 50
         await check_chain(store, "A")
 
+    async def test_large_batch(self, store: ChainStore) -> None:
+        # Large enough for the PostgreSQL store to send the entries with COPY.
+        ps = [deposit(f"d{i}", user=f"user:u{i % 7}", minutes=3) for i in range(300)]
+        entries = await append_batch(store, ps)
+        assert [e.seq for e in entries] == list(range(300))
+        stored = await check_chain(store, "A")
+        assert [e.body for e in stored] == [e.body for e in entries]
+
     async def test_batch_over_several_chains(self, store: ChainStore) -> None:
         ps = [deposit(f"d{i}", district=d) for i in range(5) for d in ("A", "B", "C")]
         await append_batch(store, ps)
