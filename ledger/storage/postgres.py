@@ -14,7 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ledger.entries import Entry, entry_from_bytes
 from ledger.storage.base import AccountKey, EntryKey, Failure, Snapshot, Write
-from ledger.storage.nodes import NodeKey
+from ledger.storage.nodes import NodeKey, derive, expand
 from ledger.storage.rows import ENTRY_COLUMNS, ENTRY_TYPES, columns, entry_row, stored_nodes
 
 # One round trip for everything the rules need: rows tagged e(ntry), f(ailure), c(loser),
@@ -74,7 +74,7 @@ async def pg_snapshot(
     accounts: Sequence[AccountKey],
     nodes: Mapping[str, Sequence[NodeKey]],
 ) -> Snapshot:
-    node_keys = [(d, level, idx) for d, keys in nodes.items() for level, idx in keys]
+    node_keys = [(d, level, idx) for d, keys in nodes.items() for level, idx in expand(keys)]
     values = (
         columns(entries, 2) + columns(closers, 2) + columns(accounts, 2) + columns(node_keys, 3)
     )
@@ -95,6 +95,8 @@ async def pg_snapshot(
             snap.balances[(district, key)] = int(row["n"])
         else:
             snap.nodes[district][(int(key), int(row["n"]))] = bytes(row["data"])
+    for district, keys in nodes.items():
+        snap.nodes[district] = derive(keys, snap.nodes[district])
     return snap
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ledger.entries import Entry
 from ledger.rules import CLOSING
 from ledger.storage.base import Write
+from ledger.storage.nodes import STORED_FROM
 
 ENTRY_COLUMNS = (
     "district",
@@ -73,10 +74,11 @@ def columns(keys: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 def stored_nodes(write: Write) -> list[tuple[str, int, int, bytes]]:
-    # Level 0 is each entry's own hash, already in ledger_entry.
+    # Level 0 is each entry's own hash, already in ledger_entry; levels 1 to 3 are recomputed
+    # from their leaves when read (`nodes.STORED_FROM`).
     return [
         (district, level, idx, h)
         for district, nodes in sorted((write.nodes or {}).items())
         for (level, idx), h in sorted(nodes.items())
-        if level > 0
+        if level >= STORED_FROM
     ]

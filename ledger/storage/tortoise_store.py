@@ -35,7 +35,7 @@ from ledger.storage.base import (
     StoredCheckpoint,
     Write,
 )
-from ledger.storage.nodes import NodeKey
+from ledger.storage.nodes import NodeKey, derive, expand
 from ledger.storage.postgres import pg_nodes, pg_snapshot, pg_write
 from ledger.storage.rows import ENTRY_COLUMNS, FAILURE_COLUMNS, entry_row, stored_nodes
 
@@ -204,7 +204,7 @@ async def _read_nodes(
     conn: BaseDBAsyncClient, sql: _Sql, district: str, keys: Sequence[NodeKey]
 ) -> dict[NodeKey, bytes]:
     found: dict[NodeKey, bytes] = {}
-    for level, idxs in _by_district([(level, idx) for level, idx in keys]).items():
+    for level, idxs in _by_district(expand(keys)).items():
         for chunk in _chunks(idxs):
             if level == 0:
                 cond, values = sql.in_list("seq", chunk)
@@ -218,7 +218,7 @@ async def _read_nodes(
                 )
             for row in await _select(conn, sql, query, [district, *values]):
                 found[(level, int(row["idx"]))] = bytes(row["hash"])
-    return found
+    return derive(keys, found)
 
 
 class TortoiseStore:

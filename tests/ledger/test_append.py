@@ -267,6 +267,22 @@ class TestProofs:
             new_root = merkle.root(leaves)
             assert merkle.verify_consistency(old, len(leaves), old_root, new_root, proof)
 
+    async def test_proofs_across_irregular_batches(self, store: ChainStore) -> None:
+        entries = []
+        for n, size in enumerate((1, 5, 3, 16, 7, 9, 1, 28)):
+            ps = [deposit(f"b{n}-{i}", minutes=2) for i in range(size)]
+            entries += await append_batch(store, ps)
+        leaves = [e.hash for e in entries]
+        for size in (16, 17, 33, 64, len(leaves)):
+            root = merkle.root(leaves[:size])
+            assert await tree_root(store, "A", size) == root
+            for index in range(size):
+                proof = await inclusion_proof(store, "A", index, size)
+                assert merkle.verify_inclusion(leaves[index], index, size, proof, root)
+            old_root = merkle.root(leaves[:9])
+            proof = await consistency_proof(store, "A", 9, size)
+            assert merkle.verify_consistency(9, size, old_root, root, proof)
+
     async def test_proof_beyond_the_chain(self, store: ChainStore) -> None:
         await append(store, deposit("d1"))
         with pytest.raises(ProofError):

@@ -13,7 +13,7 @@ import ledger.migrations
 from ledger.entries import Kind
 from ledger.errors import InsufficientMinutes
 from ledger.rules import Proposal
-from ledger.service import append
+from ledger.service import append, append_batch
 from ledger.storage.database import APP_LABEL, LEDGER_APP, open_store, tortoise_config
 from ledger.storage.tortoise_store import TortoiseStore
 
@@ -75,10 +75,12 @@ class TestFailedIds:
 
 class TestMerkleNodes:
     async def test_update_refused(self, db_store: TortoiseStore) -> None:
-        await append(db_store, DEPOSIT)
-        await append(
-            db_store, Proposal("A", "d2", Kind.DEPOSIT, "issuance", "user:w", 5, "c", 1, 2)
-        )
+        # 16 entries complete the first stored node (level 4).
+        ps = [
+            Proposal("A", f"d{i}", Kind.DEPOSIT, "issuance", "user:w", 5, "c", 1, 2)
+            for i in range(16)
+        ]
+        await append_batch(db_store, ps)
         await _refused(db_store, "UPDATE ledger_merkle_node SET hash = hash")
 
 
