@@ -197,9 +197,8 @@ class Session:
     async def _read(self) -> None:
         while True:
             try:
-                message = await asyncio.wait_for(
-                    self.ws.receive(), self.config.idle_timeout_seconds
-                )
+                async with asyncio.timeout(self.config.idle_timeout_seconds):
+                    message = await self.ws.receive()
             except TimeoutError:
                 self.finish(CloseCode.idle_timeout, "idle_timeout: no frame from the client")
                 return
@@ -238,7 +237,12 @@ class Session:
                 self.finish(CloseCode.unauthenticated, "token_expired: sign in again, then resume")
                 return
             try:
-                item = await asyncio.wait_for(self._queue.get(), max(0.0, next_ping - loop.time()))
+                if self._queue.empty():
+                    # A deadline, not wait_for: no extra task per frame on the fan-out path.
+                    async with asyncio.timeout_at(next_ping):
+                        item = await self._queue.get()
+                else:
+                    item = self._queue.get_nowait()
             except TimeoutError:
                 await self._send({"type": "ping"})
                 next_ping = loop.time() + self.config.heartbeat_seconds
