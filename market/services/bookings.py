@@ -30,10 +30,8 @@ from market.models import (
 )
 from market.policy import ServiceCode
 from market.realtime.events import (
-    EventTransaction,
     admin_stream,
     elder_stream,
-    event_transaction,
     user_stream,
 )
 from market.schemas.bookings import (
@@ -49,6 +47,7 @@ from market.schemas.bookings import (
 from market.services import settlement
 from market.services.access import is_linked_family
 from market.services.auth import now_utc
+from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.districts import policy_in_force
 from market.services.eligibility import check_booking_helper
 from market.services.runtime import Runtime
@@ -188,20 +187,20 @@ async def transition(
     who: ActorRef,
     *,
     now: datetime,
-    tx: EventTransaction | None = None,
+    tx: BookingTransaction | None = None,
 ) -> Booking:
     """One transition in its own event transaction (or the caller's `tx`)."""
     if tx is not None:
         return await lifecycle.apply(
             tx, booking, change, who, now=now, streams=streams_for(booking)
         )
-    async with event_transaction() as own:
+    async with booking_transaction() as own:
         return await lifecycle.apply(
             own, booking, change, who, now=now, streams=streams_for(booking)
         )
 
 
-async def withdraw_open_offers(tx: EventTransaction, booking: Booking, now: datetime) -> None:
+async def withdraw_open_offers(tx: BookingTransaction, booking: Booking, now: datetime) -> None:
     open_offers = await Offer.filter(booking_id=booking.id, state=OfferState.open).using_db(
         tx.connection
     )
@@ -236,7 +235,7 @@ async def cancel(principal: Principal, booking_id: UUID, cmd: CancelBooking) -> 
             cmd.reason,
             columns={"helper_id": None, "excluded_helpers": excluded},
         )
-        async with event_transaction() as tx:
+        async with booking_transaction() as tx:
             streams = streams_for(booking)
             await lifecycle.apply(
                 tx, booking, change, actor(principal, party), now=now, streams=streams
@@ -253,11 +252,11 @@ async def cancel(principal: Principal, booking_id: UUID, cmd: CancelBooking) -> 
         detail={"cancellation_window_minutes": window, "effect": outcome},
         columns={"outcome": outcome},
     )
-    async with event_transaction() as tx:
-        await withdraw_open_offers(tx, booking, now)
+    async with booking_transaction() as tx:
         await lifecycle.apply(
             tx, booking, change, actor(principal, party), now=now, streams=streams_for(booking)
         )
+        await withdraw_open_offers(tx, booking, now)
     return booking
 
 
@@ -337,7 +336,7 @@ async def dispatch(principal: Principal, booking_id: UUID, cmd: DispatchBooking)
         )
     _, policy = await policy_in_force(booking.district_id, now)
     deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
         offer = await create_offer(
             tx,
             booking,
@@ -371,7 +370,7 @@ async def rate(principal: Principal, booking_id: UUID, cmd: RateBooking) -> Book
     booking = await get_booking(booking_id)
     party = await party_of(principal, booking)
     now = now_utc()
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
         await lifecycle.apply(
             tx,
             booking,

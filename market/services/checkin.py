@@ -18,10 +18,11 @@ from market.errors import Forbidden, InvalidInput
 from market.lifecycle import Action, Change, Party
 from market.models import Booking
 from market.policy import BookingRules
-from market.realtime.events import EventTransaction, admin_stream, event_transaction
+from market.realtime.events import admin_stream
 from market.schemas.bookings import CheckOut, ConfirmBooking, Position
 from market.services import settlement
 from market.services.auth import now_utc
+from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.bookings import (
     CODE_PURPOSE,
     actor,
@@ -84,7 +85,7 @@ def _need_reason(deviation: dict[str, Any], reason: str | None) -> None:
         )
 
 
-async def _flag(tx: EventTransaction, booking: Booking, deviation: dict[str, Any]) -> None:
+async def _flag(tx: BookingTransaction, booking: Booking, deviation: dict[str, Any]) -> None:
     await tx.publish(
         [admin_stream(booking.district_id)],
         "booking.flagged",
@@ -122,7 +123,7 @@ async def check_in(principal: Principal, booking_id: UUID, cmd: Position) -> Boo
         _need_reason(deviation, cmd.reason)
         deviation["reason"] = cmd.reason
         columns.update(flagged=True, flags=[*booking.flags, deviation])
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
         await lifecycle.apply(
             tx,
             booking,
@@ -199,7 +200,7 @@ async def check_out(
     if deviation is not None:
         columns.update(flagged=True, flags=[*booking.flags, deviation])
     who = actor(principal, Party.helper)
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
         await lifecycle.apply(
             tx,
             booking,

@@ -41,8 +41,8 @@ from market.models import (
     VettingStatus,
 )
 from market.policy import DistrictPolicy, PolicyForbids, ServiceCode
-from market.realtime.events import event_transaction
 from market.services import settlement
+from market.services.booking_tx import booking_transaction
 from market.services.bookings import streams_for, withdraw_open_offers
 from market.services.districts import policy_in_force
 from market.services.eligibility import helper_facts
@@ -55,6 +55,7 @@ HORIZON = timedelta(days=8)
 ACTIVE = (BookingState.accepted, BookingState.en_route, BookingState.in_service)
 # Bookings handled per round at most, so one round never holds the loop for long.
 BATCH_LIMIT = 2000
+SETTLE_GRACE = timedelta(minutes=1)
 
 
 def _epoch_minutes(moment: datetime) -> int:
@@ -273,12 +274,13 @@ async def _sweep(now: datetime) -> None:
         else:
             continue
         try:
-            async with event_transaction() as tx:
-                if booking.state is BookingState.offered:
-                    await withdraw_open_offers(tx, booking, now)
+            async with booking_transaction() as tx:
+                offered = booking.state is BookingState.offered
                 await lifecycle.apply(
                     tx, booking, change, lifecycle.SYSTEM, now=now, streams=streams_for(booking)
                 )
+                if offered:
+                    await withdraw_open_offers(tx, booking, now)
         except Conflict:
             # Accepted or cancelled meanwhile: the booking is no longer open.
             continue
@@ -302,7 +304,12 @@ async def _auto_confirm(now: datetime) -> None:
 async def _settle_confirmed(now: datetime) -> None:
     """Settle what was confirmed but not settled, e.g. after a crash between the two steps;
     settlement is idempotent, so a booking settled meanwhile costs one refused update."""
-    confirmed = await Booking.filter(state=BookingState.confirmed).order_by("id").limit(500)
+    # Give the confirming request a minute to settle on its own before sweeping behind it.
+    confirmed = (
+        await Booking.filter(state=BookingState.confirmed, confirmed_at__lt=now - SETTLE_GRACE)
+        .order_by("id")
+        .limit(500)
+    )
     for booking in confirmed:
         try:
             await settlement.settle_booking(booking, now=now)
@@ -330,7 +337,7 @@ async def _match_district(district_id: UUID, bookings: list[Booking], now: datet
         booking = by_id[assignment.request_id]
         helper_id = UUID(assignment.helper_id)
         try:
-            async with event_transaction() as tx:
+            async with booking_transaction() as tx:
                 await create_offer(
                     tx,
                     booking,

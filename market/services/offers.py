@@ -15,9 +15,10 @@ from market import lifecycle
 from market.errors import Conflict, Forbidden, NotFound
 from market.lifecycle import Action, ActorRef, Change, Party
 from market.models import Booking, BookingState, Offer, OfferState
-from market.realtime.events import EventTransaction, admin_stream, event_transaction, user_stream
+from market.realtime.events import admin_stream, user_stream
 from market.schemas.bookings import DeclineOffer
 from market.services.auth import now_utc
+from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.bookings import get_booking, streams_for, withdraw_open_offers
 from market.services.districts import policy_in_force
 from market.services.eligibility import check_booking_helper
@@ -47,7 +48,7 @@ def offer_json(offer: Offer, booking: Booking | None = None) -> dict[str, Any]:
 
 
 async def create_offer(
-    tx: EventTransaction,
+    tx: BookingTransaction,
     booking: Booking,
     helper_id: UUID,
     *,
@@ -107,7 +108,11 @@ async def accept(principal: Principal, offer_id: UUID) -> Booking:
     who = ActorRef(Party.helper, principal.user_id, principal.role.value)
     change = Change(Action.accept, columns={"helper_id": principal.user_id})
     try:
-        async with event_transaction() as tx:
+        async with booking_transaction() as tx:
+            # The booking row first, then offer rows: every transaction touching a booking's
+            # offers takes the locks in this order, so racing accepts queue, never deadlock.
+            streams = streams_for(booking, principal.user_id)
+            await lifecycle.apply(tx, booking, change, who, now=now, streams=streams)
             taken = (
                 await Offer.filter(id=offer.id, state=OfferState.open)
                 .using_db(tx.connection)
@@ -115,8 +120,6 @@ async def accept(principal: Principal, offer_id: UUID) -> Booking:
             )
             if taken != 1:
                 raise Conflict("offer.taken", "this offer was answered meanwhile")
-            streams = streams_for(booking, principal.user_id)
-            await lifecycle.apply(tx, booking, change, who, now=now, streams=streams)
             await withdraw_open_offers(tx, booking, now)
     except Conflict as exc:
         if exc.code == "offer.taken":
@@ -148,7 +151,11 @@ async def close_offer(
 ) -> bool:
     """Close an open offer; when it was the booking's last open offer, the booking returns to
     `requested` (the helper is never offered it again). False if it was answered meanwhile."""
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
+        # Lock order as in `accept`: the booking row, then its offers.
+        booking = (
+            await Booking.select_for_update().using_db(tx.connection).get(id=offer.booking_id)  # type: ignore[attr-defined]
+        )
         closed = (
             await Offer.filter(id=offer.id, state=OfferState.open)
             .using_db(tx.connection)
@@ -156,7 +163,6 @@ async def close_offer(
         )
         if closed != 1:
             return False
-        booking = await Booking.get(id=offer.booking_id).using_db(tx.connection)  # type: ignore[attr-defined]
         await tx.publish(
             [user_stream(offer.helper_id), admin_stream(booking.district_id)],  # type: ignore[attr-defined]
             f"offer.{state.value}",
@@ -208,7 +214,7 @@ async def emergency_fanout(booking_id: UUID, *, now: datetime) -> int:
         now=matching.minutes_since_epoch(now),
     )
     deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
-    async with event_transaction() as tx:
+    async with booking_transaction() as tx:
         if not chosen:
             await lifecycle.apply(
                 tx,

@@ -30,9 +30,9 @@ from market.policy import (
     RelationKind,
     ServiceCode,
 )
-from market.realtime.events import event_transaction
 from market.schemas.bookings import CreateRequest
 from market.services.auth import now_utc
+from market.services.booking_tx import booking_transaction
 from market.services.bookings import CODE_PURPOSE, streams_for
 from market.services.districts import policy_in_force
 from market.services.eligibility import forbids
@@ -227,7 +227,7 @@ async def create_request(
         principal.role.value,
     )
     try:
-        async with event_transaction() as tx:
+        async with booking_transaction() as tx:
             series = None
             if cmd.recurrence is not None:
                 series = await RecurringSeries.create(

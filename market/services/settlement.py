@@ -20,6 +20,7 @@ from ledger.entries import ISSUANCE, USER_PREFIX, Kind
 from ledger.rules import Proposal
 from ledger.service import append
 from ledger.storage.tortoise_store import TortoiseStore
+from market.errors import Conflict
 from market.lifecycle import SYSTEM, Action, Change
 from market.models import Booking, BookingState, District, Payment
 from market.policy import ServiceCode
@@ -67,4 +68,11 @@ async def settle_booking(booking: Booking, *, now: datetime) -> Booking:
         entry = await append(TortoiseStore(get_connection("default")), proposal)
         detail.update(entry_id=entry.id, seq=entry.seq, district=entry.district)
     change = Change(Action.settle, "public funding", detail=detail, columns={"settled_at": now})
-    return await transition(booking, change, SYSTEM, now=now)
+    try:
+        return await transition(booking, change, SYSTEM, now=now)
+    except Conflict:
+        # Settled meanwhile by the loop's sweep: the same entry, so the same outcome.
+        current = await Booking.get(id=booking.id)
+        if current.state in (BookingState.settled, BookingState.rated):
+            return current
+        raise

@@ -287,5 +287,21 @@ class TestSettlementRecovery:
         # As if the process died between the confirming commit and the settlement.
         await Booking.filter(id=booking["id"]).update(state="confirmed", confirmed_at=now())
         await run_round()
+        # The sweep leaves a fresh confirmation to its own request for a minute.
+        assert await state_of(booking["id"]) == "confirmed"
+        await run_round(now() + timedelta(minutes=2))
         assert await state_of(booking["id"]) == "settled"
+        assert await entries_for(booking["id"]) == 1
+
+    async def test_settling_twice_appends_once_and_answers_settled(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        from market.services import settlement
+
+        booking = await completed_booking(client, town)
+        await Booking.filter(id=booking["id"]).update(state="confirmed", confirmed_at=now())
+        stale = await Booking.get(id=booking["id"])
+        first = await settlement.settle_booking(await Booking.get(id=booking["id"]), now=now())
+        second = await settlement.settle_booking(stale, now=now())
+        assert first.state.value == second.state.value == "settled"
         assert await entries_for(booking["id"]) == 1
