@@ -280,3 +280,24 @@ class TestKeyRotation:
             public_keys=key_history(gw.keys, "east"),
         )
         assert report.ok and report.checkpoints_verified == 3
+
+
+class TestCosignaturesAreAppendOnly:
+    async def test_update_and_delete_are_refused_by_the_database(self, lcity: LedgerCity) -> None:
+        from tortoise.connection import get_connection
+
+        await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
+        await sign(lcity.gateway)
+        assert await Cosignature.all().count() == 1
+        client = get_connection("default")
+        for statement in (
+            "UPDATE ledger_cosignature SET at_ms = 1",
+            "DELETE FROM ledger_cosignature",
+        ):
+            try:
+                await client.execute_query(statement)
+            except Exception as error:  # the driver's own error type differs per database
+                assert "append-only" in str(error)
+            else:
+                raise AssertionError(f"{statement} was not refused")
+        assert await Cosignature.all().count() == 1

@@ -1,0 +1,59 @@
+"""Database triggers that refuse UPDATE and DELETE on co-signatures: a co-signature is a fact
+about a signed checkpoint, never edited, so the database refuses it too (as for the ledger)."""
+
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+
+TABLE = "ledger_cosignature"
+
+POSTGRES = [
+    """
+CREATE OR REPLACE FUNCTION witnessing_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'witnessing: % on % refused, the table is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END;
+$$ LANGUAGE plpgsql
+""",
+    f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
+    "FOR EACH ROW EXECUTE FUNCTION witnessing_refuse_change()",
+    f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION witnessing_refuse_change()",
+]
+SQLITE = [
+    f"CREATE TRIGGER {TABLE}_no_{op.lower()} BEFORE {op} ON {TABLE} BEGIN SELECT "
+    f"RAISE(ABORT, 'witnessing: {op} on {TABLE} refused, the table is append-only'); END"
+    for op in ("UPDATE", "DELETE")
+]
+POSTGRES_BACK = [
+    f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE}",
+    "DROP FUNCTION IF EXISTS witnessing_refuse_change()",
+]
+SQLITE_BACK = [f"DROP TRIGGER IF EXISTS {TABLE}_no_{op}" for op in ("update", "delete")]
+
+
+def _statements(dialect: str, *, forward: bool) -> list[str]:
+    if dialect == "postgres":
+        return POSTGRES if forward else POSTGRES_BACK
+    if dialect == "sqlite":
+        return SQLITE if forward else SQLITE_BACK
+    raise NotImplementedError(f"no append-only triggers written for dialect {dialect!r}")
+
+
+async def create_triggers(apps, schema_editor) -> None:
+    client = schema_editor.client
+    for statement in _statements(client.capabilities.dialect, forward=True):
+        await client.execute_script(statement)
+
+
+async def drop_triggers(apps, schema_editor) -> None:
+    client = schema_editor.client
+    for statement in _statements(client.capabilities.dialect, forward=False):
+        await client.execute_script(statement)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("witnessing", "0001_initial")]
+
+    operations = [ops.RunPython(create_triggers, drop_triggers)]
