@@ -35,12 +35,14 @@ from market.models import (
     ListStatus,
     Offer,
     OfferState,
+    Payment,
     Provider,
     User,
     UserStatus,
     VettingStatus,
 )
 from market.policy import DistrictPolicy, PolicyForbids, ServiceCode
+from market.policy import HelperKind as PolicyHelperKind
 from market.services import settlement
 from market.services.booking_tx import booking_transaction
 from market.services.bookings import streams_for, withdraw_open_offers
@@ -179,6 +181,11 @@ async def _blocked(
         refused = (
             set(offered[booking.id]) | listed[booking.elder_id] | set(booking.excluded_helpers)
         )  # type: ignore[attr-defined]
+        if booking.payment is Payment.self_paid:
+            # A self-paid booking buys a provider's priced service; volunteers give time.
+            refused.update(
+                str(h) for h, f in facts.items() if f.kind is not PolicyHelperKind.PROVIDER
+            )
         level = catalogue.level_of(levels.get(booking.elder_id))  # type: ignore[attr-defined]
         rule = policy.services.rule(ServiceCode(booking.service))
         lifting = policy.services.rule(catalogue.LIFTING_RULE)

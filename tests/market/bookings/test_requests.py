@@ -381,3 +381,13 @@ class TestHelperLists:
         await post(client, town["elder"], path, {"helper_id": helper, "kind": "blocked"})
         response = await post(client, town["elder"], path, {"helper_id": helper, "kind": None})
         assert response.json()["helpers"] == {"preferred": [], "blocked": []}
+
+
+class TestSelfPaid:
+    async def test_a_self_paid_booking_goes_to_provider_staff_only(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await book(client, town["elder"], payment="self")
+        assert await run_round() == 1
+        offer = await Offer.get(booking_id=booking["id"])
+        assert offer.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
