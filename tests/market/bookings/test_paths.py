@@ -177,3 +177,30 @@ class TestCheckInTolerance:
         )
         assert response.status_code == 200
         assert response.json()["booking"]["flags"][0]["outside"] == ["time"]
+
+
+class TestEvents:
+    async def test_every_transition_reaches_the_elder_helper_and_centre_streams(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        from market.realtime.events import admin_stream, elder_stream, read_stream, user_stream
+
+        booking = await completed_booking(client, town)
+        await post(client, town["elder"], f"/api/v1/bookings/{booking['id']}/confirm")
+        expected = [
+            "request",
+            "offer",
+            "accept",
+            "start",
+            "check_in",
+            "check_out",
+            "confirm",
+            "settle",
+        ]
+        elder = await read_stream(elder_stream(town["elder"].user.id), 0, 100)
+        assert [e.payload["action"] for e in elder if e.kind == "booking.state"] == expected
+        centre = await read_stream(admin_stream(town.east_community.id), 0, 100)
+        assert [e.payload["action"] for e in centre if e.kind == "booking.state"] == expected
+        helper = await read_stream(user_stream(town["volunteer"].user.id), 0, 100)
+        assert [e.kind for e in helper][:2] == ["offer.new", "booking.state"]
+        assert [e.payload["action"] for e in helper if e.kind == "booking.state"] == expected[1:]
