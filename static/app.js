@@ -75,6 +75,7 @@ const ROUTES = [
   { path: /^#\/family$/, roles: ["elder", "family"], view: familyView },
   { path: /^#\/helper$/, roles: ["volunteer", "provider_staff"], view: helperProfileView },
   { path: /^#\/book$/, roles: ["elder", "family"], view: bookView },
+  { path: new RegExp(`^#/elders/${UUID}/book$`), roles: ["centre_admin"], view: bookView },
   { path: /^#\/bookings$/, roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingListView },
   { path: new RegExp(`^#/bookings/${UUID}$`), roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingView },
   { path: /^#\/offers$/, roles: ["volunteer", "provider_staff"], view: offersView },
@@ -254,6 +255,8 @@ window.addEventListener("unhandledrejection", (event) => {
 });
 
 mountNotices(document.getElementById("notices"));
+// Tells boot.js the modules loaded; otherwise it replaces the blank page with a message.
+document.documentElement.dataset.booted = "1";
 applyDocumentLang();
 renderLangButton();
 route();

@@ -7,9 +7,10 @@ import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 640;
-const HEIGHT = 240;
-const PAD = { top: 16, right: 12, bottom: 40, left: 44 };
+// A small canvas, so the 14-unit labels stay readable when a phone scales the chart down.
+const WIDTH = 400;
+const HEIGHT = 220;
+const PAD = { top: 16, right: 12, bottom: 36, left: 40 };
 
 function svg(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
@@ -37,8 +38,8 @@ function frame(points, title, max) {
 }
 
 function labels(points, x) {
-  // At most about eight labels fit under a 640-unit axis; thin them out evenly beyond that.
-  const every = Math.max(1, Math.ceil(points.length / 8));
+  // At most about six labels fit under a 400-unit axis; thin them out evenly beyond that.
+  const every = Math.max(1, Math.ceil(points.length / 6));
   return points.map((p, i) => (i % every === 0 ? svg("text", { x: x(i), y: HEIGHT - PAD.bottom + 22, "text-anchor": "middle", "font-size": 14, fill: "#111" }, p.label) : null)).filter(Boolean);
 }
 

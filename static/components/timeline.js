@@ -19,13 +19,15 @@ export function statusTimeline() {
       list,
       STEPS.map((step, i) => {
         const state = i < rank || (rank >= 4 && i === 4) ? "done" : i === rank ? "current" : "pending";
-        const helper = step === "accepted" && i <= rank && helperName
+        // The booking view does not carry the helper's name yet; "your helper" stands in.
+        const name = helperName ?? t("status.helper_unnamed_short");
+        const helper = step === "accepted" && i <= rank && booking.helper_id
           ? h(
               "div",
               { class: "helper-card" },
               // No photos are stored yet: the initial stands in, labelled for screen readers.
-              h("span", { class: "photo", role: "img", "aria-label": t("status.helper_photo", { name: helperName }) }, helperName.slice(0, 1)),
-              h("span", { class: "helper-name" }, t("status.helper", { name: helperName })),
+              h("span", { class: "photo", role: "img", "aria-label": t("status.helper_photo", { name }) }, name.slice(0, 1)),
+              h("span", { class: "helper-name" }, helperName ? t("status.helper", { name }) : t("status.helper_unnamed")),
             )
           : null;
         return h(

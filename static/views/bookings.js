@@ -116,7 +116,20 @@ function elderSideActions(booking, act) {
   if (booking.confirm_code && ["en_route", "in_service", "completed"].includes(booking.state)) {
     actions.push(h("p", { class: "confirm-code" }, t("booking.code", { code: booking.confirm_code })));
   }
-  if (booking.state === "completed") actions.push(actionButton(t("booking.confirm"), () => act("confirm", {}, "booking.confirmed")));
+  if (booking.state === "completed") {
+    actions.push(actionButton(t("booking.confirm"), () => act("confirm", {}, "booking.confirmed")));
+    // Something went wrong: the hours wait until the centre has looked at it.
+    const why = h("input", { name: "dispute_reason", maxlength: 500, autocomplete: "off" });
+    actions.push(
+      h(
+        "details",
+        { class: "dispute" },
+        h("summary", {}, t("booking.dispute")),
+        field(t("booking.dispute_reason"), why),
+        actionButton(t("booking.dispute_submit"), () => act("dispute", { reason: why.value.trim() }, "booking.disputed"), { kind: "danger" }),
+      ),
+    );
+  }
   if (["confirmed", "settled"].includes(booking.state) && booking.rating === null) {
     const stars = h("div", { class: "button-row stars", role: "group", "aria-label": t("booking.rate") });
     for (let n = 1; n <= 5; n += 1) {
@@ -131,6 +144,18 @@ function elderSideActions(booking, act) {
 }
 
 function centreActions(booking, act) {
+  if (booking.state === "disputed") {
+    const note = h("input", { name: "note", maxlength: 500, autocomplete: "off" });
+    return [
+      field(t("queue.reason"), note),
+      h(
+        "div",
+        { class: "button-row" },
+        actionButton(t("queue.uphold"), () => act("dispute/decision", { decision: "upheld", note: note.value.trim() }, "queue.decided")),
+        actionButton(t("queue.reject_dispute"), () => act("dispute/decision", { decision: "rejected", note: note.value.trim() }, "queue.decided"), { kind: "secondary" }),
+      ),
+    ];
+  }
   if (booking.state !== "escalated") return [];
   const helper = h("input", { name: "helper_id", autocomplete: "off", spellcheck: false });
   const reason = h("input", { name: "reason", maxlength: 500, autocomplete: "off" });

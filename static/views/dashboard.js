@@ -38,7 +38,7 @@ export function dailySeries(bookings, days = lastDays(DAYS)) {
 }
 
 export async function dashboardView(main) {
-  const { bookings } = await api.get("/api/v1/bookings");
+  const [{ bookings }, settlement] = await Promise.all([api.get("/api/v1/bookings"), api.get("/api/v1/ledger/settlement")]);
   const series = dailySeries(bookings);
   const total = bookings.length;
   const matched = bookings.filter((b) => MATCHED.has(b.state)).length;
@@ -52,6 +52,11 @@ export async function dashboardView(main) {
       barChart(series.map((s) => ({ label: s.label, value: s.total })), { title: t("dashboard.bookings_per_day") }),
       lineChart(series.map((s) => ({ label: s.label, value: s.total ? Math.round((s.matched / s.total) * 100) : 0 })), { title: t("dashboard.match_rate"), unit: "%", max: 100 }),
       barChart(series.map((s) => ({ label: s.label, value: Math.round((s.minutes / 60) * 10) / 10 })), { title: t("dashboard.hours_per_day"), unit: t("unit.hours") }),
+      // Cross-district redemption: net hours each district owes another after settlement.
+      barChart(
+        settlement.positions.map((p) => ({ label: `${p.debtor}→${p.creditor}`, value: Math.round((p.minutes / 60) * 10) / 10 })),
+        { title: t("dashboard.settlement"), unit: t("unit.hours") },
+      ),
     ),
   );
 }

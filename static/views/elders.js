@@ -232,7 +232,9 @@ export async function elderRecordView(main, user, elderId) {
       "section",
       { "aria-labelledby": "assessments-heading" },
       h("h2", { id: "assessments-heading" }, t("elder.assessments")),
-      user.role === "centre_admin" ? h("p", {}, h("a", { class: "button primary", href: `#/elders/${id}/assess` }, t("elder.assess"))) : null,
+      user.role === "centre_admin"
+        ? h("p", { class: "button-row" }, h("a", { class: "button primary", href: `#/elders/${id}/assess` }, t("elder.assess")), h("a", { class: "button secondary", href: `#/elders/${id}/book` }, t("elder.book")))
+        : null,
       assessments.length ? h("ol", { class: "plain" }, assessments.map(assessmentRow)) : h("p", {}, t("elder.assessments_none")),
     ),
   );

@@ -49,6 +49,9 @@ export async function ledgerView(main) {
       }
       verifyAll.disabled = false;
     });
+    const { checkpoints } = await api.get(`/api/v1/ledger/districts/${encodeURIComponent(chain)}/checkpoints?limit=50`);
+    // The stored canonical bytes, one entry per line: what `ledger verify` reads from a file.
+    const exportLink = h("a", { class: "button secondary", download: `${chain}-${start}-${end}.jsonl`, href: URL.createObjectURL(new Blob(page.entries.map((e) => `${e.body}\n`), { type: "application/x-ndjson" })) }, t("ledger.export"));
     replace(
       slot,
       h("section", { class: "card" }, h("h2", {}, t("ledger.checkpoint")), checkpointFacts(info.checkpoint)),
@@ -56,7 +59,7 @@ export async function ledgerView(main) {
         "section",
         { class: "card" },
         h("h2", {}, t("ledger.entries")),
-        rows.length ? verifyAll : null,
+        rows.length ? h("div", { class: "button-row" }, verifyAll, exportLink) : null,
         rows.length
           ? h(
               "div",
@@ -77,6 +80,23 @@ export async function ledgerView(main) {
               ),
             )
           : h("p", {}, t("statement.empty")),
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, t("ledger.history")),
+        checkpoints.length
+          ? h(
+              "div",
+              { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("ledger.history") },
+              h(
+                "table",
+                {},
+                h("thead", {}, h("tr", {}, ["ledger.size", "ledger.signed_at", "ledger.key", "ledger.root"].map((k) => h("th", { scope: "col" }, t(k))))),
+                h("tbody", {}, [...checkpoints].reverse().map((cp) => h("tr", {}, h("td", {}, cp.size), h("td", {}, new Date(cp.at_ms).toLocaleString(locale())), h("td", {}, h("code", {}, cp.key_id.slice(0, 12))), h("td", {}, h("code", {}, `${cp.root.slice(0, 16)}…`))))),
+              ),
+            )
+          : h("p", {}, t("ledger.no_checkpoint")),
       ),
     );
   };

@@ -72,3 +72,27 @@ class TestVetting:
         page.get_by_role("button", name="通过", exact=True).click()
         expect(page.locator("#notices")).to_contain_text("审核结果已保存：已通过")
         expect(page.locator("main strong")).to_have_text("已通过")
+
+
+class TestHotlineBooking:
+    def test_admin_books_a_weekly_meal_for_an_elder(self, page: Any, server: Server) -> None:
+        sign_in(page, server, "centre_admin")
+        page.goto(server.base_url + f"/#/elders/{server.account('elder')['id']}")
+        page.get_by_role("link", name="代老人预约（热线）").click()
+        expect(page.locator("main")).to_contain_text("热线代订：为 李奶奶 预约")
+        page.get_by_role("button", name="助餐").click()
+        expect(page.get_by_role("button", name="助餐")).to_have_attribute("aria-pressed", "true")
+        page.get_by_text("定期预约（可选）").click()
+        page.get_by_label("星期二").check()
+        page.get_by_label("星期五").check()
+        until = page.evaluate(
+            "(() => { const d = new Date(Date.now() + 20 * 86400000);"
+            " return d.toISOString().slice(0, 10); })()"
+        )
+        page.get_by_label("重复到").fill(until)
+        page.get_by_role("button", name="确认预约").click()
+        expect(page.locator("#notices")).to_contain_text("预约已提交")
+        expect(page.get_by_role("heading", level=1)).to_have_text("助餐")
+        page.get_by_role("link", name="我的预约").click()
+        # One booking per occurrence: several meals appear in the district's list.
+        expect(page.locator('.booking-link:text("助餐")').nth(1)).to_be_visible()

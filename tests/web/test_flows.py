@@ -103,6 +103,12 @@ def test_family_books_a_bath_and_watches_it_live_to_a_verified_statement(
     expect(line).to_contain_text("检查点签名有效（Ed25519）")
     volunteer.screenshot(path=str(screenshots / "volunteer-hours-1280.png"), full_page=True)
 
+    # The centre's ledger explorer runs the same verification on the district's entries.
+    admin = people["centre_admin"]
+    admin.get_by_role("link", name="账本").click()
+    admin.get_by_role("button", name="在本浏览器中核验这些条目").click()
+    expect(admin.locator("tbody .verify .badge").first).to_have_text("✓ 已核验")
+
 
 def test_admin_resolves_an_escalated_emergency_live(people: dict[str, Any], server: Server) -> None:
     family, admin = people["family"], people["centre_admin"]

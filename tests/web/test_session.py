@@ -124,3 +124,12 @@ class TestLanguage:
         expect(page.get_by_role("heading", level=1)).to_have_text("District policy")
         page.get_by_role("button", name="中文").click()
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+
+class TestBrokenLoad:
+    def test_a_module_that_fails_to_load_still_leaves_a_message(
+        self, page: Any, server: Server
+    ) -> None:
+        page.route("**/views/policy.js", lambda route: route.fulfill(status=500, body="oops"))
+        page.goto(server.base_url + "/")
+        expect(page.get_by_role("alert")).to_contain_text("页面没有加载成功", timeout=8000)
