@@ -69,17 +69,36 @@ class Server:
         return self.seed["password"]  # type: ignore[no-any-return]
 
 
+@dataclass
+class Starting:
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    port: int
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starting]:
+    """Spawn the server early: it migrates and seeds while chromium starts."""
     data_dir = tmp_path_factory.mktemp("web")
     port = _free_port()
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.web.server", str(data_dir), str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (data_dir / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.web.server", str(data_dir), str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        yield Starting(process, data_dir, port)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(server_process: Starting) -> Server:
+    process, data_dir, port = server_process.process, server_process.data_dir, server_process.port
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -96,17 +115,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             raise RuntimeError("the test server did not start within 60 s")
         time.sleep(0.2)
     seed = json.loads((data_dir / "seed.json").read_text(encoding="utf-8"))
-    yield Server(base_url, seed, process)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    return Server(base_url, seed, process)
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(server_process: Starting) -> Iterator[Any]:
     _ensure_chromium()
     with playwright_sync.sync_playwright() as playwright:
         # Playwright gives every launch a new, empty temporary profile (user-data-dir).

@@ -22,9 +22,10 @@ from tests.web.conftest import Server, sign_in
 ELDER_PLACE = {"latitude": 30.27, "longitude": 120.15}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def people(browser: Any, server: Server) -> Iterator[dict[str, Any]]:
-    """One signed-in page per role, each in its own context (own session storage)."""
+    """One signed-in page per role, each in its own context (own session storage), shared by
+    this module's tests: signing in three people costs more than the flows themselves."""
     contexts = []
     pages: dict[str, Any] = {}
     errors: list[str] = []
@@ -112,6 +113,7 @@ def test_family_books_a_bath_and_watches_it_live_to_a_verified_statement(
 
 def test_admin_resolves_an_escalated_emergency_live(people: dict[str, Any], server: Server) -> None:
     family, admin = people["family"], people["centre_admin"]
+    admin.get_by_role("link", name="待处理").click()
     expect(admin.get_by_role("heading", level=1)).to_have_text("待处理")
     escalated = admin.locator('[data-queue="escalated"]')
     before = escalated.locator("li").count()

@@ -53,7 +53,7 @@ FAKE_FEED = """async () => {
     first.play(event('e5', 5));
     first.play({ type: 'ping' });
     first.dispatchEvent(new CloseEvent('close', { code: 1006 }));
-    await tick(1200);              // the first retry waits 0.25-0.5 s
+    await tick(700);               // the first retry waits 0.25-0.5 s
     const second = sockets[1];
     second.play({ type: 'welcome', streams: ['user:a'] });
     second.play({ type: 'subscribed', streams: { 'user:a': 5 } });
@@ -63,7 +63,7 @@ FAKE_FEED = """async () => {
     second.play(event('e8', 8));  // below the reset point: dropped
     second.play(event('e10', 10));
     second.dispatchEvent(new CloseEvent('close', { code: 4401, reason: 'token_expired: ended' }));
-    await tick(1200);
+    await tick(700);
     return {
         sockets: sockets.length,
         firstSent: first.sent,
