@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
@@ -136,7 +137,14 @@ def _password(args: argparse.Namespace) -> str:
 
 def cmd_district_create(settings: Settings, args: argparse.Namespace) -> int:
     from market.models import District, DistrictLevel
+    from market.schemas.common import DISTRICT_CODE_PATTERN
     from market.services.districts import CHILD_LEVEL
+
+    if not re.fullmatch(DISTRICT_CODE_PATTERN, args.code):
+        raise SystemExit(
+            f"eldercare: district code {args.code!r} must be 1-32 ASCII letters, digits, '_', '.'"
+            " or '-', starting with a letter or digit"
+        )
 
     async def create() -> District:
         parent = None

@@ -12,7 +12,6 @@ a hotline. Their phone numbers are still encrypted and indexed, so family links 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -44,7 +43,7 @@ from market.models import (
 from market.policy import DEFAULT_POLICY, policy_to_json
 from market.schemas.common import normalise_phone
 from market.services.auth import PHONE_PURPOSE, create_account, now_utc, phone_index
-from market.services.elders import ASSESSMENT_PURPOSE, ENCRYPTED
+from market.services.elders import ENCRYPTED, assessment_row
 from market.services.helpers import CERTIFICATE_PURPOSE
 from market.services.runtime import Runtime
 
@@ -772,33 +771,24 @@ class _Writer:
         ]
 
     def _assessment(self, user: User, admin: User, planned: PlannedAssessment) -> Assessment:
-        # Stored exactly as `services.elders.record_assessment` stores one.
-        scores = dict(planned.item_scores)
         result = gbt.compute_level(
-            scores,
+            dict(planned.item_scores),
             coma=planned.coma,
             dementia_or_mental_disorder=planned.dementia,
             risk_events_30d=planned.risk_events_30d,
         )
-        detail = {
-            "item_scores": scores,
-            "coma": planned.coma,
-            "dementia_or_mental_disorder": planned.dementia,
-            "risk_events_30d": planned.risk_events_30d,
-        }
-        return Assessment(
+        return assessment_row(
+            self.runtime,
             elder_id=user.id,
-            standard=result.standard,
-            detail_enc=self.runtime.crypto.encrypt(json.dumps(detail), purpose=ASSESSMENT_PURPOSE),
-            total=result.total,
-            preliminary_level=result.preliminary_level.value,
-            final_level=result.final_level.value,
-            reasons=list(result.reasons),
-            assessor_1=planned.assessors[0],
-            assessor_2=planned.assessors[1],
+            result=result,
+            scores=dict(planned.item_scores),
+            coma=planned.coma,
+            dementia_or_mental_disorder=planned.dementia,
+            risk_events_30d=planned.risk_events_30d,
+            assessors=(planned.assessors[0], planned.assessors[1]),
             informant=planned.informant,
             assessed_on=self.today - timedelta(days=planned.days_ago),
-            recorded_by_id=admin.id,
+            recorded_by=admin.id,
         )
 
     async def write_elders(self) -> list[User]:

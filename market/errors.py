@@ -9,6 +9,7 @@ Every error a client sees is JSON: `{"error": {"code": ..., "message": ..., "det
     ├── Forbidden (403)              role or district does not allow it
     ├── NotFound (404)               no such resource (or not visible to the caller)
     ├── Conflict (409)               the resource is in a state that forbids the action
+    │                                (also: a database uniqueness race, as `conflict`)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     └── TooManyRequests (429)        carries Retry-After
@@ -25,6 +26,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from tortoise.exceptions import IntegrityError
 
 log = logging.getLogger("eldercare")
 
@@ -139,6 +141,14 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+async def handle_integrity_error(request: Request, exc: Exception) -> Response:
+    # Services check uniqueness first; this answers the race where two requests pass that
+    # check together and the database's constraint refuses the second (already rolled back).
+    return api_error_response(
+        Conflict("conflict", "the change conflicts with data that was just written; retry")
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
@@ -149,6 +159,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     ApiError: handle_api_error,
+    IntegrityError: handle_integrity_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

@@ -24,7 +24,8 @@ from market.services.runtime import runtime_of
 )
 async def register(request: Request) -> Response:
     cmd = await parse_body(request, RegisterCommand)
-    user = await auth.register(runtime_of(request), cmd)
+    client_ip = request.client.host if request.client else "unknown"
+    user = await auth.register(runtime_of(request), cmd, client_ip=client_ip)
     return JSONResponse({"user": user_json(user)}, status_code=201)
 
 

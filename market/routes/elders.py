@@ -69,13 +69,22 @@ async def record_assessment(request: Request) -> Response:
     record = await elders.record_assessment(
         runtime_of(request), auth.current(request), path_uuid(request), cmd
     )
-    return JSONResponse({"assessment": elders.assessment_json(record)}, status_code=201)
+    return JSONResponse(
+        {"assessment": elders.assessment_json(runtime_of(request), record)}, status_code=201
+    )
 
 
-@endpoint(summary="An elder's assessment history, newest first", tag="elders", roles=READERS)
+@endpoint(
+    summary="An elder's assessment history, newest first (the elder or their centre)",
+    tag="elders",
+    roles=[Role.elder, Role.centre_admin],
+    description="Assessments are health data: family members see the capability level on the "
+    "elder's record, not the assessments; reads by the centre are logged.",
+)
 async def list_assessments(request: Request) -> Response:
     records = await elders.assessment_history(auth.current(request), path_uuid(request))
-    return JSONResponse({"assessments": [elders.assessment_json(r) for r in records]})
+    runtime = runtime_of(request)
+    return JSONResponse({"assessments": [elders.assessment_json(runtime, r) for r in records]})
 
 
 routes = [

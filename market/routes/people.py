@@ -76,6 +76,16 @@ async def approve_link(request: Request) -> Response:
     return JSONResponse({"link": link_json(link)})
 
 
+@endpoint(
+    summary="End a family link (the elder, the family member or the centre)",
+    tag="people",
+    roles=[Role.elder, Role.family, Role.centre_admin],
+)
+async def revoke_link(request: Request) -> Response:
+    link = await people.revoke_family_link(auth.current(request), path_uuid(request))
+    return JSONResponse({"link": link_json(link)})
+
+
 @endpoint(summary="Your family links", tag="people", roles=[Role.elder, Role.family])
 async def list_links(request: Request) -> Response:
     links = await people.links_of(auth.current(request))
@@ -88,4 +98,5 @@ routes = [
     Route("/api/v1/family-links", request_link, methods=["POST"]),
     Route("/api/v1/family-links", list_links, methods=["GET"]),
     Route("/api/v1/family-links/{id}/approve", approve_link, methods=["POST"]),
+    Route("/api/v1/family-links/{id}/revoke", revoke_link, methods=["POST"]),
 ]

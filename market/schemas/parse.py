@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import re
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
@@ -30,9 +32,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Text:
+    """Length and pattern bounds. Text must hold a visible character and no control or
+    format characters (zero-width, bidi overrides), except newlines and tabs when multiline."""
+
     min_length: int = 1
     max_length: int = 200
     pattern: str | None = None
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,27 @@ def _type_name(value: Any) -> str:
     return "object"
 
 
+# Datetimes outside these years cannot be meant and overflow date arithmetic downstream.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2200
+
+
+def _text_problem(value: str, bound: Text) -> str | None:
+    allowed = {"\n", "\t"} if bound.multiline else set()
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed:
+            return f"must not contain control or invisible characters (U+{ord(ch):04X})"
+    if value and not value.strip():
+        return "must not be blank"
+    return None
+
+
 def _check_bounds(value: Any, meta: tuple[Any, ...], path: str, out: _Collector) -> bool:
     for bound in meta:
         if isinstance(bound, Text) and isinstance(value, str):
+            if problem := _text_problem(value, bound):
+                out.add(path, problem)
+                return False
             if len(value) < bound.min_length:
                 out.add(path, f"must have at least {bound.min_length} characters")
                 return False
@@ -166,7 +190,14 @@ def _convert_value(annotation: Any, value: Any, path: str, out: _Collector) -> A
         return _MISSING
     if annotation is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                out.add(path, "must be a finite number")
+                return _MISSING
+            return number
         out.add(path, f"must be a number, got {_type_name(value)}")
         return _MISSING
     if annotation is str:
@@ -184,9 +215,10 @@ def _convert_value(annotation: Any, value: Any, path: str, out: _Collector) -> A
         if parsed is not _MISSING and parsed.tzinfo is None:
             out.add(path, "must include a time zone offset, e.g. 2026-05-01T09:00:00+08:00")
             return _MISSING
-        return parsed
+        return _within_years(parsed, path, out)
     if annotation is date:
-        return _parse_text(value, path, out, date.fromisoformat, "an ISO 8601 date")
+        parsed = _parse_text(value, path, out, date.fromisoformat, "an ISO 8601 date")
+        return _within_years(parsed, path, out)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         allowed = [m.value for m in annotation]
         if isinstance(value, str) and value in allowed:
@@ -213,6 +245,15 @@ def _convert_value(annotation: Any, value: Any, path: str, out: _Collector) -> A
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, path, out)
     raise TypeError(f"unsupported annotation {annotation!r} at {path}")
+
+
+def _within_years(parsed: Any, path: str, out: _Collector) -> Any:
+    if parsed is _MISSING:
+        return parsed
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        out.add(path, f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+        return _MISSING
+    return parsed
 
 
 def _parse_text(value: Any, path: str, out: _Collector, parser: Any, what: str) -> Any:
@@ -293,6 +334,9 @@ async def json_body(request: Request) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise MalformedBody("malformed_body", "the JSON body is nested too deeply") from None
+    except ValueError:
+        # e.g. an integer literal beyond Python's digit limit for int parsing
+        raise MalformedBody("malformed_body", "the body holds a number too long to read") from None
     if not isinstance(data, dict):
         raise MalformedBody("malformed_body", "the body must be a JSON object")
     return data

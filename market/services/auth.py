@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -42,6 +43,18 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+# scrypt is deliberately slow (~50 ms); run it in a thread so one sign-in does not stall
+# every other request and websocket of the process.
+async def hash_off_loop(password: str) -> str:
+    return await asyncio.to_thread(passwords.hash_password, password)
+
+
+async def verify_off_loop(password: str, encoded: str | None) -> bool:
+    if encoded is None:
+        return await asyncio.to_thread(passwords.dummy_verify, password)
+    return await asyncio.to_thread(passwords.verify_password, password, encoded)
+
+
 def phone_index(runtime: Runtime, phone: str) -> str:
     return runtime.crypto.blind_index(normalise_phone(phone), purpose=PHONE_PURPOSE)
 
@@ -76,13 +89,14 @@ async def create_account(
             passwords.check_password_strength(password, phone=normalise_phone(phone))
         except passwords.WeakPassword as exc:
             raise _weak_password(exc) from None
+    hashed = await hash_off_loop(password) if password is not None else None
     return await User.create(
         role=role,
         status=status,
         name=name,
         phone_index=index,
         phone_enc=runtime.crypto.encrypt(normalise_phone(phone), purpose=PHONE_PURPOSE),
-        password_hash=passwords.hash_password(password) if password is not None else None,
+        password_hash=hashed,
         district=district,
         created_by_id=created_by,
         gender=gender,
@@ -99,7 +113,22 @@ def _missing_for_elder(cmd: RegisterCommand) -> list[dict[str, str]]:
     ]
 
 
-async def register(runtime: Runtime, cmd: RegisterCommand) -> User:
+def _limit_registrations(runtime: Runtime, cmd: RegisterCommand, client_ip: str) -> None:
+    now = now_utc().timestamp()
+    index = phone_index(runtime, cmd.phone)
+    try:
+        runtime.registrations.check(index, client_ip, now=now)
+    except TooManyAttempts as exc:
+        raise TooManyRequests(
+            "registration_throttled",
+            f"too many registrations from here; try again in {exc.retry_after_seconds} seconds",
+            retry_after=exc.retry_after_seconds,
+        ) from None
+    runtime.registrations.record_failure(index, client_ip, now=now)
+
+
+async def register(runtime: Runtime, cmd: RegisterCommand, *, client_ip: str) -> User:
+    _limit_registrations(runtime, cmd, client_ip)
     role = Role(cmd.role)
     if role is Role.elder and (missing := _missing_for_elder(cmd)):
         raise InvalidInput(
@@ -170,11 +199,7 @@ async def login(runtime: Runtime, cmd: LoginCommand, *, client_ip: str) -> Sessi
     except TooManyAttempts as exc:
         raise _throttled(exc) from None
     user = await User.get_or_none(phone_index=index)
-    if user is None or user.password_hash is None:
-        passwords.dummy_verify(cmd.password)
-        ok = False
-    else:
-        ok = passwords.verify_password(cmd.password, user.password_hash)
+    ok = await verify_off_loop(cmd.password, user.password_hash if user else None)
     if not ok or user is None:
         runtime.throttle.record_failure(index, client_ip, now=now.timestamp())
         raise Unauthenticated("invalid_credentials", "phone number or password is wrong")
@@ -182,7 +207,7 @@ async def login(runtime: Runtime, cmd: LoginCommand, *, client_ip: str) -> Sessi
     if user.status is UserStatus.suspended:
         raise Forbidden("account_suspended", "this account is suspended; contact your centre")
     if passwords.needs_rehash(user.password_hash or ""):
-        user.password_hash = passwords.hash_password(cmd.password)
+        user.password_hash = await hash_off_loop(cmd.password)
         await user.save(update_fields=["password_hash"])
     ttl = timedelta(seconds=runtime.settings.token_ttl_seconds)
     token, claims = runtime.tokens.issue(user.id, user.role.value, now=now, ttl=ttl)

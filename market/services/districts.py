@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from tortoise.transactions import in_transaction
@@ -18,8 +18,6 @@ CHILD_LEVEL = {
     DistrictLevel.district: DistrictLevel.street,
     DistrictLevel.street: DistrictLevel.community,
 }
-# A new version may not reach back in time: decisions already taken keep the rules they had.
-BACKDATE_TOLERANCE = timedelta(minutes=5)
 
 
 async def get_district(district_id: UUID) -> District:
@@ -68,11 +66,12 @@ async def add_policy_version(
 ) -> DistrictPolicy:
     district = await get_district(district_id)
     require_admin_of(principal, district.id, "change this district's policy")
-    if cmd.effective_from < now_utc() - BACKDATE_TOLERANCE:
+    # A new version never reaches back in time: decisions already taken keep the rules they had.
+    if cmd.effective_from <= now_utc():
         raise InvalidInput(
             "policy_backdated",
-            "a policy version cannot take effect in the past",
-            [{"field": "effective_from", "problem": "must not be in the past"}],
+            "a policy version must take effect in the future",
+            [{"field": "effective_from", "problem": "must be in the future"}],
         )
     try:
         content = policy_rules.policy_from_json(cmd.content)

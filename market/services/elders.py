@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from tortoise.transactions import in_transaction
 
 from market import assessment as gbt
-from market.errors import Forbidden, InvalidInput, NotFound
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import Assessment, ElderProfile, Role, User, UserStatus
 from market.schemas.common import normalise_phone
 from market.schemas.people import Consent, RecordAssessment, RegisterElder, UpdateElderProfile
@@ -125,8 +127,16 @@ async def update_profile(
     runtime: Runtime, principal: Principal, elder_id: UUID, cmd: UpdateElderProfile
 ) -> None:
     user, profile = await get_elder(elder_id)
-    if principal.user_id != user.id and not principal.administers(user.district_id):  # type: ignore[attr-defined]
+    is_admin = principal.administers(user.district_id)  # type: ignore[attr-defined]
+    if principal.user_id != user.id and not is_admin:
         raise Forbidden("elder_forbidden", "only the elder or their centre may change this profile")
+    if cmd.flags is not None and not is_admin:
+        # Flags decide priority and redemption eligibility: the centre records them.
+        raise Forbidden("flags_forbidden", "only the elder's centre may change priority flags")
+    if cmd.phone is not None:
+        taken = await User.filter(phone_index=phone_index(runtime, cmd.phone)).exclude(id=user.id)
+        if taken:
+            raise Conflict("phone_taken", "an account with this phone number already exists")
     async with in_transaction():
         for name in ("latitude", "longitude"):
             if (value := getattr(cmd, name)) is not None:
@@ -156,11 +166,56 @@ async def update_profile(
 ASSESSMENT_PURPOSE = "assessment.detail"
 
 
+def assessment_row(
+    runtime: Runtime,
+    *,
+    elder_id: UUID,
+    result: gbt.AssessmentResult,
+    scores: Mapping[str, int],
+    coma: bool,
+    dementia_or_mental_disorder: bool,
+    risk_events_30d: int,
+    assessors: tuple[str, str],
+    informant: str,
+    assessed_on: date,
+    recorded_by: UUID,
+) -> Assessment:
+    """An unsaved assessment row: the level in clear (care decisions need it), the scores,
+    diagnoses and reasons (which name the diagnoses) encrypted as health data."""
+    detail = {
+        "item_scores": dict(sorted(scores.items())),
+        "coma": coma,
+        "dementia_or_mental_disorder": dementia_or_mental_disorder,
+        "risk_events_30d": risk_events_30d,
+        "reasons": list(result.reasons),
+    }
+    return Assessment(
+        elder_id=elder_id,
+        standard=result.standard,
+        detail_enc=runtime.crypto.encrypt(json.dumps(detail), purpose=ASSESSMENT_PURPOSE),
+        total=result.total,
+        preliminary_level=result.preliminary_level.value,
+        final_level=result.final_level.value,
+        reasons=[],
+        assessor_1=assessors[0],
+        assessor_2=assessors[1],
+        informant=informant,
+        assessed_on=assessed_on,
+        recorded_by_id=recorded_by,
+    )
+
+
 async def record_assessment(
     runtime: Runtime, principal: Principal, elder_id: UUID, cmd: RecordAssessment
 ) -> Assessment:
     user, profile = await get_elder(elder_id)
     require_admin_of(principal, user.district_id, "assess elders of this district")  # type: ignore[attr-defined]
+    if cmd.assessed_on > now_utc().date():
+        raise InvalidInput(
+            "invalid_input",
+            "an assessment cannot be dated in the future",
+            [{"field": "assessed_on", "problem": "must not be in the future"}],
+        )
     try:
         result = gbt.compute_level(
             cmd.item_scores,
@@ -171,47 +226,45 @@ async def record_assessment(
     except gbt.AssessmentInvalid as exc:
         details = [{"field": "item_scores", "problem": p} for p in exc.problems]
         raise InvalidInput("assessment_invalid", str(exc), details) from None
-    detail = {
-        "item_scores": dict(sorted(cmd.item_scores.items())),
-        "coma": cmd.coma,
-        "dementia_or_mental_disorder": cmd.dementia_or_mental_disorder,
-        "risk_events_30d": cmd.risk_events_30d,
-    }
     async with in_transaction():
-        record = await Assessment.create(
-            elder=user,
-            standard=result.standard,
-            detail_enc=runtime.crypto.encrypt(json.dumps(detail), purpose=ASSESSMENT_PURPOSE),
-            total=result.total,
-            preliminary_level=result.preliminary_level.value,
-            final_level=result.final_level.value,
-            reasons=list(result.reasons),
-            assessor_1=cmd.assessor_1,
-            assessor_2=cmd.assessor_2,
+        record = assessment_row(
+            runtime,
+            elder_id=user.id,
+            result=result,
+            scores=cmd.item_scores,
+            coma=cmd.coma,
+            dementia_or_mental_disorder=cmd.dementia_or_mental_disorder,
+            risk_events_30d=cmd.risk_events_30d,
+            assessors=(cmd.assessor_1, cmd.assessor_2),
             informant=cmd.informant,
             assessed_on=cmd.assessed_on,
-            recorded_by_id=principal.user_id,
+            recorded_by=principal.user_id,
         )
+        await record.save()
         profile.capability_level = result.final_level.value
         await profile.save(update_fields=["capability_level", "updated_at"])
     return record
 
 
 async def assessment_history(principal: Principal, elder_id: UUID) -> list[Assessment]:
+    """The elder's own assessments, or any elder's for their centre (logged): health data."""
     user, _ = await get_elder(elder_id)
-    if not await access.can_see_elder(principal, user):
-        raise Forbidden("elder_forbidden", "you may not see this elder's assessments")
+    own = principal.user_id == user.id
+    if not own and not principal.administers(user.district_id):  # type: ignore[attr-defined]
+        raise Forbidden("elder_forbidden", "only the elder and their centre see assessments")
+    await access.log_access(principal, user.id, ("assessments",), "assessment_history")
     return await Assessment.filter(elder_id=user.id).order_by("-assessed_on", "-created_at")
 
 
-def assessment_json(record: Assessment) -> dict[str, Any]:
+def assessment_json(runtime: Runtime, record: Assessment) -> dict[str, Any]:
+    detail = json.loads(runtime.crypto.decrypt(record.detail_enc, purpose=ASSESSMENT_PURPOSE))
     return {
         "id": str(record.id),
         "standard": record.standard,
         "total": record.total,
         "preliminary_level": record.preliminary_level,
         "final_level": record.final_level,
-        "reasons": record.reasons,
+        "reasons": detail.get("reasons", []),
         "assessors": [record.assessor_1, record.assessor_2],
         "informant": record.informant,
         "assessed_on": record.assessed_on.isoformat(),

@@ -117,6 +117,26 @@ async def approve_family_link(principal: Principal, link_id: UUID) -> FamilyLink
     return link
 
 
+async def revoke_family_link(principal: Principal, link_id: UUID) -> FamilyLink:
+    """The elder, the family member or the elder's centre ends a link; access ends with it."""
+    link = await FamilyLink.get_or_none(id=link_id).select_related("elder")
+    if link is None:
+        raise NotFound("link_not_found", f"no family link {link_id}")
+    elder: User = link.elder
+    allowed = principal.user_id in (elder.id, link.family_id) or principal.administers(  # type: ignore[attr-defined]
+        elder.district_id  # type: ignore[attr-defined]
+    )
+    if not allowed:
+        raise Forbidden(
+            "link_forbidden", "only the elder, the family member or the centre may end this link"
+        )
+    if link.status is LinkStatus.revoked:
+        raise Conflict("link_not_active", "the link is already revoked")
+    link.status = LinkStatus.revoked
+    await link.save(update_fields=["status"])
+    return link
+
+
 async def links_of(principal: Principal) -> list[FamilyLink]:
     if principal.role is Role.family:
         query = FamilyLink.filter(family_id=principal.user_id)

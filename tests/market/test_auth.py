@@ -180,3 +180,16 @@ class TestTokens:
         response = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "token_expired"
+
+
+class TestRegistrationLimit:
+    async def test_one_address_may_register_only_so_many(
+        self, client: httpx.AsyncClient, district: District
+    ) -> None:
+        statuses = [
+            (await client.post("/api/v1/auth/register", json=registration())).status_code
+            for _ in range(21)
+        ]
+        assert statuses[:20] == [201] * 20
+        assert statuses[20] == 429
+        assert await User.all().count() == 20

@@ -155,3 +155,9 @@ class TestReporter:
         quiet = Terminal()
         Reporter(quiet=True, stream=quiet).progress("elders", 3, 10)
         assert quiet.getvalue() == ""
+
+
+def test_district_code_that_cannot_name_a_chain(data_dir: Path) -> None:
+    main(["migrate", "--quiet"])
+    with pytest.raises(SystemExit, match="must be 1-32 ASCII"):
+        main(["district", "create", "东城", "Dongcheng"])
