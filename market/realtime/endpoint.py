@@ -15,7 +15,10 @@ Protocol (JSON text frames; the client frames are listed in `market.realtime.fra
    "at"}` frames. A resume position that cannot be replayed (more than the replay limit behind,
    purged by retention, or ahead of the log) gets `{"type": "reset", "stream", "seq",
    "reason"}`: reload that stream's state over HTTP, then continue from `seq`.
-4. The server sends `{"type": "ping"}` after `heartbeat_seconds` without traffic; any client
+4. Rights are re-read every 3 heartbeats: a signed-out token or suspended account closes with
+   4401; a stream no longer readable (a revoked family link) is dropped with an `error` frame
+   `streams_revoked` naming it.
+5. The server sends `{"type": "ping"}` after `heartbeat_seconds` without traffic; any client
    frame (`{"type": "pong"}` is the usual) counts as life. Close codes: 4400 too many malformed
    frames, 4401 unauthenticated or token expired, 4408 slow consumer (queue overflow), 4410
    idle timeout, 1011 server error. After any of them, reconnect and resume from the last seqs.

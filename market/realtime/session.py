@@ -45,6 +45,8 @@ from market.services.scope import Principal
 log = logging.getLogger("eldercare.realtime")
 
 MAX_SUBSCRIPTIONS = 1024
+# Rights (token revocation, family links) are re-read every this many heartbeats.
+RIGHTS_CHECK_HEARTBEATS = 3
 REPLAY_PAGE = 500
 CLOSE_TIMEOUT = 5.0
 
@@ -72,6 +74,7 @@ class Session:
         self.realtime = realtime
         self.config = realtime.config
         self.principal: Principal | None = None
+        self._token = ""
         self._expires_at: datetime | None = None
         self._queue: asyncio.Queue[Event | _Command | dict[str, Any]] = asyncio.Queue(
             self.config.queue_size
@@ -178,6 +181,7 @@ class Session:
             self.finish(CloseCode.unauthenticated, "token_expired: sign in again")
             return False
         self.principal = principal
+        self._token = token
         self._expires_at = claims.expires_at
         await self._send(
             {
@@ -232,7 +236,12 @@ class Session:
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self.config.heartbeat_seconds
+        next_check = loop.time() + self.config.heartbeat_seconds * RIGHTS_CHECK_HEARTBEATS
         while True:
+            if loop.time() >= next_check:
+                if not await self._recheck_rights():
+                    return
+                next_check = loop.time() + self.config.heartbeat_seconds * RIGHTS_CHECK_HEARTBEATS
             if self._expires_at is not None and datetime.now(UTC) >= self._expires_at:
                 self.finish(CloseCode.unauthenticated, "token_expired: sign in again, then resume")
                 return
@@ -256,6 +265,27 @@ class Session:
                     await self._unsubscribe(item.frame)
             else:
                 await self._send(item)
+
+    async def _recheck_rights(self) -> bool:
+        """Rights change while a connection lives: a signed-out token, a suspended account, a
+        revoked family link. Checked every few heartbeats; False when the session must end."""
+        try:
+            principal = await principal_for_token(self.runtime, self._token)
+        except Unauthenticated as exc:
+            self.finish(CloseCode.unauthenticated, f"{exc.code}: {exc.message}")
+            return False
+        self.principal = principal
+        readable = set(await readable_streams(principal))
+        lost = [s for s in self._positions if s not in readable]
+        lost = [s for s in lost if not await may_read(principal, s)]
+        for stream in lost:
+            self.realtime.hub.unsubscribe(stream, self)
+            del self._positions[stream]
+        if lost:
+            await self._send(
+                _error("streams_revoked", "you may no longer read these streams", streams=lost)
+            )
+        return True
 
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_text(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))

@@ -437,3 +437,32 @@ class TestSlowConsumer:
         async with client_for(live, elder, streams=[stream], resume={stream: 0}) as client:
             items = await collect(client, total, within=20)
         assert seqs(items) == list(range(1, total + 1))
+
+
+class TestRightsChangeDuringAConnection:
+    async def test_signing_out_closes_the_open_connection(self, live: Live, city: City) -> None:
+        elder = city["elder"]
+        async with client_for(live, elder) as client:
+            response = await live.http.post("/api/v1/auth/logout", headers=elder.headers)
+            assert response.status_code in (200, 204), response.text
+            with pytest.raises(AuthenticationFailed, match="token_revoked"):
+                await collect(client, 1)  # rights are re-read every 3 heartbeats (3 s here)
+
+    async def test_revoked_family_link_stops_the_elder_stream(self, live: Live, city: City) -> None:
+        elder, family = city["elder"], city["family"]
+        link = await FamilyLink.create(
+            family=family.user, elder=elder.user, relation="son", status=LinkStatus.approved
+        )
+        mother = elder_stream(elder.user.id)
+        async with client_for(live, family) as client:
+            assert mother in client.subscribed
+            await FamilyLink.filter(id=link.id).update(status=LinkStatus.revoked)
+            async with asyncio.timeout(8):
+                while not client.errors:
+                    await quiet(client, 0.5)
+            (error,) = client.errors
+            assert (error["code"], error["streams"]) == ("streams_revoked", [mother])
+            await publish([mother], "after.revocation")
+            await publish([user_stream(family.user.id)], "own.news")
+            (event,) = await collect(client, 1)
+        assert isinstance(event, Event) and event.kind == "own.news"
