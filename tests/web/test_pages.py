@@ -53,6 +53,29 @@ def scan(page: Any) -> list[dict[str, Any]]:
 
 ROLES = list(dict.fromkeys(role for _, role, _, _ in PAGES))
 
+# Elder-facing checks: every visible text at least 18 px, every control at least 48 px tall.
+ELDER_CHECKS = """() => {
+    const small = [];
+    const short = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const el = node.parentElement;
+        if (!node.textContent.trim() || !el.offsetParent) continue;
+        if (el.closest('svg, .visually-hidden')) continue;
+        const size = parseFloat(getComputedStyle(el).fontSize);
+        const text = node.textContent.trim().slice(0, 30);
+        if (size < 18) small.push(`${el.tagName} ${size}px: ${text}`);
+    }
+    const controls =
+        'button, select, input:not([type=checkbox]):not([type=radio]), nav a, a.button';
+    for (const el of document.querySelectorAll(controls)) {
+        const box = el.getBoundingClientRect();
+        const text = el.textContent.trim().slice(0, 30);
+        if (box.width && box.height < 48) short.push(`${el.tagName} ${box.height}px: ${text}`);
+    }
+    return { small, short };
+}"""
+
 
 @pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
 def test_pages_are_accessible_and_captured(
@@ -69,6 +92,9 @@ def test_pages_are_accessible_and_captured(
         page.goto(server.base_url + "/" + hash_.format(**ids))
         # A screen is attached only once its data is in, so the heading means "ready".
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        if role in ("elder", "family"):
+            checks = page.evaluate(ELDER_CHECKS)
+            assert checks == {"small": [], "short": []}, (name, checks)
         # One axe scan per page, at phone width where crowding problems show first.
         page.set_viewport_size({"width": WIDTHS[0], "height": 800})
         problems = scan(page)

@@ -133,3 +133,27 @@ class TestBrokenLoad:
         page.route("**/views/policy.js", lambda route: route.fulfill(status=500, body="oops"))
         page.goto(server.base_url + "/")
         expect(page.get_by_role("alert")).to_contain_text("页面没有加载成功", timeout=8000)
+
+
+class TestKeyboard:
+    def test_sign_in_with_the_keyboard_alone_and_see_the_focus(
+        self, page: Any, server: Server
+    ) -> None:
+        page.goto(server.base_url + "/#/signin")
+        # The phone field has focus on arrival; Tab moves on, Enter submits.
+        expect(page.get_by_label("手机号码")).to_be_focused()
+        page.keyboard.type(server.account("elder")["phone"])
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("密码")).to_be_focused()
+        page.keyboard.type(server.password)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("预约服务")
+        # Focus lands on the new screen's heading, then Tab reaches the controls in order.
+        expect(page.get_by_role("heading", level=1)).to_be_focused()
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "(() => { const el = document.activeElement; const s = getComputedStyle(el);"
+            " return {tag: el.tagName, outline: s.outlineStyle, width: parseFloat(s.outlineWidth)};"
+            " })()"
+        )
+        assert focused["outline"] == "solid" and focused["width"] >= 3, focused
