@@ -85,6 +85,7 @@ class RealtimeService:
         self._publisher = publisher
         self._doorbells = doorbells
         self._purger: asyncio.Task[None] | None = None
+        self._checker: asyncio.Task[None] | None = None
 
     @classmethod
     def start(
@@ -106,10 +107,23 @@ class RealtimeService:
         # Local commits reach local subscribers at once, whatever carries them to other processes.
         doorbells.add(hub)
         service = cls(config, hub=hub, listener=listener, publisher=publisher, doorbells=doorbells)
+        loop = asyncio.get_running_loop()
         if listener is not None:
             listener.start()
-        service._purger = asyncio.get_running_loop().create_task(service._purge_forever())
+        else:
+            # No listener re-reads the heads here: a fan-out read that failed (say, SQLite
+            # busy) would otherwise wait for the stream's next event.
+            service._checker = loop.create_task(service._check_forever())
+        service._purger = loop.create_task(service._purge_forever())
         return service
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.check_seconds)
+            try:
+                await self.hub.catch_up()
+            except Exception:
+                log.exception("reading stream heads failed; retrying")
 
     async def _purge_forever(self) -> None:
         while True:
@@ -126,10 +140,11 @@ class RealtimeService:
         if self._publisher is not None:
             self._doorbells.remove(self._publisher)
             await self._publisher.close()
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
+        for task in (self._purger, self._checker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.listener is not None:
             await self.listener.close()
         await self.hub.close()
