@@ -61,14 +61,16 @@ export function statementTable(statement, history) {
         {},
         statement.lines.map((line) => {
           const receipt = receiptOf(line, statement, history);
+          // data-label lets the phone layout show each cell with its column name.
+          const cell = (key, attrs, ...content) => h("td", { ...attrs, "data-label": t(key) }, ...content);
           return h(
             "tr",
             { dataset: { seq: String(line.seq) } },
-            h("td", {}, new Date(line.at_ms).toLocaleDateString(locale())),
-            h("td", {}, `${t(`entry.${line.kind}`)}${line.category ? ` · ${t(`service.${line.category}`)}` : ""}`),
-            h("td", { class: line.signed_minutes < 0 ? "minus" : "plus" }, `${line.signed_minutes > 0 ? "+" : ""}${formatDuration(line.signed_minutes)}`),
-            h("td", {}, formatDuration(balances.get(line.seq))),
-            h("td", {}, receipt ? verifyMark(receipt, { trustedKeyId: trusted }) : t("statement.pending")),
+            cell("statement.date", {}, new Date(line.at_ms).toLocaleDateString(locale())),
+            cell("statement.what", {}, `${t(`entry.${line.kind}`)}${line.category ? ` · ${t(`service.${line.category}`)}` : ""}`),
+            cell("statement.minutes", { class: line.signed_minutes < 0 ? "minus" : "plus" }, `${line.signed_minutes > 0 ? "+" : ""}${formatDuration(line.signed_minutes)}`),
+            cell("statement.balance", {}, formatDuration(balances.get(line.seq))),
+            cell("statement.check", {}, receipt ? verifyMark(receipt, { trustedKeyId: trusted }) : t("statement.pending")),
           );
         }),
       ),
