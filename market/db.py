@@ -18,6 +18,7 @@ MARKET_APP = "market"
 LEDGER_APP = "ledger"
 REALTIME_APP = "realtime"
 WITNESSING_APP = "witnessing"
+VISITS_APP = "visits"
 
 
 class DatabaseNotMigrated(RuntimeError):
@@ -52,6 +53,12 @@ def apps_config() -> dict[str, dict[str, Any]]:
             "models": ["market.witnessing.models"],
             "default_connection": "default",
             "migrations": "market.witnessing.migrations",
+        },
+        # Check-in visits and major changes (market.visits), migrated on their own like realtime.
+        VISITS_APP: {
+            "models": ["market.visits.models"],
+            "default_connection": "default",
+            "migrations": "market.visits.migrations",
         },
     }
     if _ledger_app_present():

@@ -1,0 +1,1 @@
+"""Check-in visits to elders by policy tier: records, major changes, the overdue queue."""
