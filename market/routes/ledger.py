@@ -6,6 +6,7 @@ anyone can check the log. District paths use the ledger chain name, a top-level 
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 from starlette.requests import Request
@@ -23,24 +24,35 @@ from market.services.runtime import runtime_of
 
 HOLDERS = [Role.volunteer, Role.elder, Role.family]
 MAX_INT = 2**53 - 1
+# ASCII digits only: str.isdigit() and int() also take "²" or full-width "１", which then
+# either raise (a 500) or quietly parse as a number nobody typed.
+_SIGNED = re.compile(r"-?[0-9]{1,16}")
+_UNSIGNED = re.compile(r"[0-9]{1,16}")
 
 
 def _gateway(request: Request) -> LedgerGateway:
     return runtime_of(request).ledger
 
 
-def _int(request: Request, name: str, default: int | None = None) -> int | None:
+def _parse_int(name: str, raw: str, *, signed: bool) -> int:
+    pattern, what = (_SIGNED, "an integer") if signed else (_UNSIGNED, "a non-negative integer")
+    text = raw.strip()
+    if pattern.fullmatch(text) is None or abs(int(text)) > MAX_INT:
+        raise InvalidInput(
+            "invalid_input",
+            f"{name} must be {what}",
+            [{"field": name, "problem": f"must be {what}"}],
+        )
+    return int(text)
+
+
+def _int(
+    request: Request, name: str, default: int | None = None, *, signed: bool = True
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    text = raw.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 16 or abs(int(text)) > MAX_INT:
-        raise InvalidInput(
-            "invalid_input",
-            f"{name} must be an integer",
-            [{"field": name, "problem": "must be an integer"}],
-        )
-    return int(text)
+    return _parse_int(name, raw, signed=signed)
 
 
 def _required(request: Request, name: str) -> int:
@@ -95,7 +107,7 @@ async def checkpoint_history(request: Request) -> Response:
     chain = _district(request)
     await gateway.district_of_chain(chain)
     after = _int(request, "after", -1)
-    limit = _int(request, "limit", checkpoints.HISTORY_PAGE)
+    limit = _int(request, "limit", checkpoints.HISTORY_PAGE, signed=False)
     assert after is not None and limit is not None
     if not 1 <= limit <= checkpoints.HISTORY_PAGE:
         raise InvalidInput(
@@ -117,15 +129,8 @@ async def checkpoint_history(request: Request) -> Response:
     "district, size, root, digest, your key id and at_ms) with your Ed25519 key.",
 )
 async def cosign(request: Request) -> Response:
-    raw = str(request.path_params["size"])
-    if not raw.isdigit() or len(raw) > 16:
-        raise InvalidInput(
-            "invalid_input",
-            "size must be a non-negative integer",
-            [{"field": "size", "problem": "must be a non-negative integer"}],
-        )
+    size = _parse_int("size", str(request.path_params["size"]), signed=False)
     cmd = await parse_body(request, Cosign)
-    size = int(raw)
     view = await checkpoints.auditor_cosign(
         _gateway(request),
         auth.current(request),
@@ -171,7 +176,7 @@ async def proof(request: Request) -> Response:
         _district(request),
         seq=_int(request, "seq"),
         entry_id=entry_id,
-        size=_int(request, "size"),
+        size=_int(request, "size", signed=False),
     )
     return JSONResponse(result)
 
@@ -228,7 +233,7 @@ async def balance(request: Request) -> Response:
 )
 async def statement(request: Request) -> Response:
     after = _int(request, "after", -1)
-    limit = _int(request, "limit", 50)
+    limit = _int(request, "limit", 50, signed=False)
     assert after is not None and limit is not None
     result = await ledger_reads.statement(
         _gateway(request), auth.current(request), _user(request), after=after, limit=limit

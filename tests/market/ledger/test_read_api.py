@@ -345,3 +345,67 @@ async def test_provider_staff_reads_own_balance(
     response = await client.get(f"{API}/accounts/{staff.user.id}/balance", headers=staff.headers)
     assert response.status_code == 200
     assert response.json()["balance_minutes"] == 0
+
+
+class TestIntegerParameters:
+    """Query and path integers are ASCII digits: anything else is a 422 naming the parameter."""
+
+    # "--5", superscript two "²" and full-width one "１" (URL-encoded UTF-8).
+    BAD = ("--5", "%C2%B2", "%EF%BC%91")
+
+    async def assert_422(self, response: httpx.Response, name: str) -> None:
+        assert response.status_code == 422, response.text
+        error = error_of(response)
+        assert error["code"] == "invalid_input"
+        assert name in error["message"]
+
+    async def test_bad_seq_is_422(self, client: httpx.AsyncClient, lcity: LedgerCity) -> None:
+        await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
+        await sign(lcity.gateway)
+        for raw in self.BAD:
+            response = await client.get(f"{API}/districts/east/proof?seq={raw}")
+            await self.assert_422(response, "seq")
+
+    async def test_bad_or_negative_size_is_422(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
+        await sign(lcity.gateway)
+        for raw in ("--1", "-1", "%C2%B2"):
+            response = await client.get(f"{API}/districts/east/proof?seq=0&size={raw}")
+            await self.assert_422(response, "size")
+
+    async def test_plain_seq_and_size_still_work(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
+        await sign(lcity.gateway)
+        response = await client.get(f"{API}/districts/east/proof?seq=0&size=1")
+        assert response.status_code == 200, response.text
+        assert response.json()["tree_size"] == 1
+
+    async def test_bad_checkpoint_history_after_is_422(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        for raw in ("--1", "%EF%BC%91"):
+            response = await client.get(f"{API}/districts/east/checkpoints?after={raw}")
+            await self.assert_422(response, "after")
+
+    async def test_bad_statement_limit_is_422(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        volunteer = lcity["volunteer"]
+        url = f"{API}/accounts/{volunteer.user.id}/statement"
+        for raw in ("%C2%B2", "--1", "-5"):
+            response = await client.get(f"{url}?limit={raw}", headers=volunteer.headers)
+            await self.assert_422(response, "limit")
+
+    async def test_bad_cosign_size_is_422(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        headers = lcity["auditor"].headers
+        for raw in ("--1", "-1", "%C2%B2", "%EF%BC%91"):
+            response = await client.post(
+                f"{API}/districts/east/checkpoints/{raw}/cosignatures", json={}, headers=headers
+            )
+            await self.assert_422(response, "size")
