@@ -113,6 +113,14 @@ export class LiveFeed {
       case "ping":
         socket.send(JSON.stringify({ type: "pong" }));
         break;
+      case "error":
+        // A stream we may no longer read (a family link revoked): forget its position so a
+        // reconnect does not ask to resume it, and let the views reload what they may see.
+        if (frame.code === "streams_revoked" || frame.code === "forbidden_streams") {
+          for (const stream of frame.streams ?? []) this.lastSeq.delete(stream);
+          for (const handler of this.syncHandlers) handler();
+        }
+        break;
       default:
         break;
     }

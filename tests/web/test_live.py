@@ -62,13 +62,15 @@ FAKE_FEED = """async () => {
     second.play({ type: 'reset', stream: 'user:a', seq: 9, reason: 'purged' });
     second.play(event('e8', 8));  // below the reset point: dropped
     second.play(event('e10', 10));
+    second.play({ type: 'error', code: 'streams_revoked', streams: ['user:a'], message: 'gone' });
+    const resumeAfterRevoke = Object.fromEntries(feed.lastSeq);
     second.dispatchEvent(new CloseEvent('close', { code: 4401, reason: 'token_expired: ended' }));
     await tick(700);
     return {
         sockets: sockets.length,
         firstSent: first.sent,
         secondSent: second.sent,
-        seen, syncs, statuses, authFailed,
+        seen, syncs, statuses, authFailed, resumeAfterRevoke,
     };
 }"""
 
@@ -87,8 +89,10 @@ def test_feed_resumes_drops_duplicates_and_stops_on_401(page: Any, server: Serve
         {"type": "subscribe", "resume": {"user:a": 5}},
     ]
     assert result["seen"] == ["e4", "e5", "e6", "e10"]
-    # Views reload after each subscription and after the reset.
-    assert result["syncs"] == 3
+    # Views reload after each subscription, the reset and the revocation.
+    assert result["syncs"] == 4
+    # A revoked stream is no longer resumed.
+    assert result["resumeAfterRevoke"] == {}
     assert "reconnecting" in result["statuses"]
     assert result["statuses"][-1] == "idle"
     # A 4401 close ends the session: no third connection.
