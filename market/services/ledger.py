@@ -23,6 +23,7 @@ derived id (e.g. `deposit:<booking id>`) makes "commit booking, then append" saf
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import stat
@@ -69,6 +70,7 @@ LEDGER_DIR = "ledger"
 WITNESS_DIR = "witnesses"
 PASSPHRASE_FILE = "passphrase"
 DEFAULT_TRANSFER_DEADLINE_MS = 24 * 3600 * 1000
+log = logging.getLogger("eldercare.ledger")
 
 
 def now_ms() -> int:
@@ -200,7 +202,15 @@ class LedgerGateway:
         codes = (
             await District.filter(parent_id=None).order_by("code").values_list("code", flat=True)
         )
-        return [chain_name(str(code)) for code in codes]
+        chains = []
+        for code in codes:
+            try:
+                chains.append(check_district(str(code)))
+            except lerr.InvalidEntry:
+                # Codes are validated at creation, but old rows or a direct insert may hold one
+                # that names no chain: skip it rather than fail every district's endpoints.
+                log.warning("district code %r cannot name a ledger chain; skipped", code)
+        return chains
 
     async def district_of_chain(self, chain: str) -> District:
         district = await District.get_or_none(code=chain, parent_id=None)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import httpx
 import pytest
 
 from ledger.entries import ISSUANCE, POOL, Kind
@@ -32,6 +35,23 @@ class TestChains:
         with pytest.raises(Conflict) as caught:
             await lcity.gateway.chain_of_district(bad.id)
         assert caught.value.code == "ledger.bad_district_code"
+
+    async def test_bad_code_is_skipped_with_a_warning(
+        self, lcity: LedgerCity, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Old data or a direct insert: creation validates codes, the database does not.
+        await District.create(code="_odd", name="Odd", level=DistrictLevel.district)
+        with caplog.at_level(logging.WARNING, logger="eldercare.ledger"):
+            assert await lcity.gateway.local_chains() == ["east", "west"]
+        assert "'_odd'" in caplog.text
+
+    async def test_bad_code_leaves_other_districts_readable(
+        self, client: httpx.AsyncClient, lcity: LedgerCity
+    ) -> None:
+        await District.create(code="_odd", name="Odd", level=DistrictLevel.district)
+        response = await client.get("/api/v1/ledger/districts")
+        assert response.status_code == 200, response.text
+        assert [d["district"] for d in response.json()["districts"]] == ["east", "west"]
 
 
 class TestDeposit:
