@@ -52,9 +52,23 @@ def _operation(route: Route, method: str, components: dict[str, Any]) -> dict[st
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in route.param_convertors
     ]
+    if spec.query is not None:
+        name = component(spec.query, components)
+        for field, schema in components[name]["properties"].items():
+            params.append(
+                {
+                    "name": field,
+                    "in": "query",
+                    "required": field in components[name]["required"],
+                    "schema": schema,
+                }
+            )
     if params:
         operation["parameters"] = params
+    if route.param_convertors:
         responses["404"] = _error("No such resource")
+    if spec.query is not None:
+        responses["422"] = _error("Invalid query parameters; details list every problem")
     if spec.body is not None:
         name = component(spec.body, components)
         operation["requestBody"] = {

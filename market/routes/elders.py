@@ -8,8 +8,13 @@ from starlette.routing import Route
 
 from market.models import Role
 from market.routes.spec import endpoint
-from market.schemas.parse import parse_body, path_uuid
-from market.schemas.people import RecordAssessment, RegisterElder, UpdateElderProfile
+from market.schemas.parse import parse_body, parse_query, path_uuid
+from market.schemas.people import (
+    ElderListQuery,
+    RecordAssessment,
+    RegisterElder,
+    UpdateElderProfile,
+)
 from market.services import auth, elders
 from market.services.runtime import runtime_of
 
@@ -29,6 +34,17 @@ async def register_elder(request: Request) -> Response:
     user = await elders.register_elder(runtime_of(request), auth.current(request), cmd)
     view = await elders.elder_view(runtime_of(request), auth.current(request), user.id)
     return JSONResponse({"elder": view}, status_code=201)
+
+
+@endpoint(
+    summary="Elders of a district you administer (no sensitive fields)",
+    tag="elders",
+    roles=[Role.centre_admin],
+    query=ElderListQuery,
+)
+async def list_elders(request: Request) -> Response:
+    query = parse_query(request, ElderListQuery)
+    return JSONResponse({"elders": await elders.list_elders(auth.current(request), query)})
 
 
 @endpoint(
@@ -89,6 +105,7 @@ async def list_assessments(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/elders", register_elder, methods=["POST"]),
+    Route("/api/v1/elders", list_elders, methods=["GET"]),
     Route("/api/v1/elders/{id}", get_elder, methods=["GET"]),
     Route("/api/v1/elders/{id}/profile", update_elder, methods=["POST"]),
     Route("/api/v1/elders/{id}/assessments", record_assessment, methods=["POST"]),

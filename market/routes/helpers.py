@@ -8,10 +8,11 @@ from starlette.routing import Route
 
 from market.models import Role
 from market.routes.spec import endpoint
-from market.schemas.parse import parse_body, path_uuid
+from market.schemas.parse import parse_body, parse_query, path_uuid
 from market.schemas.people import (
     AddCertificate,
     CreateProvider,
+    HelperListQuery,
     ProviderListing,
     UpdateHelperProfile,
     VettingDecision,
@@ -20,6 +21,17 @@ from market.services import auth, helpers
 from market.services.runtime import runtime_of
 
 HELPERS = [Role.volunteer, Role.provider_staff]
+
+
+@endpoint(
+    summary="Helpers of a district you administer (e.g. awaiting vetting, certificates expiring)",
+    tag="helpers",
+    roles=[Role.centre_admin],
+    query=HelperListQuery,
+)
+async def list_helpers(request: Request) -> Response:
+    query = parse_query(request, HelperListQuery)
+    return JSONResponse({"helpers": await helpers.list_helpers(auth.current(request), query)})
 
 
 @endpoint(
@@ -109,6 +121,7 @@ async def list_provider(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/v1/helpers", list_helpers, methods=["GET"]),
     Route("/api/v1/helpers/me", update_profile, methods=["POST"]),
     Route("/api/v1/helpers/{id}", get_helper, methods=["GET"]),
     Route("/api/v1/helpers/{id}/vetting", vet_helper, methods=["POST"]),

@@ -346,6 +346,38 @@ async def parse_body(request: Request, cls: type[T]) -> T:
     return parse(cls, await json_body(request))
 
 
+_QUERY_INT = re.compile(r"-?[0-9]{1,16}")
+
+
+def _query_value(annotation: Any, raw: str) -> Any:
+    """Query strings carry text only; integers are read here (ASCII digits only), the rest
+    goes through the same conversion as JSON strings."""
+    base, _ = _unwrap(annotation)
+    _, base = _is_optional(base)
+    base, _ = _unwrap(base)
+    if base is int and _QUERY_INT.fullmatch(raw):
+        return int(raw)
+    return raw
+
+
+def parse_query(request: Request, cls: type[T]) -> T:
+    """The query string as an instance of the dataclass `cls`; repeated or unknown keys are 422."""
+    hints = get_type_hints(cls, include_extras=True)
+    data: dict[str, Any] = {}
+    out = _Collector()
+    for key, raw in request.query_params.multi_items():
+        if key in data:
+            out.add(key, "is given more than once")
+        data[key] = _query_value(hints[key], raw) if key in hints else raw
+    if out.problems:
+        raise InvalidInput(
+            "invalid_input",
+            f"{out.problems[0].field} {out.problems[0].problem}",
+            [p.as_json() for p in out.problems],
+        )
+    return parse(cls, data)
+
+
 def path_uuid(request: Request, name: str = "id") -> UUID:
     raw = request.path_params[name]
     try:

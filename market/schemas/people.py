@@ -171,3 +171,24 @@ class CreateProvider:
 class ProviderListing:
     list_status: Literal["normal", "red", "black"]
     reason: ShortText
+
+
+@dataclass(frozen=True)
+class ElderListQuery:
+    """Elders of a district the caller administers (default: the caller's own)."""
+
+    district_id: UUID | None = None
+    q: Annotated[str, Text(1, 50)] | None = None
+    limit: Annotated[int, Range(1, 200)] = 50
+    offset: Annotated[int, Range(0, 1_000_000)] = 0
+
+
+@dataclass(frozen=True)
+class HelperListQuery:
+    """Helpers of a district the caller administers, e.g. those awaiting vetting."""
+
+    district_id: UUID | None = None
+    vetting_status: Literal["pending", "approved", "rejected"] | None = None
+    certificates_expiring_before: date | None = None
+    limit: Annotated[int, Range(1, 200)] = 50
+    offset: Annotated[int, Range(0, 1_000_000)] = 0

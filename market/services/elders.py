@@ -15,12 +15,18 @@ from market import assessment as gbt
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import Assessment, ElderProfile, Role, User, UserStatus
 from market.schemas.common import normalise_phone
-from market.schemas.people import Consent, RecordAssessment, RegisterElder, UpdateElderProfile
+from market.schemas.people import (
+    Consent,
+    ElderListQuery,
+    RecordAssessment,
+    RegisterElder,
+    UpdateElderProfile,
+)
 from market.services import access
 from market.services.auth import PHONE_PURPOSE, create_account, now_utc, phone_index
 from market.services.districts import get_district
 from market.services.runtime import Runtime
-from market.services.scope import Principal, require_admin_of
+from market.services.scope import Principal, district_subtree, require_admin_of
 
 ENCRYPTED = {
     "id_number": "elder.id_number",
@@ -270,3 +276,30 @@ def assessment_json(runtime: Runtime, record: Assessment) -> dict[str, Any]:
         "assessed_on": record.assessed_on.isoformat(),
         "reassessment_due": gbt.reassessment_due(record.assessed_on).isoformat(),
     }
+
+
+async def list_elders(principal: Principal, query: ElderListQuery) -> list[dict[str, Any]]:
+    """Elders under a district the caller administers; no sensitive fields, so no access log."""
+    district_id = query.district_id or principal.district_id
+    require_admin_of(principal, district_id, "list this district's elders")
+    districts = await district_subtree(district_id)
+    rows = User.filter(role=Role.elder, district_id__in=list(districts))
+    if query.q:
+        rows = rows.filter(name__icontains=query.q)
+    users = await rows.order_by("name", "id").offset(query.offset).limit(query.limit)
+    profiles = {
+        p.user_id: p  # type: ignore[attr-defined]
+        for p in await ElderProfile.filter(user_id__in=[u.id for u in users])
+    }
+    return [
+        {
+            "id": str(user.id),
+            "name": user.name,
+            "district_id": str(user.district_id),  # type: ignore[attr-defined]
+            "birth_year": profiles[user.id].birth_year,
+            "flags": profiles[user.id].flags,
+            "capability_level": profiles[user.id].capability_level,
+        }
+        for user in users
+        if user.id in profiles
+    ]

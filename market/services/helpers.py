@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 from uuid import UUID
 
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -21,6 +22,7 @@ from market.models import (
 from market.schemas.people import (
     AddCertificate,
     CreateProvider,
+    HelperListQuery,
     ProviderListing,
     UpdateHelperProfile,
     VettingDecision,
@@ -28,7 +30,7 @@ from market.schemas.people import (
 from market.services.auth import now_utc
 from market.services.districts import get_district
 from market.services.runtime import Runtime
-from market.services.scope import Principal, require_admin_of
+from market.services.scope import Principal, district_subtree, require_admin_of
 
 CERTIFICATE_PURPOSE = "certificate.number"
 
@@ -196,3 +198,28 @@ def may_see_certificates(principal: Principal, helper: HelperProfile) -> bool:
 def require_visible_helper(principal: Principal, helper: HelperProfile) -> None:
     if not may_see_certificates(principal, helper):
         raise Forbidden("helper_forbidden", "only the helper and their centre may see this profile")
+
+
+async def list_helpers(principal: Principal, query: HelperListQuery) -> list[dict[str, Any]]:
+    """Helpers under a district the caller administers, for vetting and certificate checks."""
+    district_id = query.district_id or principal.district_id
+    require_admin_of(principal, district_id, "list this district's helpers")
+    users = User.filter(district_id__in=list(await district_subtree(district_id)))
+    helpers = HelperProfile.filter(user_id__in=Subquery(users.values("id")))
+    if query.vetting_status:
+        helpers = helpers.filter(vetting_status=VettingStatus(query.vetting_status))
+    if query.certificates_expiring_before:
+        expiring = Certificate.filter(expires_on__lt=query.certificates_expiring_before)
+        helpers = helpers.filter(user_id__in=Subquery(expiring.values("helper_id")))
+    page = (
+        await helpers.select_related("user")
+        .order_by("user__name", "id")
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+    result = []
+    for helper in page:
+        view = await helper_json(helper, viewer_may_see_certificates=True)
+        view["name"] = helper.user.name
+        result.append(view)
+    return result
