@@ -88,6 +88,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=host,
         port=port,
         workers=args.workers,
+        # The sans-I/O implementation of the websockets library: what the realtime tests and
+        # benchmarks run on.
+        ws="websockets-sansio",
         log_level="warning" if args.quiet else "info",
     )
     return 0
