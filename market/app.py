@@ -24,6 +24,7 @@ from market.services import matching_loop
 from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
+from market.visits import routes as visit_routes
 
 log = logging.getLogger("eldercare")
 
@@ -40,6 +41,7 @@ def api_routes() -> list[BaseRoute]:
         *bookings.routes,
         *offers.routes,
         *ledger_routes.routes,
+        *visit_routes.routes,
     ]
 
 

@@ -13,6 +13,9 @@ from market.services.auth import PHONE_PURPOSE
 from market.services.elders import ASSESSMENT_PURPOSE, ENCRYPTED
 from market.services.helpers import CERTIFICATE_PURPOSE
 from market.services.runtime import Runtime
+from market.visits.models import CHANGE_PURPOSE as VISIT_CHANGE_PURPOSE
+from market.visits.models import RECORD_PURPOSE as VISIT_RECORD_PURPOSE
+from market.visits.models import MajorChange, VisitRecord
 
 # (model, column, purpose) for every encrypted column in the database.
 ENCRYPTED_COLUMNS: tuple[tuple[type[Model], str, str], ...] = (
@@ -22,6 +25,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Model], str, str], ...] = (
     (ElderProfile, "health_enc", ENCRYPTED["health_notes"]),
     (Assessment, "detail_enc", ASSESSMENT_PURPOSE),
     (Certificate, "number_enc", CERTIFICATE_PURPOSE),
+    (VisitRecord, "record_enc", VISIT_RECORD_PURPOSE),
+    (MajorChange, "note_enc", VISIT_CHANGE_PURPOSE),
 )
 BATCH = 500
 

@@ -14,6 +14,10 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+# Encryption purposes of the two encrypted columns (market.security.fieldcrypto).
+RECORD_PURPOSE = "visit.record"
+CHANGE_PURPOSE = "visit.major_change"
+
 
 class VisitMethod(StrEnum):
     in_person = "in_person"
