@@ -47,7 +47,7 @@ class VisitRecord(Model):
     visited_at = fields.DatetimeField()
     record_enc = fields.TextField()
     # Booking ids of the requests this visit referred (market.visits.service.refer).
-    referral_booking_ids = fields.JSONField(default=list)
+    referral_booking_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)
     created_by_id = fields.UUIDField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -264,12 +264,14 @@ async def coverage(principal: Principal, district_id: UUID, month: date) -> Cove
     # Each elder's tier follows their own community's policy; what a tier requires in the
     # month and the target are those of the district asked about.
     own = rules[district_id]
-    rows = [tiers.tier_coverage(rule, by_tier[rule.tier], days_in_month=days) for rule in own.tiers]
-    monthly = [row for row in rows if row.visits_required_each >= 1]
+    table = [
+        tiers.tier_coverage(rule, by_tier[rule.tier], days_in_month=days) for rule in own.tiers
+    ]
+    monthly = [row for row in table if row.visits_required_each >= 1]
     return Coverage(
         month=month,
         target_bp=own.monthly_rate_target_bp,
-        tiers=rows,
+        tiers=table,
         monthly_elders=sum(row.elders for row in monthly),
         monthly_visited=sum(row.visited for row in monthly),
     )

@@ -50,11 +50,12 @@ def _check_time(field: str, at: datetime, now: datetime) -> None:
 
 
 async def _district_and_ancestors(district_id: UUID) -> frozenset[UUID]:
-    chain = {district_id}
-    parent = await District.filter(id=district_id).values_list("parent_id", flat=True)
-    while parent and parent[0] is not None and parent[0] not in chain:
-        chain.add(parent[0])
-        parent = await District.filter(id=parent[0]).values_list("parent_id", flat=True)
+    chain: set[UUID] = set()
+    current: UUID | None = district_id
+    while current is not None and current not in chain:
+        chain.add(current)
+        district = await District.get_or_none(id=current)
+        current = district.parent_id if district is not None else None  # type: ignore[attr-defined]
     return frozenset(chain)
 
 
