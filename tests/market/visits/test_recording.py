@@ -63,6 +63,15 @@ class TestRecordVisit:
         assert response.status_code == 201, response.text
         assert response.json()["visit"]["visitor_id"] == str(city["volunteer"].user.id)
 
+    async def test_volunteer_of_the_street_above_may_visit_its_communities(
+        self, client: httpx.AsyncClient, city: City, runtime: Runtime
+    ) -> None:
+        street_volunteer = await make_actor(client, runtime, Role.volunteer, city.east_street)
+        response = await client.post(
+            visits_url(city), headers=street_volunteer.headers, json=visit_body()
+        )
+        assert response.status_code == 201, response.text
+
     async def test_admin_records_a_visit_made_by_a_helper(
         self, client: httpx.AsyncClient, city: City
     ) -> None:
