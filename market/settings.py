@@ -40,6 +40,9 @@ class Settings:
     # The booking matching loop: one round every this many seconds; off for tests that drive it.
     matching_enabled: bool = True
     matching_interval_seconds: int = 5
+    # The fewest independent co-signatures a checkpoint needs, whatever a district's policy says:
+    # the witnessed district edits its own policy, so it must not be able to vote its quorum to 0.
+    witness_quorum_floor: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -65,6 +68,7 @@ ENVIRONMENT = {
     "ELDERCARE_REALTIME_RETENTION_DAYS": "realtime_retention_days",
     "ELDERCARE_MATCHING_ENABLED": "matching_enabled",
     "ELDERCARE_MATCHING_INTERVAL_SECONDS": "matching_interval_seconds",
+    "ELDERCARE_WITNESS_QUORUM_FLOOR": "witness_quorum_floor",
 }
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from market.errors import InvalidInput, NotFound
 from market.models import Role
 from market.routes.spec import ALL_ROLES, endpoint
-from market.schemas.ledger import Cosign, DonateHours, GiftHours
+from market.schemas.ledger import Cosign, DonateHours, GiftHours, RegisterWitnessKey
 from market.schemas.parse import json_body, parse_body, path_uuid
 from market.services import auth, checkpoints, ledger_actions, ledger_reads
 from market.services.ledger import LedgerGateway
@@ -141,6 +141,23 @@ async def cosign(request: Request) -> Response:
         at_ms=cmd.at_ms,
     )
     return JSONResponse(view.to_json(), status_code=201)
+
+
+@endpoint(
+    summary="Register your witness key as an auditor (once; it cannot be replaced)",
+    tag="ledger",
+    roles=[Role.auditor],
+    body=RegisterWitnessKey,
+    status=201,
+    description="Co-signatures are checked against this key only. 201 when registered, 200 when "
+    "the same key was already registered, 409 for a different one.",
+)
+async def register_witness_key(request: Request) -> Response:
+    cmd = await parse_body(request, RegisterWitnessKey)
+    body, created = await checkpoints.register_auditor_key(
+        _gateway(request), auth.current(request), bytes.fromhex(cmd.public_key)
+    )
+    return JSONResponse(body, status_code=201 if created else 200)
 
 
 @endpoint(
@@ -305,6 +322,7 @@ routes = [
     Route("/api/v1/ledger/accounts/{user_id}/balance", balance, methods=["GET"]),
     Route("/api/v1/ledger/accounts/{user_id}/statement", statement, methods=["GET"]),
     Route("/api/v1/ledger/settlement", settlement, methods=["GET"]),
+    Route("/api/v1/ledger/witness-key", register_witness_key, methods=["POST"]),
     Route("/api/v1/ledger/gifts", gift, methods=["POST"]),
     Route("/api/v1/ledger/donations", donate, methods=["POST"]),
     Route("/api/v1/ledger/federation/{kind}", federation, methods=["POST"]),

@@ -40,3 +40,10 @@ class Cosign:
     public_key: Hex32
     signature: Hex64
     at_ms: Annotated[int, Range(0, 2**53 - 1)]
+
+
+@dataclass(frozen=True)
+class RegisterWitnessKey:
+    """The Ed25519 public key an auditor co-signs checkpoints with; pinned once, for good."""
+
+    public_key: Hex32

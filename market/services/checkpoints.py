@@ -8,6 +8,17 @@ a row is self-contained and verifiable as read.
 
 The background task (`start_checkpointer`, run by the app's lifespan) polls every chain, signs
 what is due and resumes cross-district transfers whose hold is still open.
+
+When a checkpoint counts as witnessed is not the witnessed district's to decide, since its
+centre admins edit its policy and create auditor accounts:
+- the quorum is `ledger.witness_quorum` of the policy in force when the checkpoint was signed
+  (a later policy version cannot lower it for checkpoints already signed), and never less than
+  the deployment's `ELDERCARE_WITNESS_QUORUM_FLOOR` (`Settings.witness_quorum_floor`);
+- an auditor co-signs with the key they registered once (`register_auditor_key`); a
+  co-signature under any other key is refused, and a stored one does not count;
+- co-signatures of auditors created by a user of the witnessed district itself (its admins) do
+  not count toward that district's quorum and are refused there; auditors created by
+  `eldercare admin create` or by another district's admin count.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from ledger.canonical import decode, encode
 from ledger.checkpoint import Checkpoint, checkpoint_due, rotate_key, sign_checkpoint
@@ -25,10 +37,10 @@ from ledger.storage.base import StoredCheckpoint
 from ledger.storage.models import Checkpoint as CheckpointRow
 from ledger.transfer import resume_transfers
 from ledger.witness import Cosignature as LedgerCosignature
-from market.errors import Forbidden, InvalidInput, NotFound
-from market.models import Role
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound
+from market.models import Role, User
 from market.services import witnesses
-from market.services.ledger import LedgerGateway
+from market.services.ledger import LedgerGateway, top_level
 from market.services.ledger_errors import ledger_errors
 from market.services.scope import Principal
 
@@ -184,10 +196,13 @@ class Witnessed:
     cosignatures: tuple[witnesses.Cosigned, ...]
     quorum: int
     witness_count: int
+    # Witnesses whose co-signatures count toward this district's quorum (see the docstring).
+    counted: frozenset[str] = frozenset()
 
     @property
     def valid(self) -> list[witnesses.Cosigned]:
-        return witnesses.valid(self.checkpoint, self.cosignatures)
+        counting = [c for c in self.cosignatures if c.witness in self.counted]
+        return witnesses.valid(self.checkpoint, counting)
 
     @property
     def witnessed(self) -> bool:
@@ -204,11 +219,52 @@ class Witnessed:
         }
 
 
-async def witnessed(gateway: LedgerGateway, cp: Checkpoint) -> Witnessed:
+async def _auditor(witness: str) -> User | None:
+    try:
+        user_id = UUID(witness.removeprefix(witnesses.AUDITOR))
+    except ValueError:
+        return None
+    user = await User.get_or_none(id=user_id)
+    return user if user is not None and user.role is Role.auditor else None
+
+
+async def created_by_district(user: User, chain: str) -> bool:
+    """Whether `user` was created by someone of top-level district `chain` (e.g. its admin)."""
+    creator_id: UUID | None = user.created_by_id
+    if creator_id is None:  # `eldercare admin create`: the deployment's operator
+        return False
+    creator = await User.get_or_none(id=creator_id)
+    if creator is None:  # independence cannot be shown, so it is not assumed
+        return True
+    district = await top_level(creator.district_id)  # type: ignore[attr-defined]
+    return str(district.code) == chain
+
+
+async def _counts(cp: Checkpoint, cosigned: witnesses.Cosigned) -> bool:
+    if cosigned.witness.startswith(witnesses.CENTRE):
+        # A district's own centre never witnesses it.
+        return cosigned.witness != witnesses.CENTRE + cp.district
+    auditor = await _auditor(cosigned.witness)
+    if auditor is None:
+        return False
+    if await witnesses.pinned_key(cosigned.witness) != cosigned.public:
+        return False
+    return not await created_by_district(auditor, cp.district)
+
+
+async def quorum_of(gateway: LedgerGateway, cp: Checkpoint) -> tuple[int, int]:
+    """(k, m) for `cp`: the policy in force when it was signed, k raised to the floor."""
     district = await gateway.district_of_chain(cp.district)
-    _, policy = await gateway.policy(district.id, gateway.clock())
+    _, policy = await gateway.policy(district.id, cp.at_ms)
+    rules = policy.ledger
+    return max(rules.witness_quorum, gateway.settings.witness_quorum_floor), rules.witness_count
+
+
+async def witnessed(gateway: LedgerGateway, cp: Checkpoint) -> Witnessed:
+    quorum, count = await quorum_of(gateway, cp)
     cosigs = await witnesses.cosignatures(cp)
-    return Witnessed(cp, tuple(cosigs), policy.ledger.witness_quorum, policy.ledger.witness_count)
+    counted = frozenset([c.witness for c in cosigs if await _counts(cp, c)])
+    return Witnessed(cp, tuple(cosigs), quorum, count, counted)
 
 
 async def require_latest(gateway: LedgerGateway, chain: str) -> Checkpoint:
@@ -217,6 +273,18 @@ async def require_latest(gateway: LedgerGateway, chain: str) -> Checkpoint:
     if cp is None:
         raise NotFound("ledger.no_checkpoint", f"district {chain} has no signed checkpoint yet")
     return cp
+
+
+async def register_auditor_key(
+    gateway: LedgerGateway, principal: Principal, public: bytes
+) -> tuple[dict[str, Any], bool]:
+    """Pin the auditor's witness key, once; (key, created). Registering it again is harmless."""
+    if principal.role is not Role.auditor:  # the endpoint's role list says so too
+        raise Forbidden("ledger.not_auditor", "only auditors register a witness key")
+    witness = witnesses.AUDITOR + str(principal.user_id)
+    row, created = await witnesses.pin_key(witness, public, at_ms=gateway.clock())
+    body = {"witness": witness, "key_id": row.key_id, "public": bytes(row.public).hex()}
+    return {**body, "at_ms": row.at_ms}, created
 
 
 async def auditor_cosign(
@@ -238,10 +306,28 @@ async def auditor_cosign(
         raise NotFound(
             "ledger.unknown_checkpoint", f"district {chain} has no checkpoint of size {size}"
         )
+    name = witnesses.AUDITOR + str(principal.user_id)
+    pinned = await witnesses.pinned_key(name)
+    if pinned is None:
+        raise Conflict(
+            "ledger.witness_key_unregistered",
+            "register your witness key (POST /api/v1/ledger/witness-key) before co-signing",
+        )
+    if pinned != public:
+        raise Conflict(
+            "ledger.witness_key_mismatch",
+            f"public_key is not your registered witness key {key_id_of(pinned)}",
+        )
+    auditor = await User.get(id=principal.user_id)
+    if await created_by_district(auditor, chain):
+        raise Forbidden(
+            "ledger.own_district_auditor",
+            f"your account was created in district {chain}; it cannot witness its own checkpoints",
+        )
     cosignature = LedgerCosignature(
         key_id_of(public), cp.district, cp.size, cp.root, cp.digest(), at_ms, signature
     )
-    cosigned = witnesses.Cosigned(witnesses.AUDITOR + str(principal.user_id), public, cosignature)
+    cosigned = witnesses.Cosigned(name, public, cosignature)
     if not cosigned.verifies(cp):
         raise InvalidInput(
             "ledger.bad_cosignature",

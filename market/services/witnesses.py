@@ -7,9 +7,11 @@ name, a memory and storage:
   own last co-signature of that district (a row here): before trusting it, the witness checks
   its own signature on it, so rewriting that row or the checkpoint under it makes it refuse.
 - an auditor co-signs through the API as `auditor:<user id>` with their own Ed25519 key,
-  signing `ledger.witness.cosignature_message` for the checkpoint.
-A checkpoint counts as witnessed when `ledger.witness_quorum` (k of `witness_count`) distinct
-witnesses co-signed it, in the policy in force for the district.
+  signing `ledger.witness.cosignature_message` for the checkpoint. The key is registered once
+  and pinned to the account (`ledger_witness_key`, insert-only); co-signatures are checked
+  against the pinned key, never against a key presented with them.
+Which co-signatures count toward a quorum, and how large it is, is decided in
+`market.services.checkpoints`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from tortoise.exceptions import IntegrityError
 
 from ledger.checkpoint import Checkpoint, KeyHistory, check_checkpoint, key_history
 from ledger.errors import LedgerError, WitnessRefused
+from ledger.keys import key_id_of
 from ledger.service import consistency_proof
 from ledger.witness import Cosignature as LedgerCosignature
 from ledger.witness import Witness, verify_cosignature
 from market.errors import Conflict
-from market.witnessing.models import Cosignature
+from market.witnessing.models import Cosignature, WitnessKey
 
 log = logging.getLogger("eldercare.ledger")
 
@@ -97,6 +100,31 @@ async def record(cp: Checkpoint, cosigned: Cosigned) -> Cosigned:
             f"{cosigned.witness} already co-signed size {cp.size} with key {existing.key_id}",
         )
     return _cosigned(existing, cp)
+
+
+async def pinned_key(witness: str) -> bytes | None:
+    row = await WitnessKey.get_or_none(witness=witness)
+    return bytes(row.public) if row is not None else None
+
+
+async def pin_key(witness: str, public: bytes, *, at_ms: int) -> tuple[WitnessKey, bool]:
+    """Pin `public` as `witness`'s key; (row, created). A second, different key is a 409."""
+    row = await WitnessKey.get_or_none(witness=witness)
+    created = False
+    if row is None:
+        try:
+            row = await WitnessKey.create(
+                witness=witness, key_id=key_id_of(public), public=public, at_ms=at_ms
+            )
+            created = True
+        except IntegrityError:  # registered concurrently; the first one stands
+            row = await WitnessKey.get(witness=witness)
+    if bytes(row.public) != public:
+        raise Conflict(
+            "ledger.witness_key_pinned",
+            f"{witness} already registered witness key {row.key_id}; it cannot be replaced",
+        )
+    return row, created
 
 
 def _public_of(history: KeyHistory, key_id: str) -> bytes | None:

@@ -26,3 +26,18 @@ class Cosignature(Model):
     class Meta:
         table = "ledger_cosignature"
         unique_together = (("district", "size", "witness"),)
+
+
+class WitnessKey(Model):
+    # The one Ed25519 public key a witness co-signs with, pinned at registration: a later
+    # co-signature only counts if it verifies under this key, so nobody can present a fresh
+    # key per checkpoint. Insert-only (database triggers) and unique per witness.
+    row = fields.BigIntField(primary_key=True)
+    # "auditor:<user id>"; centres' keys live in the key store, not here.
+    witness = fields.CharField(max_length=100, unique=True)
+    key_id = fields.CharField(max_length=32)
+    public = fields.BinaryField()
+    at_ms = fields.BigIntField()
+
+    class Meta:
+        table = "ledger_witness_key"

@@ -13,6 +13,7 @@ from market.policy import LedgerRules
 from market.services import checkpoints, witnesses
 from market.services.runtime import Runtime
 from market.witnessing.models import Cosignature
+from tests.market.conftest import Actor
 from tests.market.ledger.conftest import (
     LedgerCity,
     error_of,
@@ -150,6 +151,11 @@ def auditor_signature(signer: Signer, cp: dict, at_ms: int) -> dict[str, object]
     }
 
 
+async def register_key(client: httpx.AsyncClient, actor: Actor, signer: Signer) -> httpx.Response:
+    body = {"public_key": signer.public.hex()}
+    return await client.post(f"{API}/witness-key", json=body, headers=actor.headers)
+
+
 class TestAuditorCosign:
     async def test_auditor_cosignature_completes_the_quorum(
         self, client: httpx.AsyncClient, lcity: LedgerCity
@@ -157,8 +163,10 @@ class TestAuditorCosign:
         await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
         await sign(lcity.gateway)
         cp = (await client.get(f"{API}/districts/east/checkpoint")).json()["checkpoint"]
-        body = auditor_signature(Signer.generate(), cp, 1234)
+        signer = Signer.generate()
+        body = auditor_signature(signer, cp, 1234)
         auditor = lcity["auditor"]
+        assert (await register_key(client, auditor, signer)).status_code == 201
         response = await client.post(
             f"{API}/districts/east/checkpoints/1/cosignatures", json=body, headers=auditor.headers
         )
@@ -180,12 +188,16 @@ class TestAuditorCosign:
         cp = (await client.get(f"{API}/districts/east/checkpoint")).json()["checkpoint"]
         url = f"{API}/districts/east/checkpoints/1/cosignatures"
         headers = lcity["auditor"].headers
-        await client.post(url, json=auditor_signature(Signer.generate(), cp, 1), headers=headers)
+        pinned = Signer.generate()
+        await register_key(client, lcity["auditor"], pinned)
+        first = await client.post(url, json=auditor_signature(pinned, cp, 1), headers=headers)
+        assert first.status_code == 201, first.text
         response = await client.post(
             url, json=auditor_signature(Signer.generate(), cp, 1), headers=headers
         )
         assert response.status_code == 409
-        assert error_of(response)["code"] == "ledger.cosignature_exists"
+        assert error_of(response)["code"] == "ledger.witness_key_mismatch"
+        assert await Cosignature.filter(witness__startswith="auditor:").count() == 1
 
     async def test_bad_signature_is_422_and_stores_nothing(
         self, client: httpx.AsyncClient, lcity: LedgerCity
@@ -193,7 +205,9 @@ class TestAuditorCosign:
         await fund(lcity.gateway, lcity["volunteer"].user.id, 5)
         await sign(lcity.gateway)
         cp = (await client.get(f"{API}/districts/east/checkpoint")).json()["checkpoint"]
-        body = auditor_signature(Signer.generate(), cp, 1)
+        signer = Signer.generate()
+        await register_key(client, lcity["auditor"], signer)
+        body = auditor_signature(signer, cp, 1)
         body["at_ms"] = 2  # signed for another time
         response = await client.post(
             f"{API}/districts/east/checkpoints/1/cosignatures",
