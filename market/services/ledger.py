@@ -30,7 +30,7 @@ import stat
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ledger import errors as lerr
 from ledger.entries import (
     ISSUANCE,
     POOL,
+    USER_PREFIX,
     Entry,
     Kind,
     check_district,
@@ -49,6 +50,7 @@ from ledger.entries import (
 from ledger.keys import KeyStore, Signer
 from ledger.rules import Limits, Proposal
 from ledger.service import DEFAULT_LIMITS, append
+from ledger.service import refuse as refuse_id
 from ledger.storage.tortoise_store import TortoiseStore
 from ledger.transfer import (
     META_PAYEE,
@@ -61,9 +63,9 @@ from ledger.transfer import (
     settle_hold,
 )
 from market import policy as policy_rules
-from market.errors import Conflict, NotFound
+from market.errors import ApiError, Conflict, NotFound
 from market.models import District, User
-from market.services.ledger_errors import ledger_errors
+from market.services.ledger_errors import api_error, ledger_errors, policy_refusal
 from market.settings import Settings
 
 LEDGER_DIR = "ledger"
@@ -71,6 +73,9 @@ WITNESS_DIR = "witnesses"
 PASSPHRASE_FILE = "passphrase"
 DEFAULT_TRANSFER_DEADLINE_MS = 24 * 3600 * 1000
 log = logging.getLogger("eldercare.ledger")
+CAP_RULE = "time_bank.account_cap_minutes"
+# The rule name `ledger.rules.check` gives a refusal by the `Limits.max_balance` hook.
+MAX_BALANCE_RULE = "max_balance"
 
 
 def now_ms() -> int:
@@ -118,6 +123,16 @@ def chain_name(code: str) -> str:
         raise Conflict(
             "ledger.bad_district_code", f"district code {code!r} cannot name a ledger chain"
         ) from None
+
+
+def capped(limits: Limits, cap: int) -> Limits:
+    """`limits` with the policy's per-account cap on user accounts (not the pool), checked by
+    the ledger under the chain lock so concurrent appends cannot all slip under it."""
+
+    def max_balance(district: str, account: str) -> int | None:
+        return cap if account.startswith(USER_PREFIX) else None
+
+    return replace(limits, max_balance=max_balance)
 
 
 def _signer(store: KeyStore, chain: str) -> Signer:
@@ -243,14 +258,33 @@ class LedgerGateway:
 
     # -- appends -----------------------------------------------------------------------------
 
-    async def append(self, proposal: Proposal) -> Entry:
-        async with ledger_errors():
-            return await append(self.store, proposal, limits=self.limits)
+    async def append(self, proposal: Proposal, *, cap: int | None = None) -> Entry:
+        """Append `proposal`; with `cap`, no user account it credits may end above `cap`."""
+        limits = self.limits if cap is None else capped(self.limits, cap)
+        try:
+            return await append(self.store, proposal, limits=limits)
+        except lerr.PolicyForbids as error:
+            if cap is not None and error.rule == MAX_BALANCE_RULE:
+                reason = f"{error.reason}; minutes above the cap can only be donated"
+                forbids = policy_rules.PolicyForbids(CAP_RULE, error.version, reason)
+                raise policy_refusal(forbids) from error
+            raise api_error(error) from error
+        except lerr.LedgerError as error:
+            raise api_error(error) from error
 
-    async def _proposal(self, holder: Holder, *, at_ms: int | None, **fields: Any) -> Proposal:
+    async def refuse(self, proposal: Proposal, error: ApiError) -> None:
+        """Record `proposal.id` as refused by a check made before the ledger was asked, so a
+        retry of the same id is refused too (`ledger.idempotency_failed`) instead of
+        succeeding later by surprise."""
+        async with ledger_errors():
+            await refuse_id(self.store, proposal, code=error.code, message=error.message)
+
+    async def _proposal(
+        self, holder: Holder, *, at_ms: int | None, **fields: Any
+    ) -> tuple[Proposal, policy_rules.DistrictPolicy]:
         at = self.clock() if at_ms is None else at_ms
-        version, _ = await self.policy(holder.district_id, at)
-        return Proposal(district=holder.chain, policy=version, at_ms=at, **fields)
+        version, policy = await self.policy(holder.district_id, at)
+        return Proposal(district=holder.chain, policy=version, at_ms=at, **fields), policy
 
     async def deposit(
         self,
@@ -271,20 +305,20 @@ class LedgerGateway:
         debit = POOL if from_pool else ISSUANCE
         if payer_id is not None:
             debit = (await self._same_chain(payer_id, volunteer.chain, "payer")).account
-        return await self.append(
-            await self._proposal(
-                volunteer,
-                at_ms=at_ms,
-                id=entry_id,
-                kind=Kind.DEPOSIT,
-                debit=debit,
-                credit=volunteer.account,
-                minutes=minutes,
-                actor=actor,
-                category=category,
-                ref=ref,
-            )
+        proposal, policy = await self._proposal(
+            volunteer,
+            at_ms=at_ms,
+            id=entry_id,
+            kind=Kind.DEPOSIT,
+            debit=debit,
+            credit=volunteer.account,
+            minutes=minutes,
+            actor=actor,
+            category=category,
+            ref=ref,
         )
+        # A deposit past the cap is refused (policy.forbids, the cap rule), not credited.
+        return await self.append(proposal, cap=policy.time_bank.account_cap_minutes)
 
     async def redeem(
         self,
@@ -304,20 +338,19 @@ class LedgerGateway:
         credit = ISSUANCE
         if payee_id is not None:
             credit = (await self._same_chain(payee_id, payer.chain, "payee")).account
-        return await self.append(
-            await self._proposal(
-                payer,
-                at_ms=at_ms,
-                id=entry_id,
-                kind=Kind.REDEEM,
-                debit=payer.account,
-                credit=credit,
-                minutes=minutes,
-                actor=actor,
-                category=category,
-                ref=ref,
-            )
+        proposal, _ = await self._proposal(
+            payer,
+            at_ms=at_ms,
+            id=entry_id,
+            kind=Kind.REDEEM,
+            debit=payer.account,
+            credit=credit,
+            minutes=minutes,
+            actor=actor,
+            category=category,
+            ref=ref,
         )
+        return await self.append(proposal)
 
     async def gift(
         self,
@@ -329,37 +362,63 @@ class LedgerGateway:
         actor: str,
         at_ms: int | None = None,
     ) -> Entry:
-        """Move hours between two users of one chain; policy is checked by `ledger_actions`."""
+        """Move hours between two users of one chain. The recipient's cap (the giver's policy,
+        as in `ledger_actions`) is checked by the ledger; the other rules by `ledger_actions`."""
         giver = await self.holder(giver_id)
-        recipient = await self._same_chain(recipient_id, giver.chain, "recipient")
-        return await self.append(
-            await self._proposal(
-                giver,
-                at_ms=at_ms,
-                id=entry_id,
-                kind=Kind.GIFT,
-                debit=giver.account,
-                credit=recipient.account,
-                minutes=minutes,
-                actor=actor,
-            )
+        await self._same_chain(recipient_id, giver.chain, "recipient")
+        proposal, policy = await self.gift_proposal(
+            giver,
+            recipient_id=recipient_id,
+            minutes=minutes,
+            entry_id=entry_id,
+            actor=actor,
+            at_ms=at_ms,
+        )
+        return await self.append(proposal, cap=policy.time_bank.account_cap_minutes)
+
+    async def gift_proposal(
+        self,
+        giver: Holder,
+        *,
+        recipient_id: UUID,
+        minutes: int,
+        entry_id: str,
+        actor: str,
+        at_ms: int | None = None,
+    ) -> tuple[Proposal, policy_rules.DistrictPolicy]:
+        """The gift as `gift` appends it (also what a refusal of it records)."""
+        return await self._proposal(
+            giver,
+            at_ms=at_ms,
+            id=entry_id,
+            kind=Kind.GIFT,
+            debit=giver.account,
+            credit=user_account(str(recipient_id)),
+            minutes=minutes,
+            actor=actor,
         )
 
     async def donate(
         self, *, donor_id: UUID, minutes: int, entry_id: str, actor: str, at_ms: int | None = None
     ) -> Entry:
         donor = await self.holder(donor_id)
-        return await self.append(
-            await self._proposal(
-                donor,
-                at_ms=at_ms,
-                id=entry_id,
-                kind=Kind.DONATE,
-                debit=donor.account,
-                credit=POOL,
-                minutes=minutes,
-                actor=actor,
-            )
+        proposal, _ = await self.donate_proposal(
+            donor, minutes=minutes, entry_id=entry_id, actor=actor, at_ms=at_ms
+        )
+        return await self.append(proposal)
+
+    async def donate_proposal(
+        self, donor: Holder, *, minutes: int, entry_id: str, actor: str, at_ms: int | None = None
+    ) -> tuple[Proposal, policy_rules.DistrictPolicy]:
+        return await self._proposal(
+            donor,
+            at_ms=at_ms,
+            id=entry_id,
+            kind=Kind.DONATE,
+            debit=donor.account,
+            credit=POOL,
+            minutes=minutes,
+            actor=actor,
         )
 
     async def reverse(

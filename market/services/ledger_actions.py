@@ -7,7 +7,11 @@ Policy (the `time_bank` section in force for the giver's district):
 - the part of a balance above `account_cap_minutes` can only be donated to the district pool,
   and a gift may not lift the recipient above the cap.
 Refusals name the rule and the policy version (`policy.forbids`, 403). Every check runs before
-anything is written; the ledger's own rules (no overdraft, idempotency) still decide last.
+any entry is written; the ledger's own rules (no overdraft, idempotency, and the recipient's
+cap, checked again under the chain lock so concurrent gifts cannot all slip under it) still
+decide last. A refusal by these checks is recorded against the request's entry id
+(`LedgerGateway.refuse`), as the ledger records its own: a failed id stays failed, and a retry
+with the same `request_id` is refused (`ledger.idempotency_failed`) even if it would now pass.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from typing import Any
 from uuid import UUID
 
 from market import policy as policy_rules
-from market.errors import Conflict, InvalidInput
+from market.errors import Conflict, Forbidden, InvalidInput
 from market.models import FamilyLink, LinkStatus
 from market.schemas.ledger import DonateHours, GiftHours
-from market.services.ledger import Holder, LedgerGateway
+from market.services.ledger import CAP_RULE, Holder, LedgerGateway
 from market.services.ledger_errors import policy_refusal
 from market.services.ledger_reads import entry_json
 from market.services.scope import Principal
 
 GIFT_RULE = "time_bank.gift_recipients"
-CAP_RULE = "time_bank.account_cap_minutes"
+# Refusals of a first attempt that are recorded against its id (an unknown recipient, a 404,
+# is not: nothing about the gift was decided).
+RECORDED = (Conflict, Forbidden, InvalidInput)
 
 # FamilyLink.relation says what the family member is to the elder; a gift needs what the
 # recipient is to the giver.
@@ -86,52 +92,79 @@ async def _check_spendable(
         )
 
 
+async def _first_attempt(gateway: LedgerGateway, holder: Holder, entry_id: str) -> bool:
+    """Whether `entry_id` was neither appended nor refused yet: only then do the checks run.
+    A retry after success returns the entry; after a refusal the ledger refuses it again."""
+    store = gateway.store
+    if await store.entry(holder.chain, entry_id) is not None:
+        return False
+    return await store.failure(holder.chain, entry_id) is None
+
+
+async def _check_gift(
+    gateway: LedgerGateway, principal: Principal, giver: Holder, cmd: GiftHours
+) -> None:
+    if cmd.recipient_id == principal.user_id:
+        raise InvalidInput(
+            "invalid_input",
+            "recipient_id is yourself",
+            [{"field": "recipient_id", "problem": "must be someone else"}],
+        )
+    recipient = await gateway.holder(cmd.recipient_id)
+    version, policy = await gateway.policy(giver.district_id, gateway.clock())
+    rules = policy.time_bank
+    relation = await relation_of(recipient.user_id, principal.user_id)
+    if relation is None or relation not in rules.gift_recipients:
+        what = relation.value if relation else "not an approved linked relative"
+        raise policy_refusal(
+            policy_rules.PolicyForbids(
+                GIFT_RULE, version, f"hours may not be gifted to this person ({what})"
+            )
+        )
+    if recipient.chain != giver.chain:
+        raise Conflict(
+            "ledger.other_district",
+            f"the recipient keeps hours in district {recipient.chain}, not {giver.chain}",
+        )
+    cap = rules.account_cap_minutes
+    await _check_spendable(gateway, giver, cmd.minutes, cap=cap, version=version)
+    # A quick answer for the common case; the ledger checks the cap again under the chain lock.
+    received = await gateway.store.balance(recipient.chain, recipient.account)
+    if received + cmd.minutes > cap:
+        raise policy_refusal(
+            policy_rules.PolicyForbids(
+                CAP_RULE,
+                version,
+                f"the recipient would hold more than the cap of {cap} minutes",
+            )
+        )
+
+
 async def gift_hours(
     gateway: LedgerGateway, principal: Principal, cmd: GiftHours
 ) -> dict[str, Any]:
     entry_id = f"gift:{principal.user_id}:{cmd.request_id}"
+    actor = f"user:{principal.user_id}"
     giver = await gateway.holder(principal.user_id)
-    if await gateway.store.entry(giver.chain, entry_id) is None:
-        # A retry skips these checks: the first attempt already moved the minutes.
-        if cmd.recipient_id == principal.user_id:
-            raise InvalidInput(
-                "invalid_input",
-                "recipient_id is yourself",
-                [{"field": "recipient_id", "problem": "must be someone else"}],
+    if await _first_attempt(gateway, giver, entry_id):
+        try:
+            await _check_gift(gateway, principal, giver, cmd)
+        except RECORDED as refusal:
+            proposal, _ = await gateway.gift_proposal(
+                giver,
+                recipient_id=cmd.recipient_id,
+                minutes=cmd.minutes,
+                entry_id=entry_id,
+                actor=actor,
             )
-        recipient = await gateway.holder(cmd.recipient_id)
-        version, policy = await gateway.policy(giver.district_id, gateway.clock())
-        rules = policy.time_bank
-        relation = await relation_of(recipient.user_id, principal.user_id)
-        if relation is None or relation not in rules.gift_recipients:
-            what = relation.value if relation else "not an approved linked relative"
-            raise policy_refusal(
-                policy_rules.PolicyForbids(
-                    GIFT_RULE, version, f"hours may not be gifted to this person ({what})"
-                )
-            )
-        if recipient.chain != giver.chain:
-            raise Conflict(
-                "ledger.other_district",
-                f"the recipient keeps hours in district {recipient.chain}, not {giver.chain}",
-            )
-        cap = rules.account_cap_minutes
-        await _check_spendable(gateway, giver, cmd.minutes, cap=cap, version=version)
-        received = await gateway.store.balance(recipient.chain, recipient.account)
-        if received + cmd.minutes > cap:
-            raise policy_refusal(
-                policy_rules.PolicyForbids(
-                    CAP_RULE,
-                    version,
-                    f"the recipient would hold more than the cap of {cap} minutes",
-                )
-            )
+            await gateway.refuse(proposal, refusal)
+            raise
     entry = await gateway.gift(
         giver_id=principal.user_id,
         recipient_id=cmd.recipient_id,
         minutes=cmd.minutes,
         entry_id=entry_id,
-        actor=f"user:{principal.user_id}",
+        actor=actor,
     )
     return await _result(gateway, giver, entry)
 
@@ -140,13 +173,18 @@ async def donate_hours(
     gateway: LedgerGateway, principal: Principal, cmd: DonateHours
 ) -> dict[str, Any]:
     entry_id = f"donate:{principal.user_id}:{cmd.request_id}"
+    actor = f"user:{principal.user_id}"
     donor = await gateway.holder(principal.user_id)
-    if await gateway.store.entry(donor.chain, entry_id) is None:
-        await _check_spendable(gateway, donor, cmd.minutes, cap=None, version=0)
+    if await _first_attempt(gateway, donor, entry_id):
+        try:
+            await _check_spendable(gateway, donor, cmd.minutes, cap=None, version=0)
+        except RECORDED as refusal:
+            proposal, _ = await gateway.donate_proposal(
+                donor, minutes=cmd.minutes, entry_id=entry_id, actor=actor
+            )
+            await gateway.refuse(proposal, refusal)
+            raise
     entry = await gateway.donate(
-        donor_id=principal.user_id,
-        minutes=cmd.minutes,
-        entry_id=entry_id,
-        actor=f"user:{principal.user_id}",
+        donor_id=principal.user_id, minutes=cmd.minutes, entry_id=entry_id, actor=actor
     )
     return await _result(gateway, donor, entry)
