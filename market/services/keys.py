@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from market.models import Assessment, Certificate, ElderProfile, User
+from market.models import Assessment, Booking, Certificate, ElderProfile, User
 from market.services.auth import PHONE_PURPOSE
+from market.services.bookings import CODE_PURPOSE
 from market.services.elders import ASSESSMENT_PURPOSE, ENCRYPTED
 from market.services.helpers import CERTIFICATE_PURPOSE
 from market.services.runtime import Runtime
@@ -27,6 +28,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Model], str, str], ...] = (
     (Certificate, "number_enc", CERTIFICATE_PURPOSE),
     (VisitRecord, "record_enc", VISIT_RECORD_PURPOSE),
     (MajorChange, "note_enc", VISIT_CHANGE_PURPOSE),
+    (Booking, "confirm_code_enc", CODE_PURPOSE),
 )
 BATCH = 500
 

@@ -101,3 +101,29 @@ class TestKeyRotation:
             f"/api/v1/elders/{elder_id}", headers=city["centre_admin"].headers
         )
         assert response.json()["elder"]["sensitive"]["address"] == ADDRESS
+
+
+def test_rotation_covers_every_encrypted_column() -> None:
+    """A new `*_enc` column that key rotation does not know would keep the old key alive."""
+    from tortoise import Tortoise
+
+    from market.db import tortoise_config
+
+    async def columns() -> set[tuple[str, str]]:
+        await Tortoise.init(config=tortoise_config("sqlite://:memory:"))
+        try:
+            return {
+                (model.__name__, name)
+                for app in Tortoise.apps.values()
+                for model in app.values()
+                for name in model._meta.fields_map
+                if name.endswith("_enc")
+            }
+        finally:
+            await Tortoise.close_connections()
+
+    import asyncio
+
+    found = asyncio.run(columns())
+    covered = {(model.__name__, column) for model, column, _ in ENCRYPTED_COLUMNS}
+    assert found == covered
