@@ -83,7 +83,6 @@ class Assessment(Model):
     total = fields.IntField()
     preliminary_level = fields.CharField(max_length=16)
     final_level = fields.CharField(max_length=16)
-    reasons = fields.JSONField(default=list)
     assessor_1 = fields.CharField(max_length=100)
     assessor_2 = fields.CharField(max_length=100)
     informant = fields.CharField(max_length=100)

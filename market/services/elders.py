@@ -202,7 +202,6 @@ def assessment_row(
         total=result.total,
         preliminary_level=result.preliminary_level.value,
         final_level=result.final_level.value,
-        reasons=[],
         assessor_1=assessors[0],
         assessor_2=assessors[1],
         informant=informant,
