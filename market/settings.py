@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,6 @@ class Settings:
     static_dir: Path = PROJECT_ROOT / "static"
     max_body_bytes: int = 64 * 1024
     token_ttl_seconds: int = 12 * 3600
-    access_log_retention_days: int = 3 * 366
     # Realtime (market.realtime): "" picks postgres on PostgreSQL and memory on SQLite.
     realtime_backend: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -43,7 +42,6 @@ class Settings:
     # The fewest independent co-signatures a checkpoint needs, whatever a district's policy says:
     # the witnessed district edits its own policy, so it must not be able to vote its quorum to 0.
     witness_quorum_floor: int = 1
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
