@@ -35,6 +35,7 @@ from matching.pool import HelperPool, RequestBatch
 from matching.solve import assignments_from, pool_for, solve, urgent
 from matching.types import (
     Assignment,
+    CapacityWindow,
     Certificate,
     CertificateKind,
     CostBreakdown,
@@ -63,6 +64,7 @@ MAX_ROUNDS = 4
 __all__ = [
     "HARD_CONSTRAINTS",
     "Assignment",
+    "CapacityWindow",
     "Certificate",
     "CertificateKind",
     "CostBreakdown",

@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from matching.cost import unmatched_penalty
 from matching.geo import unit_vectors
 from matching.policy import Policy, Requirement
-from matching.schedule import pieces
+from matching.schedule import helper_pieces
 from matching.types import (
     CertificateKind,
     Gender,
@@ -106,7 +106,7 @@ class HelperPool:
         cert_cells: list[tuple[int, int, int]] = []
         skill_cells: list[tuple[int, int]] = []
         for i, h in enumerate(ordered):
-            left = h.capacity - h.current_load
+            left = h.remaining_capacity
             scalars.append(
                 (
                     h.location.lat,
@@ -114,12 +114,12 @@ class HelperPool:
                     KIND_CODE[h.kind],
                     GENDER_CODE[h.gender],
                     h.crew_size,
-                    left if left > 0 else 0,
+                    left,
                     h.recent_minutes,
                     np.nan if h.rating is None else h.rating,
                 )
             )
-            schedules.append(pieces(h.availability, left, min_minutes))
+            schedules.append(helper_pieces(h, min_minutes))
             cert_cells.extend((i, cert_col[c.kind], c.expires_at) for c in h.certificates)
             skill_cells.extend((i, service_col[s]) for s in h.skills)
         table = np.array(scalars, dtype=np.float64).reshape(n, 8)

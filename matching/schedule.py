@@ -13,6 +13,10 @@ assignment problem that is solved exactly (solve.py), with no side constraints.
   about equal total length (a volunteer free 9-11 and 15-17 with capacity 1 has one block made
   of both windows, and takes one job in either).
 
+A helper with capacity windows (a per-day capacity, say) has each window's share of the
+availability cut the same way with that window's jobs, earlier windows first while the overall
+capacity lasts; availability outside every window is not bookable.
+
 The price of exactness and speed: two short jobs cannot share one block, and a job longer than
 a block cannot be placed even if the helper is free around it. Districts tune `min_minutes`
 (`Policy.min_block_minutes`).
@@ -20,7 +24,7 @@ a block cannot be placed even if the helper is free around it. Districts tune `m
 
 from __future__ import annotations
 
-from matching.types import Helper, TimeWindow
+from matching.types import CapacityWindow, Helper, TimeWindow
 
 Block = tuple[TimeWindow, ...]
 
@@ -110,8 +114,42 @@ def pieces(availability: tuple[TimeWindow, ...], capacity: int, min_minutes: int
     return out
 
 
+def _clipped(availability: tuple[TimeWindow, ...], limit: TimeWindow) -> tuple[TimeWindow, ...]:
+    return tuple(
+        TimeWindow(max(w.start, limit.start), min(w.end, limit.end))
+        for w in availability
+        if w.start < limit.end and limit.start < w.end
+    )
+
+
+def _windowed_pieces(
+    availability: tuple[TimeWindow, ...],
+    windows: tuple[CapacityWindow, ...],
+    budget: int,
+    min_minutes: int,
+) -> list[Piece]:
+    out: list[Piece] = []
+    used = 0
+    for limit in sorted(windows, key=lambda w: (w.window.start, w.window.end, w.jobs)):
+        if used >= budget:
+            break
+        inside = _clipped(availability, limit.window)
+        part = pieces(inside, min(limit.jobs, budget - used), min_minutes)
+        out.extend((start, end, block + used) for start, end, block in part)
+        used += len({block for _, _, block in part})
+    return out
+
+
+def helper_pieces(helper: Helper, min_minutes: int) -> list[Piece]:
+    """The helper's blocks as pieces, capacity windows included."""
+    if not helper.capacity_windows:
+        return pieces(helper.availability, helper.remaining_capacity, min_minutes)
+    budget = max(0, helper.capacity - helper.current_load)
+    return _windowed_pieces(helper.availability, helper.capacity_windows, budget, min_minutes)
+
+
 def blocks(helper: Helper, min_minutes: int) -> tuple[Block, ...]:
     grouped: dict[int, list[TimeWindow]] = {}
-    for start, end, block in pieces(helper.availability, helper.remaining_capacity, min_minutes):
+    for start, end, block in helper_pieces(helper, min_minutes):
         grouped.setdefault(block, []).append(TimeWindow(start, end))
     return tuple(tuple(grouped[b]) for b in sorted(grouped))

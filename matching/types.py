@@ -107,6 +107,15 @@ class TimeWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityWindow:
+    """At most `jobs` more jobs in `window`: how a per-day capacity reaches the engine (one
+    window per local day, its jobs the day's capacity less what the helper already holds)."""
+
+    window: TimeWindow
+    jobs: int
+
+
+@dataclass(frozen=True, slots=True)
 class Certificate:
     kind: CertificateKind
     expires_at: int  # minutes since the epoch; valid while expires_at >= the booked window's end
@@ -153,6 +162,8 @@ class Helper:
     certificates: tuple[Certificate, ...] = ()
     capacity: int = 1  # assignments this helper takes in the planning horizon
     current_load: int = 0  # of which already taken
+    # Tighter limits on parts of the horizon; when given, only availability inside them counts.
+    capacity_windows: tuple[CapacityWindow, ...] = ()
     recent_minutes: int = 0  # service minutes in the recent period, for fairness
     rating: float | None = None  # average rating 0..5; None when not yet rated
     gender: Gender | None = None
@@ -162,10 +173,15 @@ class Helper:
     def __post_init__(self) -> None:
         if self.capacity < 0 or self.current_load < 0 or self.crew_size < 1:
             raise ValueError(f"helper {self.id}: negative capacity or load, or empty crew")
+        if any(w.jobs < 0 for w in self.capacity_windows):
+            raise ValueError(f"helper {self.id}: a capacity window with negative jobs")
 
     @property
     def remaining_capacity(self) -> int:
-        return max(0, self.capacity - self.current_load)
+        left = max(0, self.capacity - self.current_load)
+        if self.capacity_windows:
+            return min(left, sum(w.jobs for w in self.capacity_windows))
+        return left
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -104,6 +104,46 @@ async def _helpers(now: datetime) -> list[tuple[HelperProfile, User]]:
     return [(p, p.user) for p in profiles]
 
 
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TIME).date()
+
+
+def planning_days(now: datetime) -> list[tuple[date, matching.TimeWindow]]:
+    """The local days the planning horizon touches, today first, each with its span."""
+    first = _local_day(now)
+    out = []
+    for offset in range((_local_day(now + HORIZON) - first).days + 1):
+        day = first + timedelta(days=offset)
+        start = datetime.combine(day, time.min, LOCAL_TIME)
+        out.append((day, matching.TimeWindow.from_datetimes(start, start + timedelta(days=1))))
+    return out
+
+
+def capacity_windows(
+    per_day: int, load_by_day: Counter[date], days: list[tuple[date, matching.TimeWindow]]
+) -> tuple[matching.CapacityWindow, ...]:
+    """A helper's capacity per local day, less the jobs and open offers already on that day:
+    offers for next week must not use up today."""
+    return tuple(
+        matching.CapacityWindow(span, max(0, per_day - load_by_day[day])) for day, span in days
+    )
+
+
+async def _loads_by_day(user_ids: list[UUID], now: datetime) -> dict[UUID, Counter[date]]:
+    """Per helper and local day: bookings they hold and offers still open to them."""
+    since = datetime.combine(_local_day(now), time.min, LOCAL_TIME)
+    loads: dict[UUID, Counter[date]] = defaultdict(Counter)
+    jobs = await Booking.filter(
+        helper_id__in=user_ids, state__in=ACTIVE, window_start__gte=since
+    ).values_list("helper_id", "window_start")
+    offers = await Offer.filter(
+        helper_id__in=user_ids, state=OfferState.open, booking__window_start__gte=since
+    ).values_list("helper_id", "booking__window_start")
+    for helper_id, start in [*jobs, *offers]:
+        loads[helper_id][_local_day(start)] += 1  # type: ignore[index]
+    return loads
+
+
 async def candidate_helpers(
     bookings: Sequence[Booking], version: int, policy: DistrictPolicy, now: datetime
 ) -> tuple[matching.Policy, list[matching.Helper], dict[UUID, frozenset[str]]]:
@@ -112,15 +152,8 @@ async def candidate_helpers(
     rows = await _helpers(now)
     user_ids = [user.id for _, user in rows]
     facts = await helper_facts(user_ids)
-    loads: dict[UUID, int] = defaultdict(int)
-    for helper_id in await Booking.filter(
-        helper_id__in=user_ids, state__in=ACTIVE, window_start__lt=now + timedelta(days=1)
-    ).values_list("helper_id", flat=True):
-        loads[helper_id] += 1  # type: ignore[index]
-    for helper_id in await Offer.filter(helper_id__in=user_ids, state=OfferState.open).values_list(
-        "helper_id", flat=True
-    ):
-        loads[helper_id] += 1  # type: ignore[index]
+    loads = await _loads_by_day(user_ids, now)
+    days = planning_days(now)
     helpers = []
     for profile, user in rows:
         if user.id not in facts:
@@ -135,8 +168,9 @@ async def candidate_helpers(
                 location=matching.Location(profile.latitude, profile.longitude),  # type: ignore[arg-type]
                 skills=skills,
                 availability=availability_windows(profile.availability, now),
-                capacity=profile.capacity_per_day,
-                current_load=loads[user.id],
+                capacity=profile.capacity_per_day * len(days),
+                current_load=sum(loads[user.id][day] for day, _ in days),
+                capacity_windows=capacity_windows(profile.capacity_per_day, loads[user.id], days),
                 rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
                 gender=matching.Gender(user.gender) if user.gender in ("female", "male") else None,
                 provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]

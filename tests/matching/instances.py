@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from matching import (
     Assignment,
+    CapacityWindow,
     Certificate,
     CertificateKind,
     Gender,
@@ -82,6 +83,18 @@ def requests(draw: st.DrawFn, rid: str) -> Request:
 
 
 @st.composite
+def capacity_windows(draw: st.DrawFn) -> tuple[CapacityWindow, ...]:
+    """None, or two "days" split somewhere in the requests' range, each with its own jobs."""
+    if not draw(st.booleans()):
+        return ()
+    split = NOW + draw(st.integers(0, 400))
+    return (
+        CapacityWindow(TimeWindow(NOW - 60, split), draw(st.integers(0, 2))),
+        CapacityWindow(TimeWindow(split, NOW + 1000), draw(st.integers(0, 2))),
+    )
+
+
+@st.composite
 def helpers(draw: st.DrawFn, hid: str) -> Helper:
     kinds = draw(
         st.lists(st.sampled_from(CertificateKind), max_size=3, unique=True),
@@ -97,6 +110,7 @@ def helpers(draw: st.DrawFn, hid: str) -> Helper:
         ),
         capacity=draw(st.integers(0, 3)),
         current_load=draw(st.integers(0, 1)),
+        capacity_windows=draw(capacity_windows()),
         recent_minutes=draw(st.sampled_from((0, 900, 3000))),
         rating=draw(st.none() | st.sampled_from((2.5, 4.0, 5.0))),
         gender=draw(st.none() | st.sampled_from(Gender)),

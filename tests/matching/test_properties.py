@@ -16,6 +16,7 @@ from matching import (
     MatchResult,
     ReasonCode,
     Request,
+    TimeWindow,
     match,
     unmatched_penalty,
     violations,
@@ -61,6 +62,12 @@ def test_no_assignment_breaks_a_hard_rule(case: tuple[list[Request], list[Helper
         jobs[a.helper_id].append(busy(a.start, a.end, a.travel_minutes))
     for helper_id, spans in jobs.items():
         assert len(spans) <= by_helper[helper_id].remaining_capacity
+        limits = by_helper[helper_id].capacity_windows
+        for limit in limits:
+            inside = [s for s in spans if limit.window.covers(TimeWindow(*s))]
+            assert len(inside) <= limit.jobs, f"{helper_id} over its capacity in {limit}"
+        if limits:
+            assert all(any(w.window.covers(TimeWindow(*s)) for w in limits) for s in spans)
         spans.sort()
         for x, y in itertools.pairwise(spans):
             assert not overlaps(x, y), f"{helper_id} double-booked"

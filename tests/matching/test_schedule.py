@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching import TimeWindow
+from matching import CapacityWindow, TimeWindow
 from matching.schedule import blocks, pieces
 from tests.matching.factories import NOW, helper
 from tests.matching.instances import free_time
@@ -81,3 +82,54 @@ def test_blocks_are_disjoint_inside_availability_and_within_capacity(
     # Nothing is lost when the helper has room for at least one job.
     if capacity > 0 and any(w.end > w.start for w in free):
         assert cut
+
+
+class TestCapacityWindows:
+    """A per-day capacity: each day's availability takes that day's jobs, no more."""
+
+    def day(self, index: int, jobs: int) -> CapacityWindow:
+        return CapacityWindow(TimeWindow(NOW + 1440 * index, NOW + 1440 * (index + 1)), jobs)
+
+    def test_each_day_takes_its_own_jobs(self) -> None:
+        hlp = helper(
+            availability=(TimeWindow(NOW, NOW + 3 * 1440),),
+            capacity=9,
+            capacity_windows=(self.day(0, 1), self.day(1, 2), self.day(2, 0)),
+        )
+        assert [spans(b) for b in blocks(hlp, 30)] == [[(0, 1440)], [(1440, 2160)], [(2160, 2880)]]
+
+    def test_a_full_day_leaves_the_others_bookable(self) -> None:
+        hlp = helper(
+            availability=(TimeWindow(NOW, NOW + 2 * 1440),),
+            capacity=6,
+            current_load=3,
+            capacity_windows=(self.day(0, 0), self.day(1, 3)),
+        )
+        assert hlp.remaining_capacity == 3
+        assert len(blocks(hlp, 30)) == 3
+        assert all(w.start >= NOW + 1440 for b in blocks(hlp, 30) for w in b)
+
+    def test_the_overall_capacity_still_bounds_the_days_earliest_first(self) -> None:
+        hlp = helper(
+            availability=(TimeWindow(NOW, NOW + 2 * 1440),),
+            capacity=2,
+            capacity_windows=(self.day(1, 2), self.day(0, 1)),
+        )
+        assert hlp.remaining_capacity == 2
+        assert [spans(b) for b in blocks(hlp, 30)] == [[(0, 1440)], [(1440, 2880)]]
+
+    def test_availability_outside_every_window_is_not_bookable(self) -> None:
+        hlp = helper(
+            availability=(TimeWindow(NOW - 600, NOW + 600),),
+            capacity_windows=(CapacityWindow(TimeWindow(NOW, NOW + 1440), 1),),
+        )
+        assert [spans(b) for b in blocks(hlp, 30)] == [[(0, 600)]]
+
+    def test_no_jobs_left_in_any_window_means_no_capacity(self) -> None:
+        hlp = helper(capacity=5, capacity_windows=(self.day(0, 0),))
+        assert hlp.remaining_capacity == 0
+        assert blocks(hlp, 30) == ()
+
+    def test_negative_jobs_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="negative jobs"):
+            helper(capacity_windows=(self.day(0, -1),))
