@@ -19,6 +19,7 @@ LEDGER_APP = "ledger"
 REALTIME_APP = "realtime"
 WITNESSING_APP = "witnessing"
 VISITS_APP = "visits"
+EMERGENCY_APP = "emergency"
 
 
 class DatabaseNotMigrated(RuntimeError):
@@ -59,6 +60,12 @@ def apps_config() -> dict[str, dict[str, Any]]:
             "models": ["market.visits.models"],
             "default_connection": "default",
             "migrations": "market.visits.migrations",
+        },
+        # Emergency-call records and their step log (market.emergency), migrated on their own.
+        EMERGENCY_APP: {
+            "models": ["market.emergency.models"],
+            "default_connection": "default",
+            "migrations": "market.emergency.migrations",
         },
     }
     if _ledger_app_present():

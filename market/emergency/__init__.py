@@ -1,0 +1,1 @@
+"""Emergency calls: acknowledgement, escalation on a timer, the call record."""
