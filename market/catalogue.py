@@ -105,6 +105,8 @@ def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
             certified_min_staff=rule.certified_min_staff,
             radius_minutes=rule.radius_minutes,
             intimate=code in (ServiceCode.BATHING, ServiceCode.MEDICAL),
+            # A helper's day is cut into blocks that hold the usual job with travel both ways.
+            block_minutes=rule.default_duration_minutes + 2 * rule.radius_minutes,
         )
     lifting = policy.services.rule(LIFTING_RULE)
     return matching.Policy(

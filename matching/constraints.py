@@ -111,7 +111,8 @@ def placements(pair: Pair) -> list[tuple[int, int]]:
     both ways inside one of the block's windows."""
     request, travel = pair.request, pair.travel_minutes
     out: list[tuple[int, int]] = []
-    for index, block in enumerate(blocks(pair.helper, pair.policy.min_block_minutes)):
+    minutes = pair.policy.block_minutes(pair.helper.skills)
+    for index, block in enumerate(blocks(pair.helper, minutes)):
         best: int | None = None
         for free in block:
             start = max(request.window.start, pair.now + travel, free.start + travel)

@@ -35,12 +35,17 @@ class ServiceRule:
     certified_min_staff: int = 1
     radius_minutes: int = 15  # the 15-minute service circle
     intimate: bool = False  # an elder's gender preference binds for intimate care
+    # Shortest block (schedule.py) of a helper who offers this service: its usual length and
+    # travel both ways, so that a canteen's meals and a volunteer's escorts both fit.
+    block_minutes: int = 0
 
     def __post_init__(self) -> None:
         if not self.allowed_kinds:
             raise ValueError("a service rule must allow at least one kind of helper")
         if self.radius_minutes < 0 or self.certified_min_staff < 1:
             raise ValueError("radius must be non-negative and minimum staff at least 1")
+        if self.block_minutes < 0:
+            raise ValueError("block_minutes must not be negative")
 
 
 def default_rules() -> Mapping[Service, ServiceRule]:
@@ -96,7 +101,8 @@ class Policy:
     travel: TravelModel = field(default_factory=TravelModel)
     weights: CostWeights = field(default_factory=CostWeights)
     candidates_per_request: int = 16  # the cheapest feasible helpers kept per request
-    # Shortest block a helper's day is cut into per job (schedule.py).
+    # Shortest block a helper's day is cut into per job (schedule.py), unless the services
+    # they offer ask for longer (`ServiceRule.block_minutes`).
     min_block_minutes: int = 30
     version: str = "default"
 
@@ -107,6 +113,17 @@ class Policy:
             raise ValueError("min_block_minutes must be at least 1")
         radius = max((rule.radius_minutes for rule in self.rules.values()), default=0)
         self.weights.check(radius)
+
+    def block_minutes(self, skills: frozenset[Service]) -> int:
+        """Shortest block for a helper with these skills."""
+        longest = max((self.rules[s].block_minutes for s in skills if s in self.rules), default=0)
+        return max(self.min_block_minutes, longest)
+
+    @property
+    def block_key(self) -> tuple[int, ...]:
+        """Everything blocks depend on: a helper pool is only valid for an equal key."""
+        per_service = (self.rules[s].block_minutes if s in self.rules else -1 for s in Service)
+        return (self.min_block_minutes, *per_service)
 
     def rule_for(self, service: Service) -> ServiceRule | None:
         return self.rules.get(service)

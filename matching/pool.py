@@ -88,18 +88,17 @@ class HelperPool:
     piece_start: IntArray  # NEVER_START where padded
     piece_end: IntArray  # NEVER_END where padded
     piece_block: IntArray  # block index within the helper, -1 where padded
-    min_block_minutes: int
+    block_key: tuple[int, ...]  # `Policy.block_key` of the policy the blocks were cut for
     all_tree: cKDTree  # every helper, for explaining what is in reach
     trees: dict[Service, ServiceTree]
 
     @classmethod
     def build(cls, helpers: Sequence[Helper], *, policy: Policy) -> HelperPool:
-        """Only `policy.min_block_minutes` is used; `match` checks it against its policy."""
+        """Only the policy's block minutes are used; `match` checks them against its policy."""
         ordered = _sorted_unique(helpers, "helper")
         n = len(ordered)
         cert_col = {kind: col for col, kind in enumerate(CERT_KINDS)}
         service_col = {service: col for col, service in enumerate(SERVICES)}
-        min_minutes = policy.min_block_minutes
         # One pass over the dataclasses into plain lists; numpy takes it from there.
         scalars: list[tuple[float, float, int, int, int, int, int, float]] = []
         schedules: list[list[tuple[int, int, int]]] = []
@@ -119,7 +118,7 @@ class HelperPool:
                     np.nan if h.rating is None else h.rating,
                 )
             )
-            schedules.append(helper_pieces(h, min_minutes))
+            schedules.append(helper_pieces(h, policy.block_minutes(h.skills)))
             cert_cells.extend((i, cert_col[c.kind], c.expires_at) for c in h.certificates)
             skill_cells.extend((i, service_col[s]) for s in h.skills)
         table = np.array(scalars, dtype=np.float64).reshape(n, 8)
@@ -172,7 +171,7 @@ class HelperPool:
             piece_start=piece_start,
             piece_end=piece_end,
             piece_block=piece_block,
-            min_block_minutes=policy.min_block_minutes,
+            block_key=policy.block_key,
             all_tree=cKDTree(xyz),
             trees=trees,
         )

@@ -19,7 +19,7 @@ capacity lasts; availability outside every window is not bookable.
 
 The price of exactness and speed: two short jobs cannot share one block, and a job longer than
 a block cannot be placed even if the helper is free around it. Districts tune `min_minutes`
-(`Policy.min_block_minutes`).
+(`Policy.min_block_minutes`, or longer per service with `ServiceRule.block_minutes`).
 """
 
 from __future__ import annotations

@@ -114,8 +114,8 @@ def assignments_from(
 
 def pool_for(helpers: Sequence[Helper] | HelperPool, policy: Policy) -> HelperPool:
     if isinstance(helpers, HelperPool):
-        if helpers.min_block_minutes != policy.min_block_minutes:
-            raise ValueError("the helper pool was built for another min_block_minutes")
+        if helpers.block_key != policy.block_key:
+            raise ValueError("the helper pool was built for other block minutes")
         return helpers
     return HelperPool.build(helpers, policy=policy)
 

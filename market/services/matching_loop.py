@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from tortoise.expressions import Q
+
 import matching
 from market import catalogue, lifecycle
 from market.errors import Conflict
@@ -58,6 +60,8 @@ ACTIVE = (BookingState.accepted, BookingState.en_route, BookingState.in_service)
 # Bookings handled per round at most, so one round never holds the loop for long.
 BATCH_LIMIT = 2000
 SETTLE_GRACE = timedelta(minutes=1)
+# Service minutes a helper gave in this period feed the matcher's fairness term.
+FAIRNESS_PERIOD = timedelta(days=28)
 
 
 def _epoch_minutes(moment: datetime) -> int:
@@ -92,6 +96,53 @@ def availability_windows(
                 )
             windows.append(matching.TimeWindow(_epoch_minutes(start), _epoch_minutes(end)))
     return tuple(sorted(windows, key=lambda w: (w.start, w.end)))
+
+
+def free_windows(
+    windows: tuple[matching.TimeWindow, ...], busy: list[matching.TimeWindow]
+) -> tuple[matching.TimeWindow, ...]:
+    """Availability less the spans the helper is already committed to."""
+    out = list(windows)
+    for span in sorted(busy, key=lambda w: (w.start, w.end)):
+        cut: list[matching.TimeWindow] = []
+        for w in out:
+            if not w.overlaps(span):
+                cut.append(w)
+                continue
+            if w.start < span.start:
+                cut.append(matching.TimeWindow(w.start, span.start))
+            if span.end < w.end:
+                cut.append(matching.TimeWindow(span.end, w.end))
+        out = cut
+    return tuple(out)
+
+
+async def _busy_spans(user_ids: list[UUID], now: datetime) -> dict[UUID, list[matching.TimeWindow]]:
+    """Per helper, the travel and service time of the jobs they hold and the offers open to
+    them: a helper is never offered a second job at the same hour."""
+    held = Q(state=OfferState.accepted, booking__state__in=ACTIVE) | Q(state=OfferState.open)
+    rows = await Offer.filter(
+        held, helper_id__in=user_ids, planned_start__gte=now - timedelta(days=1)
+    ).values_list("helper_id", "planned_start", "travel_minutes", "booking__duration_minutes")
+    out: dict[UUID, list[matching.TimeWindow]] = defaultdict(list)
+    for helper_id, start, travel, duration in rows:
+        begin = _epoch_minutes(start)
+        out[helper_id].append(  # type: ignore[index]
+            matching.TimeWindow(begin - travel, begin + duration + travel)
+        )
+    return out
+
+
+async def _recent_minutes(user_ids: list[UUID], now: datetime) -> Counter[UUID]:
+    rows = await Booking.filter(
+        helper_id__in=user_ids,
+        checkout_at__gte=now - FAIRNESS_PERIOD,
+        served_minutes__isnull=False,
+    ).values_list("helper_id", "served_minutes")
+    out: Counter[UUID] = Counter()
+    for helper_id, minutes in rows:
+        out[helper_id] += minutes  # type: ignore[index]
+    return out
 
 
 async def _helpers(now: datetime) -> list[tuple[HelperProfile, User]]:
@@ -153,6 +204,8 @@ async def candidate_helpers(
     user_ids = [user.id for _, user in rows]
     facts = await helper_facts(user_ids)
     loads = await _loads_by_day(user_ids, now)
+    busy = await _busy_spans(user_ids, now)
+    recent = await _recent_minutes(user_ids, now)
     days = planning_days(now)
     helpers = []
     for profile, user in rows:
@@ -167,10 +220,13 @@ async def candidate_helpers(
                 kind=matching.HelperKind(profile.kind.value),
                 location=matching.Location(profile.latitude, profile.longitude),  # type: ignore[arg-type]
                 skills=skills,
-                availability=availability_windows(profile.availability, now),
+                availability=free_windows(
+                    availability_windows(profile.availability, now), busy[user.id]
+                ),
                 capacity=profile.capacity_per_day * len(days),
                 current_load=sum(loads[user.id][day] for day, _ in days),
                 capacity_windows=capacity_windows(profile.capacity_per_day, loads[user.id], days),
+                recent_minutes=recent[user.id],
                 rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
                 gender=matching.Gender(user.gender) if user.gender in ("female", "male") else None,
                 provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]
@@ -243,13 +299,20 @@ async def _blocked(
     return out
 
 
+# Dispersed destitute elders (分散供养特困) are the poorest of the economically disadvantaged.
+FLAG_GROUPS = {
+    **{g.value: g for g in matching.PriorityGroup},
+    "dispersed_destitute": matching.PriorityGroup.ECONOMIC_HARDSHIP,
+}
+
+
+def priority_groups(flags: list[str]) -> frozenset[matching.PriorityGroup]:
+    return frozenset(FLAG_GROUPS[f] for f in flags if f in FLAG_GROUPS)
+
+
 async def request_of(booking: Booking, blocked: frozenset[str]) -> matching.Request:
     profile = await ElderProfile.get(user_id=booking.elder_id)  # type: ignore[attr-defined]
-    groups = frozenset(
-        matching.PriorityGroup(f)
-        for f in profile.flags
-        if f in {g.value for g in matching.PriorityGroup}
-    )
+    groups = priority_groups(profile.flags)
     gender = (profile.preferences or {}).get("helper_gender_for_intimate_care")
     previous = await _previous_helpers(booking)
     return matching.Request(

@@ -212,7 +212,7 @@ def within_availability(req: Request, hlp: Helper, start: int, travel: int, now:
 
 def block_of(hlp: Helper, start: int, end: int, travel: int, policy: Policy) -> int | None:
     """Index of the helper's block whose windows hold the busy span, if any."""
-    for index, block in enumerate(blocks(hlp, policy.min_block_minutes)):
+    for index, block in enumerate(blocks(hlp, policy.block_minutes(hlp.skills))):
         if any(w.start <= start - travel and end + travel <= w.end for w in block):
             return index
     return None
@@ -239,7 +239,7 @@ def placements(req: Request, hlp: Helper, policy: Policy, now: int) -> list[tupl
         return []
     travel = travel_minutes(req, hlp, policy)
     out = []
-    for index, block in enumerate(blocks(hlp, policy.min_block_minutes)):
+    for index, block in enumerate(blocks(hlp, policy.block_minutes(hlp.skills))):
         starts = [
             max(req.window.start, now + travel, w.start + travel)
             for w in block

@@ -107,3 +107,27 @@ class TestValidation:
 
     def test_default_policy_is_consistent(self) -> None:
         assert Policy().weights.max_assignment_cost(15) < Policy().weights.unmatched_base
+
+
+class TestBlockMinutes:
+    def policy(self) -> Policy:
+        rules = dict(Policy().rules)
+        rules[Service.MEAL] = ServiceRule(block_minutes=60)
+        rules[Service.ESCORT] = ServiceRule(block_minutes=210)
+        return Policy(rules=rules, min_block_minutes=30)
+
+    def test_a_helper_gets_the_longest_block_of_the_services_they_offer(self) -> None:
+        policy = self.policy()
+        assert policy.block_minutes(frozenset({Service.MEAL})) == 60
+        assert policy.block_minutes(frozenset({Service.MEAL, Service.ESCORT})) == 210
+
+    def test_the_policy_minimum_is_the_floor(self) -> None:
+        assert self.policy().block_minutes(frozenset({Service.VISIT})) == 30
+        assert self.policy().block_minutes(frozenset()) == 30
+
+    def test_the_block_key_changes_with_any_service_block(self) -> None:
+        assert self.policy().block_key != Policy().block_key
+
+    def test_negative_block_minutes_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="block_minutes"):
+            ServiceRule(block_minutes=-1)

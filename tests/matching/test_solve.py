@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import replace
 
 import pytest
 
@@ -96,6 +97,17 @@ class TestMatch:
         ]
         result = match(reqs, [hlp], policy=POLICY, now=NOW)
         assert len(result.assignments) == 2 and len(result.unmatched) == 1
+
+    def test_a_busy_helper_gets_blocks_long_enough_for_the_service(self) -> None:
+        # Capacity 20 in 8 hours would cut 24-minute blocks: too short for a 60-minute job
+        # with travel, unless the service asks for longer blocks.
+        hlp = helper(capacity=20, availability=(TimeWindow(NOW, NOW + 480),))
+        reqs = [request(window=TimeWindow(NOW, NOW + 480), duration=60)]
+        assert not match(reqs, [hlp], policy=POLICY, now=NOW).assignments
+        rules = dict(POLICY.rules)
+        rules[reqs[0].service] = replace(rules[reqs[0].service], block_minutes=90)
+        longer = replace(POLICY, rules=rules)
+        assert len(match(reqs, [hlp], policy=longer, now=NOW).assignments) == 1
 
     def test_separate_neighbourhoods_are_separate_components(self) -> None:
         reqs = [
@@ -203,5 +215,5 @@ def test_options_are_keyword_only(function) -> None:
 
 def test_pool_built_for_other_blocks_is_refused() -> None:
     pool = HelperPool.build([helper()], policy=Policy(min_block_minutes=60))
-    with pytest.raises(ValueError, match="min_block_minutes"):
+    with pytest.raises(ValueError, match="block minutes"):
         match([request()], pool, policy=POLICY, now=NOW)

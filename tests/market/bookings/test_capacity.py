@@ -1,4 +1,6 @@
-"""A helper's capacity is per local day: offers for another day never use up today."""
+"""What the matching loop tells the matcher about a helper: capacity per local day (offers for
+another day never use up today), the hours they already hold, recent service for fairness, and
+the elder's priority flags."""
 
 from __future__ import annotations
 
@@ -9,8 +11,16 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 
+import matching
 from market.models import HelperProfile, Offer
-from market.services.matching_loop import LOCAL_TIME, capacity_windows, planning_days
+from market.policy import PriorityFlag
+from market.services.matching_loop import (
+    LOCAL_TIME,
+    capacity_windows,
+    free_windows,
+    planning_days,
+    priority_groups,
+)
 from tests.market.bookings.world import book, now, place_helper, run_round, state_of
 from tests.market.conftest import City
 
@@ -77,3 +87,60 @@ class TestCapacityWindows:
         days = planning_days(datetime(2026, 11, 23, 9, 0, tzinfo=LOCAL_TIME))[:3]
         load = Counter({days[0][0]: 5, days[1][0]: 1})
         assert [w.jobs for w in capacity_windows(2, load, days)] == [0, 1, 2]
+
+
+class TestHeldHours:
+    async def test_a_helper_is_never_offered_two_jobs_at_the_same_hour(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        await place_helper(city["volunteer"])
+        start = now() + timedelta(minutes=1)
+        first = await book(client, city["elder"], duration_minutes=30, **window(start))
+        assert await run_round() == 1
+        second = await book(client, city["elder"], duration_minutes=30, **window(start))
+        assert await run_round() == 0
+        assert await state_of(first["id"]) == "offered"
+        assert await state_of(second["id"]) == "requested"
+
+    async def test_the_next_free_hour_is_still_offered(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        await place_helper(city["volunteer"])
+        start = now() + timedelta(minutes=1)
+        await book(client, city["elder"], duration_minutes=30, **window(start))
+        assert await run_round() == 1
+        later = await book(
+            client, city["elder"], duration_minutes=30, **window(start + timedelta(hours=2))
+        )
+        assert await run_round() == 1
+        assert await state_of(later["id"]) == "offered"
+
+
+W = matching.TimeWindow
+
+
+class TestFreeWindows:
+    def test_a_held_span_cuts_the_window_in_two(self) -> None:
+        assert free_windows((W(0, 100),), [W(30, 50)]) == (W(0, 30), W(50, 100))
+
+    def test_spans_at_the_edges_and_outside(self) -> None:
+        windows = (W(0, 100), W(200, 300))
+        held = [W(-10, 20), W(90, 210), W(400, 500)]
+        assert free_windows(windows, held) == (W(20, 90), W(210, 300))
+
+    def test_a_span_covering_the_window_removes_it(self) -> None:
+        assert free_windows((W(10, 20),), [W(0, 30)]) == ()
+
+
+class TestPriorityGroups:
+    def test_every_flag_the_centre_can_set_counts_for_matching(self) -> None:
+        for flag in PriorityFlag:
+            assert priority_groups([flag.value]), flag
+
+    def test_dispersed_destitute_counts_as_economic_hardship(self) -> None:
+        assert priority_groups(["dispersed_destitute"]) == {
+            matching.PriorityGroup.ECONOMIC_HARDSHIP
+        }
+
+    def test_unknown_flags_are_ignored(self) -> None:
+        assert priority_groups(["no_such_flag"]) == frozenset()
