@@ -116,6 +116,11 @@ class _FieldInvalid(ValueError):
         self.message = message
 
 
+# Metadata of a field added after policies were first stored: a version written before the
+# field existed lacks it and reads with the field's default. Every other field is required.
+ADDED_LATER = {"added_later": True}
+
+
 def _require(condition: bool, field_name: str, message: str) -> None:
     # Raised inside __post_init__; the JSON decoder reports it at the field's path.
     if not condition:
@@ -413,6 +418,11 @@ class BookingRules:
     auto_confirm_minutes: int = 48 * 60
     offer_timeout_seconds: int = 300
     emergency_fanout: int = 5
+    # An emergency nobody acknowledged (no helper accepted it, the centre did not acknowledge
+    # it) escalates: to the centre's duty feed, then to the outbound webhook (an SMS gateway),
+    # each this long after the call. 0 alerts the duty feed at once.
+    emergency_duty_feed_after_seconds: int = field(default=60, metadata=ADDED_LATER)
+    emergency_webhook_after_seconds: int = field(default=180, metadata=ADDED_LATER)
 
     def __post_init__(self) -> None:
         _require(
@@ -428,6 +438,16 @@ class BookingRules:
         _require(self.auto_confirm_minutes >= 1, "auto_confirm_minutes", "must be positive")
         _require(self.offer_timeout_seconds >= 1, "offer_timeout_seconds", "must be positive")
         _require(self.emergency_fanout >= 1, "emergency_fanout", "must be positive")
+        _require(
+            self.emergency_duty_feed_after_seconds >= 0,
+            "emergency_duty_feed_after_seconds",
+            "must be 0 or more",
+        )
+        _require(
+            self.emergency_webhook_after_seconds >= self.emergency_duty_feed_after_seconds,
+            "emergency_webhook_after_seconds",
+            "must not come before emergency_duty_feed_after_seconds",
+        )
 
 
 @dataclass(frozen=True)
@@ -550,11 +570,12 @@ class _Decoder:
             return None
         hints = typing.get_type_hints(tp)
         names = [f.name for f in dataclasses.fields(tp)]
+        required = {f.name for f in dataclasses.fields(tp) if not f.metadata.get("added_later")}
         prefix = f"{path}." if path else ""
         for key in sorted(set(value) - set(names), key=str):
             self.fail(f"{prefix}{key}", "unknown field")
         for name in names:
-            if name not in value:
+            if name not in value and name in required:
                 self.fail(f"{prefix}{name}", "missing")
         before = len(self.problems)
         kwargs = {
@@ -562,7 +583,7 @@ class _Decoder:
             for name in names
             if name in value
         }
-        if len(self.problems) > before or set(kwargs) != set(names):
+        if len(self.problems) > before or not required <= set(kwargs):
             return None
         try:
             return tp(**kwargs)
