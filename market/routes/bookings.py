@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from market.errors import InvalidInput
-from market.models import BookingState, Role
+from market.models import Role
 from market.routes.spec import endpoint
 from market.schemas.bookings import (
+    BookingListQuery,
     CancelBooking,
     CheckOut,
     ConfirmBooking,
@@ -27,7 +27,7 @@ from market.schemas.bookings import (
     ReportNoShow,
     StateReason,
 )
-from market.schemas.parse import json_body, parse, parse_body, path_uuid
+from market.schemas.parse import json_body, parse, parse_body, parse_query, path_uuid
 from market.services import auth, bookings, checkin, requests
 from market.services.runtime import runtime_of
 
@@ -77,22 +77,22 @@ async def create_request(request: Request) -> Response:
     summary="Bookings you may see",
     tag="bookings",
     roles=PARTIES,
+    query=BookingListQuery,
     description="The elder's own, a family member's linked elders', a helper's jobs, or the "
-    "centre's district; `?state=` filters.",
+    "centre's district, the latest window first; `?state=` filters, `?limit=` (1-500, default "
+    "100) and `?offset=` page. `next_offset` is the next page's offset, null on the last page. "
+    "The helper's name is shown to the elder's side and the centre.",
 )
 async def list_bookings(request: Request) -> Response:
-    raw = request.query_params.get("state")
-    state = None
-    if raw is not None:
-        if raw not in {s.value for s in BookingState}:
-            raise InvalidInput(
-                "invalid_input",
-                f"state {raw[:40]!r} is not a booking state",
-                [{"field": "state", "problem": "must be a booking state"}],
-            )
-        state = BookingState(raw)
-    views = await bookings.visible_bookings(runtime_of(request), auth.current(request), state)
-    return JSONResponse({"bookings": views})
+    query = parse_query(request, BookingListQuery)
+    views, next_offset = await bookings.visible_bookings(
+        runtime_of(request),
+        auth.current(request),
+        query.state,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return JSONResponse({"bookings": views, "next_offset": next_offset})
 
 
 @endpoint(summary="A booking and its history", tag="bookings", roles=PARTIES)

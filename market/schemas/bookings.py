@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from market.lifecycle import NoShowSide
-from market.models import HelperListKind, Payment
+from market.models import BookingState, HelperListKind, Payment
 from market.policy import ServiceCode
 from market.schemas.common import Latitude, Longitude
 from market.schemas.parse import Items, Range, Text
@@ -130,3 +130,12 @@ class HelperListEntry:
     helper_id: UUID
     # null removes the helper from the elder's lists.
     kind: HelperListKind | None
+
+
+@dataclass(frozen=True)
+class BookingListQuery:
+    """`GET /api/v1/bookings`: newest window first, a page at a time."""
+
+    state: BookingState | None = None
+    limit: Annotated[int, Range(1, 500)] = 100
+    offset: Annotated[int, Range(0, 1_000_000)] = 0

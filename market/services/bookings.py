@@ -100,7 +100,9 @@ def require_party(party: Party, allowed: set[Party], what: str) -> None:
         raise Forbidden("booking.party_forbidden", f"the {party.value} may not {what}")
 
 
-def booking_json(runtime: Runtime, booking: Booking, party: Party) -> dict[str, Any]:
+def booking_json(
+    runtime: Runtime, booking: Booking, party: Party, helper_name: str | None = None
+) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": str(booking.id),
         **lifecycle.booking_payload(booking),
@@ -126,6 +128,8 @@ def booking_json(runtime: Runtime, booking: Booking, party: Party) -> dict[str, 
         "no_show_side": booking.no_show_side,
         "dispute_decision": booking.dispute_decision,
         "rating": booking.rating,
+        # The elder's side and the centre see who is coming; other helpers offered it do not.
+        "helper_name": helper_name if party in (Party.elder_side, Party.centre) else None,
     }
     # Only the elder's side and the centre hold the one-time code; the helper hears it.
     if party in (Party.elder_side, Party.centre):
@@ -138,7 +142,8 @@ def booking_json(runtime: Runtime, booking: Booking, party: Party) -> dict[str, 
 async def view(runtime: Runtime, principal: Principal, booking_id: UUID) -> dict[str, Any]:
     booking = await get_booking(booking_id)
     party = await party_of(principal, booking)
-    result = booking_json(runtime, booking, party)
+    names = await helper_names([booking])
+    result = booking_json(runtime, booking, party, names.get(booking.helper_id))  # type: ignore[attr-defined]
     events = await BookingEvent.filter(booking_id=booking.id).order_by("id")
     result["history"] = [
         {
@@ -154,9 +159,24 @@ async def view(runtime: Runtime, principal: Principal, booking_id: UUID) -> dict
     return result
 
 
+async def helper_names(bookings: list[Booking]) -> dict[UUID, str]:
+    """The display names of the helpers holding these bookings, by user id."""
+    ids = sorted({b.helper_id for b in bookings if b.helper_id is not None})  # type: ignore[attr-defined]
+    if not ids:
+        return {}
+    return dict(await User.filter(id__in=ids).values_list("id", "name"))  # type: ignore[arg-type]
+
+
 async def visible_bookings(
-    runtime: Runtime, principal: Principal, state: BookingState | None
-) -> list[dict[str, Any]]:
+    runtime: Runtime,
+    principal: Principal,
+    state: BookingState | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the bookings the caller may see, the latest window first, and the offset of
+    the next page (None on the last): the oldest first would hide this week's behind history."""
     query = Booking.all()
     if principal.role is Role.elder:
         query = query.filter(elder_id=principal.user_id)
@@ -177,8 +197,11 @@ async def visible_bookings(
         raise Forbidden("role_forbidden", f"a {principal.role.value} has no bookings")
     if state is not None:
         query = query.filter(state=state)
-    rows = await query.order_by("window_start", "id").limit(500)
-    return [booking_json(runtime, b, party) for b in rows]
+    rows = await query.order_by("-window_start", "-id").offset(offset).limit(limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
+    names = await helper_names(rows)
+    views = [booking_json(runtime, b, party, names.get(b.helper_id)) for b in rows]  # type: ignore[attr-defined]
+    return views, offset + limit if more else None
 
 
 async def transition(
