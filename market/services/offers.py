@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from market import lifecycle
+from market.emergency import calls as emergency_calls
 from market.errors import Conflict, Forbidden, NotFound
 from market.lifecycle import Action, ActorRef, Change, Party
 from market.models import Booking, BookingState, Offer, OfferState
@@ -121,6 +122,7 @@ async def accept(principal: Principal, offer_id: UUID) -> Booking:
             if taken != 1:
                 raise Conflict("offer.taken", "this offer was answered meanwhile")
             await withdraw_open_offers(tx, booking, now)
+            await emergency_calls.helper_accepted(tx, booking, principal, now=now)
     except Conflict as exc:
         if exc.code == "offer.taken":
             raise
@@ -215,6 +217,7 @@ async def emergency_fanout(booking_id: UUID, *, now: datetime) -> int:
     )
     deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
     async with booking_transaction() as tx:
+        await emergency_calls.fanned_out(tx, booking, version, policy, chosen, now=now)
         if not chosen:
             await lifecycle.apply(
                 tx,
