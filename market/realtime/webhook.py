@@ -8,7 +8,10 @@ timestamps, so a captured request cannot be replayed later.
 
 Retried: connection errors, timeouts, 408, 429 (after Retry-After, capped) and 5xx, with
 exponential backoff (`backoff`, doubled each time, capped at `max_backoff`). Not retried:
-other 4xx, which a retry cannot fix. The caller records the result (every attempt is listed).
+other 4xx, which a retry cannot fix. The caller records the result (every attempt is listed);
+`on_attempt` hears of each attempt as it ends, so a record survives a crash mid-retries, and
+`keep_going` is asked before each retry, so a sender can stop when retrying no longer matters
+(an emergency acknowledged meanwhile).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class WebhookResult:
     delivery_id: str
     status: int | None  # of the last attempt
     attempts: tuple[WebhookAttempt, ...]
+    # `keep_going` said no before a retry: not delivered, and no longer wanted.
+    stopped: bool = False
 
     @property
     def error(self) -> str | None:
@@ -125,9 +130,12 @@ async def send_webhook(
     delivery_id: str | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    on_attempt: Callable[[WebhookAttempt], Awaitable[object]] | None = None,
+    keep_going: Callable[[], Awaitable[bool]] | None = None,
 ) -> WebhookResult:
     """POST `payload` as signed JSON to `url`, retrying transient failures; never raises for
-    a failed delivery (see `WebhookResult.delivered`), only for an unusable call."""
+    a failed delivery (see `WebhookResult.delivered`), only for an unusable call (or what
+    `on_attempt` or `keep_going` raise)."""
     _check(url, secret, attempts, backoff, attempt_timeout)
     body = canonical_body(payload)
     delivery = delivery_id or str(uuid4())
@@ -163,11 +171,16 @@ async def send_webhook(
         except aiohttp.ClientError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
         elapsed = int((time.monotonic() - started) * 1000)
-        done.append(WebhookAttempt(number, status, error, elapsed))
+        attempt = WebhookAttempt(number, status, error, elapsed)
+        done.append(attempt)
+        if on_attempt is not None:
+            await on_attempt(attempt)
         if error is None:
             return WebhookResult(True, delivery, status, tuple(done))
         permanent = status is not None and status < 500 and status not in RETRYABLE_STATUS
         if permanent or number == attempts:
             break
         await sleep(min(wait, max_backoff))
+        if keep_going is not None and not await keep_going():
+            return WebhookResult(False, delivery, status, tuple(done), stopped=True)
     return WebhookResult(False, delivery, status, tuple(done))
