@@ -20,6 +20,7 @@ from market.realtime import endpoint as realtime_endpoint
 from market.realtime.service import RealtimeService
 from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
 from market.routes import ledger as ledger_routes
+from market.routes import series as series_routes
 from market.services import matching_loop
 from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
@@ -40,6 +41,7 @@ def api_routes() -> list[BaseRoute]:
         *realtime_endpoint.routes,
         *bookings.routes,
         *offers.routes,
+        *series_routes.routes,
         *ledger_routes.routes,
         *visit_routes.routes,
     ]

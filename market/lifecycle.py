@@ -57,6 +57,7 @@ class Action(StrEnum):
     settle = "settle"
     rate = "rate"
     cancel = "cancel"
+    reschedule = "reschedule"
     helper_cancel = "helper_cancel"
     no_show = "no_show"
 
@@ -105,6 +106,8 @@ TRANSITIONS: Mapping[Action, Rule] = {
     Action.settle: _rule({S.confirmed}, {SYS}, S.settled),
     Action.rate: _rule({S.settled}, {E}, S.rated),
     Action.cancel: _rule(LIVE_BEFORE_SERVICE, {E, C}, S.cancelled),
+    # One occurrence of a series moves to another time; nobody has taken it yet.
+    Action.reschedule: _rule({S.requested, S.offered, S.escalated}, {E, C}, S.requested),
     # The helper drops out; the booking is re-staffed without them.
     Action.helper_cancel: _rule({S.accepted, S.en_route}, {H}, S.requested),
     Action.no_show: _rule({S.accepted, S.en_route, S.in_service}, {E, C, H}, S.no_show),

@@ -1,0 +1,185 @@
+"""Recurring series after creation: read them, skip or move one occurrence, end the series.
+
+The bookings are the truth: skipping cancels the occurrence's booking through the ordinary
+cancellation (same window rules, same effects), moving reschedules a booking nobody has taken
+yet, ending cancels every occurrence still ahead. The series row keeps the exceptions as a
+record for people reading it later.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from market import lifecycle
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound
+from market.lifecycle import Action, Change, Party
+from market.models import Booking, RecurringSeries, Role, User
+from market.schemas.bookings import CancelBooking
+from market.schemas.series import EndSeries, MoveOccurrence, SkipOccurrence
+from market.services import bookings
+from market.services.access import can_see_elder
+from market.services.auth import now_utc
+from market.services.booking_tx import booking_transaction
+from market.services.requests import MAX_AHEAD, PAST_TOLERANCE
+from market.services.scope import Principal
+
+# An occurrence moves within a week either way, so it stays that week's occurrence.
+MAX_MOVE = timedelta(days=7)
+
+
+async def _series(principal: Principal, series_id: UUID) -> RecurringSeries:
+    series = await RecurringSeries.get_or_none(id=series_id)
+    if series is None:
+        raise NotFound("series_not_found", f"no recurring series {series_id}")
+    elder = await User.get(id=series.elder_id)  # type: ignore[attr-defined]
+    if not await can_see_elder(principal, elder):
+        raise Forbidden("series_forbidden", "only the elder, linked family or the centre")
+    return series
+
+
+def _party(principal: Principal, series: RecurringSeries) -> Party:
+    if principal.administers(series.district_id):
+        return Party.centre
+    return Party.elder_side
+
+
+async def _occurrence(series: RecurringSeries, occurrence: date) -> Booking:
+    booking = await Booking.get_or_none(series_id=series.id, occurrence=occurrence)
+    if booking is None:
+        raise NotFound(
+            "occurrence_not_found", f"series {series.id} has no occurrence on {occurrence}"
+        )
+    return booking
+
+
+def series_json(series: RecurringSeries, rows: list[Booking]) -> dict[str, Any]:
+    return {
+        "id": str(series.id),
+        "elder_id": str(series.elder_id),  # type: ignore[attr-defined]
+        "district_id": str(series.district_id),
+        "service": series.service,
+        "weekdays": series.weekdays,
+        "start_time": series.start_time,
+        "until": series.until.isoformat(),
+        "exceptions": series.exceptions,
+        "occurrences": [
+            {
+                "booking_id": str(b.id),
+                "occurrence": b.occurrence.isoformat() if b.occurrence else None,
+                "window_start": b.window_start.isoformat(),
+                "window_end": b.window_end.isoformat(),
+                "state": b.state.value,
+            }
+            for b in rows
+        ],
+    }
+
+
+async def _view(series: RecurringSeries) -> dict[str, Any]:
+    rows = await Booking.filter(series_id=series.id).order_by("occurrence", "id")
+    return series_json(series, rows)
+
+
+async def view(principal: Principal, series_id: UUID) -> dict[str, Any]:
+    return await _view(await _series(principal, series_id))
+
+
+async def list_for_elder(principal: Principal, elder_id: UUID) -> list[dict[str, Any]]:
+    elder = await User.get_or_none(id=elder_id, role=Role.elder)
+    if elder is None:
+        raise NotFound("elder_not_found", f"no elder {elder_id}")
+    if not await can_see_elder(principal, elder):
+        raise Forbidden("series_forbidden", "only the elder, linked family or the centre")
+    rows = await RecurringSeries.filter(elder_id=elder_id).order_by("created_at", "id")
+    return [await _view(s) for s in rows]
+
+
+async def _note(series_id: UUID, kind: str, occurrence: date, value: str | None) -> None:
+    """Record an exception on the series row, under its lock so concurrent notes all stay."""
+    async with booking_transaction() as tx:
+        row = (
+            await RecurringSeries.filter(id=series_id)
+            .using_db(tx.connection)
+            .select_for_update()
+            .get()
+        )
+        exceptions = {"skip": [], "move": {}, **row.exceptions}
+        if kind == "skip":
+            exceptions["skip"] = sorted({*exceptions["skip"], occurrence.isoformat()})
+        else:
+            exceptions["move"] = {**exceptions["move"], occurrence.isoformat(): value}
+        await (
+            RecurringSeries.filter(id=series_id)
+            .using_db(tx.connection)
+            .update(exceptions=exceptions)
+        )
+
+
+async def skip(principal: Principal, series_id: UUID, cmd: SkipOccurrence) -> dict[str, Any]:
+    series = await _series(principal, series_id)
+    booking = await _occurrence(series, cmd.occurrence)
+    await bookings.cancel(principal, booking.id, CancelBooking(reason=cmd.reason))
+    await _note(series.id, "skip", cmd.occurrence, None)
+    return await _view(await RecurringSeries.get(id=series.id))
+
+
+def _check_move(booking: Booking, to: datetime, now: datetime) -> None:
+    def problem(text: str) -> InvalidInput:
+        return InvalidInput("invalid_input", f"to {text}", [{"field": "to", "problem": text}])
+
+    if to < now - PAST_TOLERANCE:
+        raise problem("must not be in the past")
+    if to > now + MAX_AHEAD:
+        raise problem("must be within a year")
+    if abs(to - booking.window_start) > MAX_MOVE:
+        raise problem("must be within 7 days of the occurrence's time")
+
+
+async def move(principal: Principal, series_id: UUID, cmd: MoveOccurrence) -> dict[str, Any]:
+    series = await _series(principal, series_id)
+    booking = await _occurrence(series, cmd.occurrence)
+    party = _party(principal, series)
+    now = now_utc()
+    # Once a helper has taken it, an occurrence is cancelled and booked anew, not moved.
+    lifecycle.check(Action.reschedule, party, booking.id, booking.state)
+    _check_move(booking, cmd.to, now)
+    length = booking.window_end - booking.window_start
+    change = Change(
+        Action.reschedule,
+        cmd.reason,
+        detail={"from": booking.window_start.isoformat(), "to": cmd.to.isoformat()},
+        columns={"window_start": cmd.to, "window_end": cmd.to + length},
+    )
+    async with booking_transaction() as tx:
+        await lifecycle.apply(
+            tx,
+            booking,
+            change,
+            bookings.actor(principal, party),
+            now=now,
+            streams=bookings.streams_for(booking),
+        )
+        await bookings.withdraw_open_offers(tx, booking, now)
+    await _note(series.id, "move", cmd.occurrence, cmd.to.isoformat())
+    return await _view(await RecurringSeries.get(id=series.id))
+
+
+async def end(principal: Principal, series_id: UUID, cmd: EndSeries) -> dict[str, Any]:
+    """Cancel every occurrence not yet served and end the series today."""
+    series = await _series(principal, series_id)
+    ahead = await Booking.filter(
+        series_id=series.id, state__in=sorted(lifecycle.LIVE_BEFORE_SERVICE)
+    ).order_by("occurrence", "id")
+    for booking in ahead:
+        try:
+            await bookings.cancel(principal, booking.id, CancelBooking(reason=cmd.reason))
+        except Conflict:
+            # Taken or finished meanwhile: it is no longer ahead.
+            continue
+    today = now_utc().date()
+    if series.until > today:
+        await RecurringSeries.filter(id=series.id).update(until=today)
+        series.until = today
+    return await _view(series)
