@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from market.errors import PayloadTooLarge, api_error_response
+from market.errors import MalformedBody, PayloadTooLarge, api_error_response
+
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 class BodyLimit:
@@ -23,13 +27,28 @@ class BodyLimit:
             "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"
         )
 
+    def _check_declared(self, declared: list[bytes]) -> MalformedBody | PayloadTooLarge | None:
+        """A Content-Length that is not one plain number is a malformed request (400), not a
+        large one; several differing ones could make two parsers read different bodies."""
+        if not declared:
+            return None
+        if len(set(declared)) > 1 or not _DIGITS.fullmatch(declared[0]):
+            return MalformedBody(
+                "bad_content_length", "Content-Length must be a single non-negative integer"
+            )
+        # Compared by length first: int() of thousands of digits is refused by Python itself.
+        if len(declared[0]) > 18 or int(declared[0]) > self.max_bytes:
+            return self._error()
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await api_error_response(self._error())(scope, receive, send)
+        declared = [value for key, value in scope["headers"] if key == b"content-length"]
+        refusal = self._check_declared(declared)
+        if refusal is not None:
+            await api_error_response(refusal)(scope, receive, send)
             return
         received = 0
 

@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ledger.entries import MAX_TEXT
 from market.errors import InvalidInput, NotFound
 from market.models import Role
 from market.routes.spec import ALL_ROLES, endpoint
+from market.schemas.common import DISTRICT_CODE_PATTERN
 from market.schemas.ledger import Cosign, DonateHours, GiftHours, RegisterWitnessKey
 from market.schemas.parse import json_body, parse_body, path_uuid
 from market.services import auth, checkpoints, ledger_actions, ledger_reads
@@ -65,7 +67,27 @@ def _required(request: Request, name: str) -> int:
 
 
 def _district(request: Request) -> str:
-    return str(request.path_params["district"])
+    """The chain named in the path, checked before any lookup: a code no district can have
+    (too long, odd characters) is refused here instead of reaching the database's column."""
+    raw = str(request.path_params["district"])
+    if re.fullmatch(DISTRICT_CODE_PATTERN, raw) is None:
+        raise InvalidInput(
+            "invalid_district",
+            f"{raw[:40]!r} is not a district code",
+            [{"field": "district", "problem": f"must match {DISTRICT_CODE_PATTERN}"}],
+        )
+    return raw
+
+
+def _entry_id(raw: str) -> str:
+    # An id the ledger could never have stored is refused before it reaches the column.
+    if not 1 <= len(raw) <= MAX_TEXT:
+        raise InvalidInput(
+            "invalid_input",
+            f"entry_id must have 1-{MAX_TEXT} characters",
+            [{"field": "entry_id", "problem": f"must have 1-{MAX_TEXT} characters"}],
+        )
+    return raw
 
 
 @endpoint(
@@ -187,7 +209,8 @@ async def entries(request: Request) -> Response:
     description="Against the latest checkpoint unless a tree size is given. Hashes only.",
 )
 async def proof(request: Request) -> Response:
-    entry_id = request.query_params.get("entry_id")
+    raw_entry_id = request.query_params.get("entry_id")
+    entry_id = None if raw_entry_id is None else _entry_id(raw_entry_id)
     result = await ledger_reads.inclusion(
         _gateway(request),
         _district(request),
@@ -227,7 +250,7 @@ async def receipt(request: Request) -> Response:
         _gateway(request),
         auth.current(request),
         _district(request),
-        str(request.path_params["entry_id"]),
+        _entry_id(str(request.path_params["entry_id"])),
     )
     filename = f"receipt-{_district(request)}-{body['index']}.json"
     return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

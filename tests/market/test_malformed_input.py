@@ -147,3 +147,69 @@ async def test_unknown_but_valid_uuid_is_404(client: httpx.AsyncClient, city: Ci
         "/api/v1/elders/00000000-0000-4000-8000-000000000000", headers=city["centre_admin"].headers
     )
     assert assert_json_error(response, 404)["code"] == "elder_not_found"
+
+
+LEDGER_DISTRICT_PATHS = [
+    "/checkpoint",
+    "/checkpoints",
+    "/proof?seq=0",
+    "/consistency?old=1&new=2",
+    "/keys",
+]
+
+
+@pytest.mark.parametrize("suffix", LEDGER_DISTRICT_PATHS)
+@pytest.mark.parametrize("code", ["a" * 33, "-east", "east%20west", "%E4%B8%9C"])
+async def test_a_district_code_no_district_can_have_is_422(
+    client: httpx.AsyncClient, suffix: str, code: str
+) -> None:
+    response = await client.get(f"/api/v1/ledger/districts/{code}{suffix}")
+    error = assert_json_error(response, 422)
+    assert error["code"] == "invalid_district"
+    assert error["details"][0]["field"] == "district"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("suffix", LEDGER_DISTRICT_PATHS)
+async def test_a_well_formed_unknown_district_is_404(
+    client: httpx.AsyncClient, suffix: str
+) -> None:
+    response = await client.get(f"/api/v1/ledger/districts/{'a' * 32}{suffix}")
+    assert assert_json_error(response, 404)["code"] == "ledger.unknown_district"
+
+
+async def test_an_overlong_entry_id_is_422(client: httpx.AsyncClient, city: City) -> None:
+    response = await client.get(f"/api/v1/ledger/districts/east/proof?entry_id={'x' * 257}")
+    assert assert_json_error(response, 422)["details"][0]["field"] == "entry_id"  # type: ignore[index]
+    response = await client.get(
+        f"/api/v1/ledger/districts/east/entries/{'x' * 257}/receipt",
+        headers=city["auditor"].headers,
+    )
+    assert assert_json_error(response, 422)["details"][0]["field"] == "entry_id"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "declared", [b"abc", b"-1", b"1.5", "１２".encode(), b"12, 12", b"0x10", b" 2"]
+)
+async def test_a_content_length_that_is_not_a_number_is_400(
+    client: httpx.AsyncClient, city: City, declared: bytes
+) -> None:
+    before = await user_count()
+    response = await client.post(
+        REGISTER,
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": declared},
+    )
+    assert assert_json_error(response, 400)["code"] == "bad_content_length"
+    assert await user_count() == before
+
+
+async def test_a_declared_length_over_the_limit_is_413(
+    client: httpx.AsyncClient, city: City
+) -> None:
+    for declared in ("65537", "9" * 40):
+        response = await client.post(
+            REGISTER,
+            content=b"{}",
+            headers={"content-type": "application/json", "content-length": declared},
+        )
+        assert assert_json_error(response, 413)["code"] == "payload_too_large"
