@@ -1,4 +1,5 @@
-"""A booking's whole lifecycle, driven through the HTTP API, seen live by every party.
+"""A booking's whole lifecycle, driven through the HTTP API, seen live by every party: from the
+request through the service to confirmation, settlement and the elder's rating.
 
 The elder and the linked family member (elder stream), the helper (own stream: the offer, then
 the booking once assigned) and the district's centre admin (admin feed) each see the changes
@@ -11,22 +12,22 @@ import pytest
 
 from market.realtime.client import RealtimeClient
 from market.realtime.events import Event
-from tests.market.bookings.world import completed_booking, neighbourhood
+from tests.market.bookings.world import completed_booking, neighbourhood, post
 from tests.market.conftest import City
 from tests.market.realtime.conftest import Live
 from tests.market.realtime.helpers import quiet
 
 
-async def until_completed(client: RealtimeClient, booking_id: str) -> list[Event]:
-    """Events of this connection up to the booking's `completed` state change."""
+async def until_state(client: RealtimeClient, booking_id: str, state: str) -> list[Event]:
+    """Events of this connection up to the booking's change to `state`."""
     seen: list[Event] = []
     async for item in client:
         assert isinstance(item, Event), item
         seen.append(item)
         payload = item.payload
-        if payload.get("booking_id") == booking_id and payload.get("state") == "completed":
+        if payload.get("booking_id") == booking_id and payload.get("state") == state:
             return seen
-    raise AssertionError("the connection ended before the booking completed")
+    raise AssertionError(f"the connection ended before the booking was {state}")
 
 
 def states(events: list[Event], booking_id: str) -> list[str]:
@@ -58,8 +59,13 @@ class TestBookingLifecycle:
             await client.__aenter__()
         try:
             booking = await completed_booking(live.http, city)
+            base = f"/api/v1/bookings/{booking['id']}"
+            confirmed = await post(live.http, city["family"], f"{base}/confirm")
+            assert confirmed.status_code == 200, confirmed.text
+            rated = await post(live.http, city["elder"], f"{base}/rate", {"stars": 5})
+            assert rated.status_code == 200, rated.text
             seen = {
-                name: await until_completed(clients[name], booking["id"])
+                name: await until_state(clients[name], booking["id"], "rated")
                 for name in ("elder", "family", "helper", "admin")
             }
             assert await quiet(clients["west_admin"], 0.5) == []
@@ -67,8 +73,8 @@ class TestBookingLifecycle:
             for client in clients.values():
                 await client.close()
         whole = states(seen["elder"], booking["id"])
-        assert whole[0] == "requested" and whole[-1] == "completed"
-        assert {"accepted", "in_service"} <= set(whole)
+        assert whole[0] == "requested" and whole[-1] == "rated"
+        assert {"accepted", "in_service", "completed", "confirmed", "settled"} <= set(whole)
         assert states(seen["family"], booking["id"]) == whole
         assert states(seen["admin"], booking["id"]) == whole
         # The helper hears of the booking by its offer, then follows it once assigned.
