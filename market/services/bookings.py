@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from tortoise.expressions import F
+
 from market import lifecycle
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.lifecycle import Action, ActorRef, Change, NoShowSide, Party
@@ -404,10 +406,12 @@ async def rate(principal: Principal, booking_id: UUID, cmd: RateBooking) -> Book
             now=now,
             streams=streams_for(booking),
         )
-        profile = await HelperProfile.get(user_id=booking.helper_id).using_db(tx.connection)  # type: ignore[attr-defined]
-        profile.rating_sum += cmd.stars
-        profile.rating_count += 1
-        await profile.save(update_fields=["rating_sum", "rating_count"], using_db=tx.connection)
+        # Added in the database, so ratings of one helper's jobs committing together all count.
+        await (
+            HelperProfile.filter(user_id=booking.helper_id)  # type: ignore[attr-defined]
+            .using_db(tx.connection)
+            .update(rating_sum=F("rating_sum") + cmd.stars, rating_count=F("rating_count") + 1)
+        )
     return booking
 
 
