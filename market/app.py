@@ -21,6 +21,8 @@ from market.realtime.service import RealtimeService
 from market.routes import auth, bookings, districts, elders, helpers, meta, offers, people
 from market.routes import ledger as ledger_routes
 from market.routes import series as series_routes
+from market.routes import stats as stats_routes
+from market.routes import suggestions as suggestion_routes
 from market.services import matching_loop
 from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
@@ -43,6 +45,8 @@ def api_routes() -> list[BaseRoute]:
         *offers.routes,
         *series_routes.routes,
         *ledger_routes.routes,
+        *suggestion_routes.routes,
+        *stats_routes.routes,
         *visit_routes.routes,
     ]
 
