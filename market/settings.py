@@ -1,11 +1,15 @@
 """Settings, read once from the environment into a frozen dataclass.
 
 Every variable is documented in README.md; `tests/market/test_settings.py` fails if one is not.
+Parsing is strict: a value the service cannot use (a misspelt boolean, a port out of range, a
+database URL of an unsupported kind) raises `SettingsError` naming the variable, and
+`eldercare` stops with that message instead of running on a guess.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -70,19 +74,72 @@ ENVIRONMENT = {
 }
 
 
-def _convert(name: str, raw: str, current: object) -> object:
+# Booleans are spelled one of these ways; anything else (a typo like "ture") is refused rather
+# than quietly read as false.
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+# ASCII digits only: int() would also take "1_000", " 5" or full-width digits.
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# The schemes each URL setting may use; other `*_url` settings are outbound webhooks.
+_URL_SCHEMES = {
+    "database_url": ("sqlite", "postgres", "postgresql"),
+    "redis_url": ("redis", "rediss", "unix"),
+}
+_WEBHOOK_SCHEMES = ("http", "https")
+_REALTIME_BACKENDS = ("", "memory", "postgres", "redis")
+# Integers are positive; these have an upper bound too (inclusive ranges).
+_INTEGER_RANGES = {"port": (1, 65535)}
+
+
+def _boolean(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be one of {', '.join(sorted(_TRUE | _FALSE))}, got {raw!r}")
+
+
+def _integer(name: str, raw: str, attribute: str) -> int:
+    if _DIGITS.fullmatch(raw.strip()) is None:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    value = int(raw.strip())
+    low, high = _INTEGER_RANGES.get(attribute, (1, None))
+    if value < low or (high is not None and value > high):
+        span = f"{low}-{high}" if high is not None else "positive"
+        raise SettingsError(f"{name} must be {span}, got {value}")
+    return value
+
+
+def _url(name: str, raw: str, attribute: str) -> str:
+    schemes = _URL_SCHEMES.get(attribute)
+    if schemes is None:
+        if raw == "":
+            return raw  # an optional webhook, off
+        schemes = _WEBHOOK_SCHEMES
+    scheme, separator, rest = raw.partition("://")
+    if not separator or scheme not in schemes or not rest.strip():
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise SettingsError(f"{name} must start with one of {allowed}, got {raw!r}")
+    return raw
+
+
+def _convert(name: str, raw: str, current: object, attribute: str) -> object:
     if isinstance(current, bool):
-        return raw.lower() in {"1", "true", "yes"}
+        return _boolean(name, raw)
     if isinstance(current, int):
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-        if value <= 0:
-            raise SettingsError(f"{name} must be positive, got {value}")
-        return value
+        return _integer(name, raw, attribute)
     if isinstance(current, Path):
+        if not raw.strip():
+            raise SettingsError(f"{name} must be a path, got an empty value")
         return Path(raw)
+    if attribute.endswith("_url"):
+        return _url(name, raw, attribute)
+    if attribute == "realtime_backend" and raw not in _REALTIME_BACKENDS:
+        allowed = ", ".join(b for b in _REALTIME_BACKENDS if b)
+        raise SettingsError(f"{name} must be one of {allowed} (or empty), got {raw!r}")
+    if attribute == "host" and not raw.strip():
+        raise SettingsError(f"{name} must be a host name or address, got an empty value")
     return raw
 
 
@@ -95,7 +152,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     base = Settings()
     changes: dict[str, object] = {}
     if "ELDERCARE_DATA_DIR" in env:
-        data_dir = Path(env["ELDERCARE_DATA_DIR"])
+        data_dir = _convert("ELDERCARE_DATA_DIR", env["ELDERCARE_DATA_DIR"], base.data_dir, "")
+        assert isinstance(data_dir, Path)
         changes.update(
             data_dir=data_dir,
             keys_dir=data_dir / "keys",
@@ -103,5 +161,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     for variable, attribute in ENVIRONMENT.items():
         if variable in env and variable != "ELDERCARE_DATA_DIR":
-            changes[attribute] = _convert(variable, env[variable], getattr(base, attribute))
-    return replace(base, **changes)  # type: ignore[arg-type]
+            changes[attribute] = _convert(
+                variable, env[variable], getattr(base, attribute), attribute
+            )
+    settings = replace(base, **changes)  # type: ignore[arg-type]
+    if settings.realtime_backend == "postgres" and not settings.database_url.startswith(
+        ("postgres://", "postgresql://")
+    ):
+        raise SettingsError("ELDERCARE_REALTIME_BACKEND=postgres needs a PostgreSQL DATABASE_URL")
+    return settings
