@@ -14,6 +14,8 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from market import db
+from market.emergency import routes as emergency_routes
+from market.emergency.escalation import Escalator
 from market.errors import EXCEPTION_HANDLERS
 from market.middleware import BodyLimit
 from market.realtime import endpoint as realtime_endpoint
@@ -48,6 +50,7 @@ def api_routes() -> list[BaseRoute]:
         *suggestion_routes.routes,
         *stats_routes.routes,
         *visit_routes.routes,
+        *emergency_routes.routes,
     ]
 
 
@@ -66,8 +69,10 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             runtime = Runtime.start(settings)
             start_checkpointer(runtime.ledger)
             runtime.realtime = RealtimeService.start(settings)
+            escalator = Escalator.from_settings(settings)
             if settings.matching_enabled:
                 runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
+                runtime.background(escalator.run_forever())
             try:
                 yield {"runtime": runtime, "settings": settings}
             finally:

@@ -46,6 +46,12 @@ class Settings:
     # The fewest independent co-signatures a checkpoint needs, whatever a district's policy says:
     # the witnessed district edits its own policy, so it must not be able to vote its quorum to 0.
     witness_quorum_floor: int = 1
+    # Emergency escalation (market.emergency): the outbound webhook of the last step, e.g. an
+    # SMS gateway. No URL: that step is logged as skipped. The secret signs every request.
+    emergency_webhook_url: str = ""
+    emergency_webhook_secret: str = ""
+    emergency_webhook_attempts: int = 5
+    emergency_webhook_backoff_seconds: int = 2
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -71,6 +77,10 @@ ENVIRONMENT = {
     "ELDERCARE_MATCHING_ENABLED": "matching_enabled",
     "ELDERCARE_MATCHING_INTERVAL_SECONDS": "matching_interval_seconds",
     "ELDERCARE_WITNESS_QUORUM_FLOOR": "witness_quorum_floor",
+    "ELDERCARE_EMERGENCY_WEBHOOK_URL": "emergency_webhook_url",
+    "ELDERCARE_EMERGENCY_WEBHOOK_SECRET": "emergency_webhook_secret",
+    "ELDERCARE_EMERGENCY_WEBHOOK_ATTEMPTS": "emergency_webhook_attempts",
+    "ELDERCARE_EMERGENCY_WEBHOOK_BACKOFF_SECONDS": "emergency_webhook_backoff_seconds",
 }
 
 
