@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import matching
@@ -88,13 +88,13 @@ def catalogue_json(version: int, policy: DistrictPolicy) -> dict[str, Any]:
     return {"policy_version": version, "services": services}
 
 
-def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
-    """The district's service rules in the matcher's terms.
+def engine_certificates(kinds: frozenset[CertificateKind]) -> frozenset[matching.CertificateKind]:
+    return frozenset(matching.CertificateKind(kind.value) for kind in kinds)
 
-    Certificates are left out of the matcher's rules because the market's rule accepts any
-    one of several kinds while the matcher demands all: the market checks certificates itself
-    (`check_helper`) and hands the matcher the refused helpers as blocked pairs.
-    """
+
+def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
+    """The district's service rules in the matcher's terms: who may serve, with which
+    certificates (any one of the rule's kinds) from which grade, how far away."""
     rules = {}
     for code in ServiceCode:
         rule = policy.services.rule(code)
@@ -102,6 +102,7 @@ def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
         rules[matching.Service(code.value)] = matching.ServiceRule(
             allowed_kinds=frozenset(matching.HelperKind(k.value) for k in rule.allowed_helpers),
             certified_from_grade=grade_of(certified) if certified else None,
+            certified_any_of=engine_certificates(rule.certificates) if certified else frozenset(),
             certified_min_staff=rule.certified_min_staff,
             radius_minutes=rule.radius_minutes,
             intimate=code in (ServiceCode.BATHING, ServiceCode.MEDICAL),
@@ -113,7 +114,17 @@ def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
         rules=rules,
         lifting_from_grade=grade_of(lifting.certified_only_from or Level.MODERATE),
         lifting_certificates=frozenset(),
+        lifting_any_of=engine_certificates(lifting.certificates),
         version=str(version),
+    )
+
+
+def engine_certificate(kind: CertificateKind, expires: date) -> matching.Certificate:
+    """Valid through its expiry date: the matcher compares minutes with the window's end, as
+    `check_helper` compares the expiry date with the window's end date (both in UTC)."""
+    end_of_day = datetime.combine(expires + timedelta(days=1), time.min, UTC)
+    return matching.Certificate(
+        matching.CertificateKind(kind.value), matching.minutes_since_epoch(end_of_day) - 1
     )
 
 

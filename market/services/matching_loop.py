@@ -43,7 +43,7 @@ from market.models import (
     UserStatus,
     VettingStatus,
 )
-from market.policy import DistrictPolicy, PolicyForbids, ServiceCode
+from market.policy import DistrictPolicy
 from market.policy import HelperKind as PolicyHelperKind
 from market.services import settlement
 from market.services.booking_tx import booking_transaction
@@ -198,8 +198,9 @@ async def _loads_by_day(user_ids: list[UUID], now: datetime) -> dict[UUID, Count
 async def candidate_helpers(
     bookings: Sequence[Booking], version: int, policy: DistrictPolicy, now: datetime
 ) -> tuple[matching.Policy, list[matching.Helper], dict[UUID, frozenset[str]]]:
-    """The matcher's policy, every helper it may consider, and per booking the helpers the
-    market refuses (certificates by policy, the elder's blocked list, earlier offers)."""
+    """The matcher's policy, every helper it may consider (with their verified certificates),
+    and per booking the helpers the market refuses (the elder's blocked list, earlier offers,
+    volunteers for a self-paid booking)."""
     rows = await _helpers(now)
     user_ids = [user.id for _, user in rows]
     facts = await helper_facts(user_ids)
@@ -220,6 +221,12 @@ async def candidate_helpers(
                 kind=matching.HelperKind(profile.kind.value),
                 location=matching.Location(profile.latitude, profile.longitude),  # type: ignore[arg-type]
                 skills=skills,
+                certificates=tuple(
+                    catalogue.engine_certificate(kind, expires)
+                    for kind, expires in sorted(
+                        facts[user.id].certificates.items(), key=lambda c: c[0].value
+                    )
+                ),
                 availability=free_windows(
                     availability_windows(profile.availability, now), busy[user.id]
                 ),
@@ -241,15 +248,12 @@ async def candidate_helpers(
         blacklisted_providers=frozenset(str(p) for p in black),
         version=match_policy.version,
     )
-    blocked = await _blocked(bookings, facts, version, policy)
+    blocked = await _blocked(bookings, facts)
     return match_policy, helpers, blocked
 
 
 async def _blocked(
-    bookings: Sequence[Booking],
-    facts: dict[UUID, catalogue.HelperFacts],
-    version: int,
-    policy: DistrictPolicy,
+    bookings: Sequence[Booking], facts: dict[UUID, catalogue.HelperFacts]
 ) -> dict[UUID, frozenset[str]]:
     ids = [b.id for b in bookings]
     elders = sorted({b.elder_id for b in bookings})  # type: ignore[attr-defined]
@@ -263,9 +267,6 @@ async def _blocked(
         elder_id__in=elders, kind=HelperListKind.blocked
     ).values_list("elder_id", "helper_id"):
         listed[elder_id].add(str(helper_id))  # type: ignore[index]
-    levels = dict(
-        await ElderProfile.filter(user_id__in=elders).values_list("user_id", "capability_level")
-    )
     out = {}
     for booking in bookings:
         refused = (
@@ -276,25 +277,6 @@ async def _blocked(
             refused.update(
                 str(h) for h, f in facts.items() if f.kind is not PolicyHelperKind.PROVIDER
             )
-        level = catalogue.level_of(levels.get(booking.elder_id))  # type: ignore[attr-defined]
-        rule = policy.services.rule(ServiceCode(booking.service))
-        lifting = policy.services.rule(catalogue.LIFTING_RULE)
-        if rule.needs_certified_staff(level) or (
-            booking.needs_lifting and lifting.needs_certified_staff(level)
-        ):
-            for helper_id, helper in facts.items():
-                try:
-                    catalogue.check_helper(
-                        helper,
-                        service=ServiceCode(booking.service),
-                        level=level,
-                        needs_lifting=booking.needs_lifting,
-                        on=booking.window_end.date(),
-                        version=version,
-                        policy=policy,
-                    )
-                except PolicyForbids:
-                    refused.add(str(helper_id))
         out[booking.id] = frozenset(refused)
     return out
 
