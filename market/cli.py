@@ -199,7 +199,7 @@ def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from market.services.keys import rotate_field_key
+    from market.services.keys import ROTATION_GRACE_SECONDS, rotate_field_key
     from market.services.runtime import Runtime
 
     reporter = Reporter(quiet=args.quiet)
@@ -208,7 +208,9 @@ def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
         runtime = Runtime.start(settings)
         token_key = runtime.tokens.rotate_key()
         report = await rotate_field_key(
-            runtime, progress=lambda stage, n: reporter.progress(stage, n)
+            runtime,
+            progress=lambda stage, n: reporter.progress(stage, n),
+            grace_seconds=ROTATION_GRACE_SECONDS,
         )
         return token_key, report
 

@@ -98,6 +98,9 @@ class Keyring:
         self._data = data_keys
         self._index_key = index_key
         self._directory = directory
+        # A running server follows `eldercare keys rotate`: new values go under the new key
+        # within a second, so the rotation's re-encryption pass does not leave them behind.
+        self._watch = keyfiles.ActiveWatch(directory / "data") if directory else None
 
     @classmethod
     def open(cls, directory: Path) -> Keyring:
@@ -138,6 +141,8 @@ class Keyring:
 
     def encrypt(self, plaintext: str, *, purpose: str) -> str:
         """Encrypt `plaintext` for the field named `purpose` under the active key."""
+        if self._watch is not None and self._watch.changed():
+            self.reload()
         key_id = self._data.active_id
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(self._data.active_key).encrypt(

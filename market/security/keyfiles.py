@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from market.security import SecurityError
 KEY_ID_PATTERN = re.compile(r"^k[0-9]{1,9}$")
 ACTIVE_FILE = "ACTIVE"
 KEY_SUFFIX = ".key"
+# How often a running process looks at `ACTIVE` for a key another process made active (a stat,
+# at most once per interval, only when it is about to use the active key).
+WATCH_INTERVAL_SECONDS = 1.0
 
 
 class KeyFileError(SecurityError):
@@ -139,3 +143,35 @@ def load_or_create(directory: Path, *, key_bytes: int = 32) -> KeySet:
     if not directory.exists() or not any(directory.glob(f"*{KEY_SUFFIX}")):
         return add_key(directory, key_bytes=key_bytes)
     return load(directory, key_bytes=key_bytes)
+
+
+class ActiveWatch:
+    """Notices that another process (`eldercare keys rotate`) made a new key active.
+
+    `add_key` replaces `ACTIVE` atomically, so its inode and mtime change; `changed()` stats the
+    file at most once per `interval` seconds and says whether it differs from the last look.
+    """
+
+    def __init__(self, directory: Path, *, interval: float = WATCH_INTERVAL_SECONDS) -> None:
+        self._path = directory / ACTIVE_FILE
+        self._interval = interval
+        self._next_look = time.monotonic() + interval
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self._path.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def changed(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + self._interval
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return False
+        self._seen = stamp
+        return True

@@ -111,6 +111,8 @@ class TokenSigner:
         self._keys = keys
         self._directory = directory
         self._last_reload = float("-inf")
+        # New tokens are signed with a key another process rotated in, without a restart.
+        self._watch = keyfiles.ActiveWatch(directory) if directory else None
 
     @classmethod
     def from_directory(cls, directory: Path) -> TokenSigner:
@@ -148,6 +150,9 @@ class TokenSigner:
         iat = _unix(now)
         exp = iat + int(ttl.total_seconds())
         jti = secrets.token_urlsafe(16)
+        if self._watch is not None and self._watch.changed():
+            assert self._directory is not None
+            self._keys = keyfiles.load(self._directory)
         payload = {"exp": exp, "iat": iat, "jti": jti, "role": role, "sub": user_id}
         body = _b64(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("ascii"))
         kid = self._keys.active_id

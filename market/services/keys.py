@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from market.models import Assessment, Booking, Certificate, ElderProfile, User
+from market.security.keyfiles import WATCH_INTERVAL_SECONDS
 from market.services.auth import PHONE_PURPOSE
 from market.services.bookings import CODE_PURPOSE
 from market.services.elders import ASSESSMENT_PURPOSE, ENCRYPTED
@@ -31,6 +33,9 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Model], str, str], ...] = (
     (Booking, "confirm_code_enc", CODE_PURPOSE),
 )
 BATCH = 500
+# Servers look for a new active key at most every WATCH_INTERVAL_SECONDS, when they next
+# encrypt; two intervals and a second more also cover a request in flight at that moment.
+ROTATION_GRACE_SECONDS = 2 * WATCH_INTERVAL_SECONDS + 1
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,19 @@ async def reencrypt_all(
 
 
 async def rotate_field_key(
-    runtime: Runtime, *, progress: Callable[[str, int], None] | None = None
+    runtime: Runtime,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+    grace_seconds: float = 0.0,
 ) -> RotationReport:
+    """A new active key, then every stored value under it.
+
+    `grace_seconds` (the CLI passes `ROTATION_GRACE_SECONDS`) lets running servers notice the
+    new key and finish requests that encrypted under the old one before the sweep starts, so
+    the sweep does not pass rows they are about to write.
+    """
     new_key = runtime.crypto.rotate_key()
+    if grace_seconds > 0:
+        await asyncio.sleep(grace_seconds)
     count = await reencrypt_all(runtime, progress=progress)
     return RotationReport(new_key_id=new_key, reencrypted=count)

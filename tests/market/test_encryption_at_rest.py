@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pytest
 from tortoise.connection import get_connection
 
+from market.models import ElderProfile, User
+from market.security import keyfiles
+from market.security.fieldcrypto import Keyring
 from market.services.keys import ENCRYPTED_COLUMNS, rotate_field_key
 from market.services.runtime import Runtime
+from market.settings import Settings
 from tests.market.conftest import City, next_phone
 
 ID_NUMBER = "330106194001011234"
@@ -101,6 +108,28 @@ class TestKeyRotation:
             f"/api/v1/elders/{elder_id}", headers=city["centre_admin"].headers
         )
         assert response.json()["elder"]["sensitive"]["address"] == ADDRESS
+
+
+async def test_a_running_server_follows_a_rotation_made_by_another_process(
+    client: httpx.AsyncClient,
+    city: City,
+    runtime: Runtime,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`eldercare keys rotate` runs beside the server: values the server writes afterwards go
+    under the new key, so the rotation's sweep leaves nothing under the old one."""
+    clock = [time.monotonic()]
+    monkeypatch.setattr(keyfiles.time, "monotonic", lambda: clock[0])
+    cli_keys = Keyring.open(settings.keys_dir / "fields")  # what the CLI process opens
+    new_key = cli_keys.rotate_key()
+    clock[0] += keyfiles.WATCH_INTERVAL_SECONDS
+    elder_id, _ = await register_elder(client, city)
+    profile = await ElderProfile.get(user_id=elder_id)
+    user = await User.get(id=elder_id)
+    for token in (user.phone_enc, profile.id_number_enc, profile.address_enc, profile.health_enc):
+        assert token is not None and token.split(":")[1] == new_key
+    assert runtime.crypto.active_key_id == new_key
 
 
 def test_rotation_covers_every_encrypted_column() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.security import SecurityError, passwords, throttle, tokens
+from market.security import SecurityError, keyfiles, passwords, throttle, tokens
 from market.security.fieldcrypto import (
     DecryptionFailed,
     Keyring,
@@ -191,6 +191,65 @@ class TestRotation:
         second.rotate_key()
         token = second.encrypt("13812345678", purpose=PHONE)
         assert first.decrypt(token, purpose=PHONE) == "13812345678"
+
+
+class Clock:
+    """Stands in for time.monotonic in the key-file watch, so a test moves time by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestRunningServerFollowsRotation:
+    """`eldercare keys rotate` in another process: a running keyring encrypts new values under
+    the new key within WATCH_INTERVAL_SECONDS, without a restart."""
+
+    def test_new_values_go_under_the_key_another_process_made_active(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = Clock()
+        monkeypatch.setattr(keyfiles.time, "monotonic", clock)
+        server = Keyring.open(tmp_path / "keys")
+        assert server.encrypt("a", purpose=PHONE).startswith("v1:k1:")
+        Keyring.open(tmp_path / "keys").rotate_key()  # the CLI, elsewhere
+        # Within the interval the server has not looked yet: still k1 (and still readable).
+        assert server.encrypt("b", purpose=PHONE).startswith("v1:k1:")
+        clock.now += keyfiles.WATCH_INTERVAL_SECONDS
+        token = server.encrypt("c", purpose=PHONE)
+        assert token.startswith("v1:k2:") and server.active_key_id == "k2"
+        assert not server.needs_rotation(token)
+
+    def test_the_watch_stats_at_most_once_per_interval(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = Clock()
+        monkeypatch.setattr(keyfiles.time, "monotonic", clock)
+        Keyring.open(tmp_path / "keys")
+        watch = keyfiles.ActiveWatch(tmp_path / "keys" / "data")
+        looks = []
+        real_stamp = watch._stamp
+        monkeypatch.setattr(watch, "_stamp", lambda: looks.append(1) or real_stamp())
+        for _ in range(100):
+            assert not watch.changed()
+        assert looks == []
+        clock.now += keyfiles.WATCH_INTERVAL_SECONDS
+        assert not watch.changed() and looks == [1]
+
+    def test_token_signer_signs_with_a_key_rotated_elsewhere(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        clock = Clock()
+        monkeypatch.setattr(keyfiles.time, "monotonic", clock)
+        server = tokens.TokenSigner.from_directory(tmp_path / "tokens")
+        tokens.TokenSigner.from_directory(tmp_path / "tokens").rotate_key()
+        clock.now += keyfiles.WATCH_INTERVAL_SECONDS
+        token, claims = server.issue("42", "elder", now=datetime.now(UTC), ttl=timedelta(hours=1))
+        assert claims.key_id == "k2" and token.startswith("v1.k2.")
 
 
 class TestBlindIndex:
