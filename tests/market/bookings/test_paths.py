@@ -8,7 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from ledger import merkle
 from market.models import Booking, BookingEvent
+from market.services import checkpoints
+from market.services.runtime import Runtime
 from tests.market.bookings.world import (
     HOME,
     accepted_booking,
@@ -18,7 +21,7 @@ from tests.market.bookings.world import (
     now,
     post,
 )
-from tests.market.conftest import City
+from tests.market.conftest import Actor, City
 
 POSITION = {"latitude": HOME[0], "longitude": HOME[1]}
 
@@ -28,10 +31,32 @@ async def town(client: httpx.AsyncClient, city: City) -> City:
     return await neighbourhood(city)
 
 
+async def statement_line_is_proven(
+    client: httpx.AsyncClient, runtime: Runtime, helper: Actor, booking_id: str
+) -> None:
+    """The booking's deposit is a line of the helper's statement whose inclusion proof checks
+    against the district's signed checkpoint."""
+    await checkpoints.checkpoint_all(runtime.ledger, force=True)
+    url = f"/api/v1/ledger/accounts/{helper.user.id}/statement"
+    response = await client.get(url, headers=helper.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    lines = [line for line in body["lines"] if line["ref"] == booking_id]
+    assert len(lines) == 1, body["lines"]
+    line = lines[0]
+    assert line["kind"] == "deposit" and line["signed_minutes"] > 0
+    cp = body["checkpoint"]["checkpoint"]
+    proof = [bytes.fromhex(h) for h in line["proof"]["hashes"]]
+    root = bytes.fromhex(cp["root"])
+    assert merkle.verify_inclusion(
+        bytes.fromhex(line["hash"]), line["seq"], cp["size"], proof, root
+    )
+
+
 class TestRolePaths:
     @pytest.mark.parametrize("booker", ["elder", "family", "centre_admin"])
     async def test_booked_matched_served_confirmed_settled(
-        self, client: httpx.AsyncClient, town: City, booker: str
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City, booker: str
     ) -> None:
         actor = town[booker]
         extra = {} if booker == "elder" else {"elder_id": str(town["elder"].user.id)}
@@ -55,6 +80,7 @@ class TestRolePaths:
         ]
         volunteer = town["volunteer"].user.id
         assert await ledger_minutes(volunteer) == settled["served_minutes"]
+        await statement_line_is_proven(client, runtime, town["volunteer"], booking["id"])
 
     async def test_the_elder_rates_after_settlement(
         self, client: httpx.AsyncClient, town: City
