@@ -14,6 +14,7 @@ from market.schemas.people import (
     CreateProvider,
     HelperListQuery,
     ProviderListing,
+    ProviderListQuery,
     UpdateHelperProfile,
     VettingDecision,
 )
@@ -74,11 +75,25 @@ async def add_certificate(request: Request) -> Response:
 
 
 @endpoint(
+    summary="A certificate with its number (the helper, or their centre to check it)",
+    tag="helpers",
+    roles=[*HELPERS, Role.centre_admin],
+    description="The number is decrypted for this read; a centre admin's read is written to the "
+    "access log. verified_by is the admin who checked it.",
+)
+async def get_certificate(request: Request) -> Response:
+    view = await helpers.read_certificate(
+        runtime_of(request), auth.current(request), path_uuid(request)
+    )
+    return JSONResponse({"certificate": view})
+
+
+@endpoint(
     summary="Mark a certificate as checked by the centre", tag="helpers", roles=[Role.centre_admin]
 )
 async def verify_certificate(request: Request) -> Response:
     certificate = await helpers.verify_certificate(auth.current(request), path_uuid(request))
-    return JSONResponse({"certificate": {"id": str(certificate.id), "verified": True}})
+    return JSONResponse({"certificate": helpers.certificate_json(certificate)})
 
 
 @endpoint(
@@ -109,6 +124,18 @@ async def create_provider(request: Request) -> Response:
 
 
 @endpoint(
+    summary="Providers of a district you administer (by list status or service)",
+    tag="providers",
+    roles=[Role.centre_admin],
+    query=ProviderListQuery,
+)
+async def list_providers(request: Request) -> Response:
+    query = parse_query(request, ProviderListQuery)
+    rows = await helpers.list_providers(auth.current(request), query)
+    return JSONResponse({"providers": [helpers.provider_json(p) for p in rows]})
+
+
+@endpoint(
     summary="Put a provider on the normal, red or black list",
     tag="providers",
     roles=[Role.centre_admin],
@@ -126,7 +153,9 @@ routes = [
     Route("/api/v1/helpers/{id}", get_helper, methods=["GET"]),
     Route("/api/v1/helpers/{id}/vetting", vet_helper, methods=["POST"]),
     Route("/api/v1/certificates", add_certificate, methods=["POST"]),
+    Route("/api/v1/certificates/{id}", get_certificate, methods=["GET"]),
     Route("/api/v1/certificates/{id}/verify", verify_certificate, methods=["POST"]),
     Route("/api/v1/providers", create_provider, methods=["POST"]),
+    Route("/api/v1/providers", list_providers, methods=["GET"]),
     Route("/api/v1/providers/{id}/listing", list_provider, methods=["POST"]),
 ]

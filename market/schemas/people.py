@@ -192,3 +192,14 @@ class HelperListQuery:
     certificates_expiring_before: date | None = None
     limit: Annotated[int, Range(1, 200)] = 50
     offset: Annotated[int, Range(0, 1_000_000)] = 0
+
+
+@dataclass(frozen=True)
+class ProviderListQuery:
+    """Providers of a district the caller administers (default: the caller's own)."""
+
+    district_id: UUID | None = None
+    list_status: Literal["normal", "red", "black"] | None = None
+    service: ServiceCode | None = None
+    limit: Annotated[int, Range(1, 200)] = 50
+    offset: Annotated[int, Range(0, 1_000_000)] = 0

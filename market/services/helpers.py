@@ -24,9 +24,11 @@ from market.schemas.people import (
     CreateProvider,
     HelperListQuery,
     ProviderListing,
+    ProviderListQuery,
     UpdateHelperProfile,
     VettingDecision,
 )
+from market.services import access
 from market.services.auth import now_utc
 from market.services.districts import get_district
 from market.services.runtime import Runtime
@@ -135,15 +137,43 @@ async def helper_json(
     }
     if viewer_may_see_certificates:
         certificates = await Certificate.filter(helper_id=helper.user_id).order_by("kind", "id")  # type: ignore[attr-defined]
-        view["certificates"] = [
-            {
-                "id": str(c.id),
-                "kind": c.kind,
-                "expires_on": c.expires_on.isoformat(),
-                "verified": c.verified_at is not None,
-            }
-            for c in certificates
-        ]
+        view["certificates"] = [certificate_json(c) for c in certificates]
+    return view
+
+
+def certificate_json(certificate: Certificate) -> dict[str, Any]:
+    """A certificate without its number (that is read one at a time, and logged)."""
+    verified_by = certificate.verified_by_id
+    return {
+        "id": str(certificate.id),
+        "kind": certificate.kind,
+        "expires_on": certificate.expires_on.isoformat(),
+        "verified": certificate.verified_at is not None,
+        "verified_by": str(verified_by) if verified_by else None,
+        "verified_at": certificate.verified_at.isoformat() if certificate.verified_at else None,
+    }
+
+
+async def read_certificate(
+    runtime: Runtime, principal: Principal, certificate_id: UUID
+) -> dict[str, Any]:
+    """One certificate with its number, for the helper or the centre that checks it.
+
+    The number is personal data of the helper: a centre admin's read is access-logged.
+    """
+    certificate = await Certificate.get_or_none(id=certificate_id).select_related("helper")
+    if certificate is None:
+        raise NotFound("certificate_not_found", f"no certificate {certificate_id}")
+    holder: User = certificate.helper
+    own = principal.user_id == holder.id
+    if not own and not principal.administers(holder.district_id):  # type: ignore[attr-defined]
+        raise Forbidden(
+            "certificate_forbidden", "only the helper and their centre may read this certificate"
+        )
+    await access.log_access(principal, holder.id, ("certificate_number",), "certificate_check")
+    view = certificate_json(certificate)
+    view["helper_id"] = str(holder.id)
+    view["number"] = runtime.crypto.decrypt(certificate.number_enc, purpose=CERTIFICATE_PURPOSE)
     return view
 
 
@@ -188,6 +218,20 @@ def provider_json(provider: Provider) -> dict[str, Any]:
         "star_grade": provider.star_grade,
         "list_status": provider.list_status.value,
     }
+
+
+async def list_providers(principal: Principal, query: ProviderListQuery) -> list[Provider]:
+    """Providers registered under a district the caller administers."""
+    district_id = query.district_id or principal.district_id
+    require_admin_of(principal, district_id, "list this district's providers")
+    rows = Provider.filter(district_id__in=list(await district_subtree(district_id)))
+    if query.list_status:
+        rows = rows.filter(list_status=ListStatus(query.list_status))
+    providers = await rows.order_by("name", "id")
+    if query.service:
+        # `services` is a JSON list; filtered here so SQLite and PostgreSQL behave the same.
+        providers = [p for p in providers if query.service in p.services]
+    return providers[query.offset : query.offset + query.limit]
 
 
 def may_see_certificates(principal: Principal, helper: HelperProfile) -> bool:
