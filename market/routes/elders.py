@@ -82,12 +82,10 @@ async def update_elder(request: Request) -> Response:
 )
 async def record_assessment(request: Request) -> Response:
     cmd = await parse_body(request, RecordAssessment)
-    record = await elders.record_assessment(
+    view = await elders.record_assessment(
         runtime_of(request), auth.current(request), path_uuid(request), cmd
     )
-    return JSONResponse(
-        {"assessment": elders.assessment_json(runtime_of(request), record)}, status_code=201
-    )
+    return JSONResponse({"assessment": view}, status_code=201)
 
 
 @endpoint(
@@ -98,9 +96,10 @@ async def record_assessment(request: Request) -> Response:
     "elder's record, not the assessments; reads by the centre are logged.",
 )
 async def list_assessments(request: Request) -> Response:
-    records = await elders.assessment_history(auth.current(request), path_uuid(request))
-    runtime = runtime_of(request)
-    return JSONResponse({"assessments": [elders.assessment_json(runtime, r) for r in records]})
+    views = await elders.assessment_history(
+        runtime_of(request), auth.current(request), path_uuid(request)
+    )
+    return JSONResponse({"assessments": views})
 
 
 routes = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from market.schemas.people import (
 )
 from market.services import access
 from market.services.auth import PHONE_PURPOSE, create_account, now_utc, phone_index
-from market.services.districts import get_district
+from market.services.districts import get_district, policy_in_force
 from market.services.runtime import Runtime
 from market.services.scope import Principal, district_subtree, require_admin_of
 
@@ -212,7 +212,7 @@ def assessment_row(
 
 async def record_assessment(
     runtime: Runtime, principal: Principal, elder_id: UUID, cmd: RecordAssessment
-) -> Assessment:
+) -> dict[str, Any]:
     user, profile = await get_elder(elder_id)
     require_admin_of(principal, user.district_id, "assess elders of this district")  # type: ignore[attr-defined]
     if cmd.assessed_on > now_utc().date():
@@ -248,21 +248,39 @@ async def record_assessment(
         await record.save()
         profile.capability_level = result.final_level.value
         await profile.save(update_fields=["capability_level", "updated_at"])
-    return record
+    (view,) = await assessment_views(runtime, user.district_id, [record])  # type: ignore[attr-defined]
+    return view
 
 
-async def assessment_history(principal: Principal, elder_id: UUID) -> list[Assessment]:
+async def assessment_history(
+    runtime: Runtime, principal: Principal, elder_id: UUID
+) -> list[dict[str, Any]]:
     """The elder's own assessments, or any elder's for their centre (logged): health data."""
     user, _ = await get_elder(elder_id)
     own = principal.user_id == user.id
     if not own and not principal.administers(user.district_id):  # type: ignore[attr-defined]
         raise Forbidden("elder_forbidden", "only the elder and their centre see assessments")
     await access.log_access(principal, user.id, ("assessments",), "assessment_history")
-    return await Assessment.filter(elder_id=user.id).order_by("-assessed_on", "-created_at")
+    records = await Assessment.filter(elder_id=user.id).order_by("-assessed_on", "-created_at")
+    return await assessment_views(runtime, user.district_id, records)  # type: ignore[attr-defined]
 
 
-def assessment_json(runtime: Runtime, record: Assessment) -> dict[str, Any]:
+REASSESSMENT_RULE = "assessment.reassessment_months"
+
+
+async def reassessment_schedule(district_id: UUID, assessed_on: date) -> tuple[int, int]:
+    """(policy version, months) of the re-assessment period in force for the elder's district
+    on the assessment's date (from 00:00 UTC that day): the event decides the rule."""
+    at = datetime.combine(assessed_on, time.min, tzinfo=UTC)
+    version, rules = await policy_in_force(district_id, at)
+    return version, rules.assessment.reassessment_months
+
+
+def assessment_json(
+    runtime: Runtime, record: Assessment, *, schedule: tuple[int, int]
+) -> dict[str, Any]:
     detail = json.loads(runtime.crypto.decrypt(record.detail_enc, purpose=ASSESSMENT_PURPOSE))
+    version, months = schedule
     return {
         "id": str(record.id),
         "standard": record.standard,
@@ -273,8 +291,28 @@ def assessment_json(runtime: Runtime, record: Assessment) -> dict[str, Any]:
         "assessors": [record.assessor_1, record.assessor_2],
         "informant": record.informant,
         "assessed_on": record.assessed_on.isoformat(),
-        "reassessment_due": gbt.reassessment_due(record.assessed_on).isoformat(),
+        "reassessment_due": gbt.reassessment_due(record.assessed_on, months=months).isoformat(),
+        "reassessment_rule": {
+            "rule": REASSESSMENT_RULE,
+            "months": months,
+            "policy_version": version,
+        },
     }
+
+
+async def assessment_views(
+    runtime: Runtime, elder_district_id: UUID, records: list[Assessment]
+) -> list[dict[str, Any]]:
+    """Assessments as JSON, each with its re-assessment date under the policy of its day."""
+    schedules: dict[date, tuple[int, int]] = {}
+    views = []
+    for record in records:
+        if record.assessed_on not in schedules:
+            schedules[record.assessed_on] = await reassessment_schedule(
+                elder_district_id, record.assessed_on
+            )
+        views.append(assessment_json(runtime, record, schedule=schedules[record.assessed_on]))
+    return views
 
 
 async def list_elders(principal: Principal, query: ElderListQuery) -> list[dict[str, Any]]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, datetime
 
 import httpx
 from tortoise.connection import get_connection
 
-from market import assessment
-from market.models import AccessLog, FamilyLink, LinkStatus
+from market import assessment, policy
+from market.models import AccessLog, DistrictPolicy, FamilyLink, LinkStatus
 from tests.market.conftest import City
 
 
@@ -181,3 +183,68 @@ class TestFamilyLinks:
         )
         assert response.status_code == 403
         assert (await FamilyLink.get(id=link.id)).status is LinkStatus.pending
+
+
+async def policy_with_reassessment(city: City, months: int, effective: datetime) -> int:
+    """A policy version of `east` with this re-assessment period (written directly: the API
+    refuses back-dated versions, and the test needs one already in force)."""
+    content = policy.policy_to_json(
+        dataclasses.replace(
+            policy.DEFAULT_POLICY, assessment=policy.AssessmentRules(reassessment_months=months)
+        )
+    )
+    latest = await DistrictPolicy.filter(district=city.east).order_by("-version").first()
+    version = (latest.version if latest else 0) + 1
+    await DistrictPolicy.create(
+        district=city.east, version=version, effective_from=effective, content=content
+    )
+    return version
+
+
+class TestReassessmentSchedule:
+    """assessment.reassessment_months of the policy in force on the assessment's date."""
+
+    async def record(self, client: httpx.AsyncClient, city: City, on: str) -> dict[str, object]:
+        response = await client.post(
+            f"/api/v1/elders/{city['elder'].user.id}/assessments",
+            json=assessment_body(assessed_on=on),
+            headers=city["centre_admin"].headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["assessment"]  # type: ignore[no-any-return]
+
+    async def test_the_built_in_default_is_six_months(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        body = await self.record(client, city, "2026-03-15")
+        assert body["reassessment_due"] == "2026-09-15"
+        assert body["reassessment_rule"] == {
+            "rule": "assessment.reassessment_months",
+            "months": 6,
+            "policy_version": 0,
+        }
+
+    async def test_the_districts_period_is_used(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        version = await policy_with_reassessment(city, 3, datetime(2026, 1, 1, tzinfo=UTC))
+        body = await self.record(client, city, "2026-03-15")
+        assert body["reassessment_due"] == "2026-06-15"
+        assert body["reassessment_rule"] == {
+            "rule": "assessment.reassessment_months",
+            "months": 3,
+            "policy_version": version,
+        }
+
+    async def test_each_assessment_keeps_the_rule_of_its_date(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        await policy_with_reassessment(city, 3, datetime(2026, 1, 1, tzinfo=UTC))
+        await self.record(client, city, "2025-10-01")  # before the 3-month version
+        await self.record(client, city, "2026-02-01")
+        response = await client.get(
+            f"/api/v1/elders/{city['elder'].user.id}/assessments",
+            headers=city["centre_admin"].headers,
+        )
+        due = [(a["assessed_on"], a["reassessment_due"]) for a in response.json()["assessments"]]
+        assert due == [("2026-02-01", "2026-05-01"), ("2025-10-01", "2026-04-01")]
