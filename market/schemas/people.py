@@ -142,6 +142,8 @@ class UpdateHelperProfile:
     radius_minutes: Annotated[int, Range(5, 60)] | None = None
     capacity_per_day: Annotated[int, Range(1, 12)] | None = None
     gender: Gender | None = None
+    # Only while vetting is pending (the time bank's deposit age is checked on it).
+    birth_year: BirthYear | None = None
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,11 @@ async def register(runtime: Runtime, cmd: RegisterCommand, *, client_ip: str) ->
             f"no district with code {cmd.district_code!r}",
             [{"field": "district_code", "problem": "no such district"}],
         )
+    if role is Role.volunteer:
+        # Imported here: the helper service builds on this module.
+        from market.services.helpers import require_depositor_age
+
+        await require_depositor_age(district.id, cmd.birth_year, at=now_utc())
     status = UserStatus.pending if role is Role.volunteer else UserStatus.active
     async with in_transaction():
         user = await create_account(

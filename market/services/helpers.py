@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from tortoise.transactions import in_transaction
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import (
     Certificate,
+    HelperKind,
     HelperProfile,
     ListStatus,
     Provider,
@@ -19,6 +21,7 @@ from market.models import (
     UserStatus,
     VettingStatus,
 )
+from market.policy import PolicyForbids
 from market.schemas.people import (
     AddCertificate,
     CreateProvider,
@@ -30,11 +33,57 @@ from market.schemas.people import (
 )
 from market.services import access
 from market.services.auth import now_utc
-from market.services.districts import get_district
+from market.services.districts import get_district, policy_in_force
+from market.services.eligibility import forbids
 from market.services.runtime import Runtime
 from market.services.scope import Principal, district_subtree, require_admin_of
 
 CERTIFICATE_PURPOSE = "certificate.number"
+DEPOSIT_AGE_RULE = "time_bank.deposit_min_age"
+
+
+def certain_age(birth_year: int, at: datetime) -> int:
+    """The age a person born in `birth_year` has certainly reached at `at`.
+
+    Only the year of birth is known, so this is the lower bound: someone born in 2008 counts
+    as 18 from 1 January 2027, never as an adult while they might still be 17.
+    """
+    return at.year - birth_year - 1
+
+
+async def require_depositor_age(
+    district_id: UUID, birth_year: int | None, *, at: datetime, field: str = "birth_year"
+) -> None:
+    """A volunteer earns time-bank hours only from the policy's deposit age.
+
+    Raises 422 without a birth year and 403 `policy.forbids` (rule `time_bank.deposit_min_age`
+    and the policy version in force for `district_id` at `at`) below the age. Minors are
+    refused even where `minors_with_guardian` allows them: a guardian's consent for a
+    volunteer cannot be recorded yet, and it must be on record before a minor earns hours.
+    """
+    if birth_year is None:
+        raise InvalidInput(
+            "birth_year_required",
+            "a volunteer's year of birth is needed to check the time bank's deposit age",
+            [{"field": field, "problem": "is required for a volunteer"}],
+        )
+    version, rules = await policy_in_force(district_id, at)
+    minimum = rules.time_bank.deposit_min_age
+    age = certain_age(birth_year, at)
+    if age < minimum:
+        guardian = (
+            "; minors may join with a guardian's consent, which the centre must record first"
+            if rules.time_bank.minors_with_guardian
+            else ""
+        )
+        raise forbids(
+            PolicyForbids(
+                DEPOSIT_AGE_RULE,
+                version,
+                f"volunteers earn hours from age {minimum}; born in {birth_year} counts as "
+                f"{age} at {at.date().isoformat()}{guardian}",
+            )
+        )
 
 
 async def get_helper(user_id: UUID) -> HelperProfile:
@@ -48,6 +97,9 @@ async def update_own_profile(principal: Principal, cmd: UpdateHelperProfile) -> 
     helper = await get_helper(principal.user_id)
     changes = {k: v for k, v in dataclasses.asdict(cmd).items() if v is not None}
     gender = changes.pop("gender", None)
+    birth_year = changes.pop("birth_year", None)
+    if birth_year is not None:
+        await _check_new_birth_year(helper, birth_year)
     for slot in changes.get("availability", []):
         if slot["end"] <= slot["start"]:
             raise InvalidInput(
@@ -66,7 +118,25 @@ async def update_own_profile(principal: Principal, cmd: UpdateHelperProfile) -> 
         await helper.save()
         if gender is not None:
             await User.filter(id=principal.user_id).update(gender=gender)
+        if birth_year is not None:
+            await User.filter(id=principal.user_id).update(birth_year=birth_year)
     return helper
+
+
+async def _check_new_birth_year(helper: HelperProfile, birth_year: int) -> None:
+    """A helper may give their year of birth while vetting is pending; after that it is what
+    the centre checked (the deposit age was decided on it)."""
+    if helper.vetting_status is not VettingStatus.pending:
+        raise Conflict(
+            "birth_year_vetted",
+            "the year of birth was checked at vetting; ask your centre to correct it",
+        )
+    if birth_year > now_utc().year:
+        raise InvalidInput(
+            "invalid_input",
+            "the year of birth is in the future",
+            [{"field": "birth_year", "problem": "must not be in the future"}],
+        )
 
 
 async def add_certificate(
@@ -109,6 +179,13 @@ async def decide_vetting(
     require_admin_of(principal, user.district_id, "vet helpers of this district")  # type: ignore[attr-defined]
     if helper.vetting_status is not VettingStatus.pending:
         raise Conflict("vetting_decided", f"vetting is already {helper.vetting_status.value}")
+    if cmd.decision == "approved" and helper.kind is HelperKind.volunteer:
+        # Approval is where a volunteer becomes able to earn hours.
+        await require_depositor_age(
+            user.district_id,  # type: ignore[attr-defined]
+            user.birth_year,
+            at=now_utc(),
+        )
     async with in_transaction():
         helper.vetting_status = VettingStatus(cmd.decision)
         helper.vetted_by_id = principal.user_id

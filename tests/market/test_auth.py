@@ -40,8 +40,33 @@ class TestRegister:
     async def test_volunteer_awaits_vetting(
         self, client: httpx.AsyncClient, district: District
     ) -> None:
-        response = await client.post("/api/v1/auth/register", json=registration(role="volunteer"))
+        response = await client.post(
+            "/api/v1/auth/register", json=registration(role="volunteer", birth_year=1990)
+        )
         assert response.json()["user"]["status"] == "pending"
+
+    async def test_volunteer_needs_a_birth_year(
+        self, client: httpx.AsyncClient, district: District
+    ) -> None:
+        response = await client.post("/api/v1/auth/register", json=registration(role="volunteer"))
+        assert response.status_code == 422
+        assert response.json()["error"]["details"] == [
+            {"field": "birth_year", "problem": "is required for a volunteer"}
+        ]
+        assert await User.all().count() == 0
+
+    async def test_volunteer_below_the_deposit_age_is_refused(
+        self, client: httpx.AsyncClient, district: District
+    ) -> None:
+        young = datetime.now(UTC).year - 17
+        response = await client.post(
+            "/api/v1/auth/register", json=registration(role="volunteer", birth_year=young)
+        )
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "policy.forbids"
+        assert error["details"] == {"rule": "time_bank.deposit_min_age", "policy_version": 0}
+        assert await User.all().count() == 0
 
     async def test_elder_needs_birth_year_and_place(
         self, client: httpx.AsyncClient, district: District

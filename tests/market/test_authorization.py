@@ -105,7 +105,7 @@ async def scoped_cases(city: City) -> list[tuple[str, str, dict[str, Any]]]:
     elder = city["elder"].user
     family = city["family"].user
     pending = await User.create(
-        role=Role.volunteer, name="new volunteer", district=city.east_community
+        role=Role.volunteer, name="new volunteer", district=city.east_community, birth_year=1990
     )
     await HelperProfile.create(user=pending, kind="volunteer")
     certificate = await Certificate.create(

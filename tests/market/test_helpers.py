@@ -3,14 +3,28 @@ provider list."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from market.models import AccessLog, Certificate, Provider
-from tests.market.conftest import City
+from market import policy
+from market.models import (
+    AccessLog,
+    Certificate,
+    DistrictPolicy,
+    HelperKind,
+    HelperProfile,
+    Provider,
+    Role,
+    User,
+    UserStatus,
+    VettingStatus,
+)
+from market.services.runtime import Runtime
+from tests.market.conftest import City, sign_in
 
 NUMBER = "BJ-2025-004417"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -184,3 +198,126 @@ class TestProviderList:
         )
         assert response.status_code == 422
         assert response.json()["error"]["details"][0]["field"] == field
+
+
+async def pending_volunteer(city: City, birth_year: int | None) -> User:
+    user = await User.create(
+        role=Role.volunteer,
+        name="new volunteer",
+        district=city.east_community,
+        status=UserStatus.pending,
+        birth_year=birth_year,
+    )
+    await HelperProfile.create(user=user, kind=HelperKind.volunteer)
+    return user
+
+
+async def deposit_age(city: City, minimum: int, *, with_guardian: bool = True) -> int:
+    """A policy version of `east`, in force since 2020, with this deposit age."""
+    rules = dataclasses.replace(
+        policy.DEFAULT_POLICY.time_bank,
+        deposit_min_age=minimum,
+        minors_with_guardian=with_guardian,
+    )
+    content = policy.policy_to_json(dataclasses.replace(policy.DEFAULT_POLICY, time_bank=rules))
+    await DistrictPolicy.create(
+        district=city.east,
+        version=1,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        content=content,
+    )
+    return 1
+
+
+class TestDepositAgeAtVetting:
+    """time_bank.deposit_min_age: approval is where a volunteer becomes able to earn hours."""
+
+    async def vet(self, client: httpx.AsyncClient, city: City, user: User) -> httpx.Response:
+        return await client.post(
+            f"/api/v1/helpers/{user.id}/vetting",
+            json={"decision": "approved", "reason": "interviewed"},
+            headers=city["centre_admin"].headers,
+        )
+
+    async def test_an_adult_is_approved(self, client: httpx.AsyncClient, city: City) -> None:
+        user = await pending_volunteer(city, datetime.now(UTC).year - 30)
+        response = await self.vet(client, city, user)
+        assert response.status_code == 200, response.text
+        assert (await User.get(id=user.id)).status is UserStatus.active
+
+    async def test_a_minor_is_refused_naming_the_rule_and_version(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        version = await deposit_age(city, 16, with_guardian=False)
+        # Born 16 years before this year: maybe 16 already, certainly only 15.
+        user = await pending_volunteer(city, datetime.now(UTC).year - 16)
+        response = await self.vet(client, city, user)
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "policy.forbids"
+        assert error["details"] == {"rule": "time_bank.deposit_min_age", "policy_version": version}
+        assert "guardian" not in error["message"]
+        profile = await HelperProfile.get(user_id=user.id)
+        assert profile.vetting_status is VettingStatus.pending
+        assert (await User.get(id=user.id)).status is UserStatus.pending
+
+    async def test_the_districts_lower_age_admits_a_younger_volunteer(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        await deposit_age(city, 16)
+        user = await pending_volunteer(city, datetime.now(UTC).year - 17)
+        assert (await self.vet(client, city, user)).status_code == 200
+
+    async def test_a_minor_needs_a_guardian_consent_on_record(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        user = await pending_volunteer(city, datetime.now(UTC).year - 15)
+        response = await self.vet(client, city, user)
+        assert response.status_code == 403
+        assert "guardian" in response.json()["error"]["message"]
+
+    async def test_no_birth_year_is_422_and_the_volunteer_can_give_it(
+        self, client: httpx.AsyncClient, city: City, runtime: Runtime
+    ) -> None:
+        user = await pending_volunteer(city, None)
+        response = await self.vet(client, city, user)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "birth_year_required"
+        given = await client.post(
+            "/api/v1/helpers/me", json={"birth_year": 1990}, headers=await headers_of(runtime, user)
+        )
+        assert given.status_code == 200, given.text
+        assert (await self.vet(client, city, user)).status_code == 200
+
+    async def test_after_vetting_the_birth_year_is_fixed(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        response = await client.post(
+            "/api/v1/helpers/me", json={"birth_year": 2015}, headers=city["volunteer"].headers
+        )
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "birth_year_vetted"
+
+    async def test_a_birth_year_in_the_future_is_422(
+        self, client: httpx.AsyncClient, city: City, runtime: Runtime
+    ) -> None:
+        user = await pending_volunteer(city, None)
+        response = await client.post(
+            "/api/v1/helpers/me",
+            json={"birth_year": datetime.now(UTC).year + 1},
+            headers=await headers_of(runtime, user),
+        )
+        assert response.status_code == 422
+
+    async def test_rejection_needs_no_age(self, client: httpx.AsyncClient, city: City) -> None:
+        user = await pending_volunteer(city, None)
+        response = await client.post(
+            f"/api/v1/helpers/{user.id}/vetting",
+            json={"decision": "rejected", "reason": "no references"},
+            headers=city["centre_admin"].headers,
+        )
+        assert response.status_code == 200
+
+
+async def headers_of(runtime: Runtime, user: User) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await sign_in(runtime, user)}"}
