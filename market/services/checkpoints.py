@@ -6,6 +6,9 @@ one). Each new checkpoint is then offered to the witness of every other local di
 centre. Stored bodies are the canonical JSON of `Checkpoint.to_json()` (signature included), so
 a row is self-contained and verifiable as read.
 
+Each stored checkpoint is announced on its district's admin feed (`ledger.checkpoint`, in the
+transaction that stores it).
+
 The background task (`start_checkpointer`, run by the app's lifespan) polls every chain, signs
 what is due and resumes cross-district transfers whose hold is still open.
 
@@ -39,9 +42,11 @@ from ledger.transfer import resume_transfers
 from ledger.witness import Cosignature as LedgerCosignature
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import Role, User
+from market.realtime.events import admin_stream, event_transaction
 from market.services import witnesses
 from market.services.ledger import LedgerGateway, top_level
 from market.services.ledger_errors import ledger_errors
+from market.services.ledger_events import CHECKPOINT_EVENT
 from market.services.scope import Principal
 
 log = logging.getLogger("eldercare.ledger")
@@ -86,12 +91,38 @@ async def sign_now(gateway: LedgerGateway, chain: str) -> Checkpoint | None:
         at_ms=gateway.clock(),
         signer=gateway.signer(chain),
     )
-    await gateway.store.add_checkpoint(
-        StoredCheckpoint(chain, cp.size, cp.root, cp.at_ms, encode(cp.to_json()))
-    )
-    # Another process may have signed the same size first: the stored one is the checkpoint.
-    stored = await load_checkpoint(chain, cp.size)
-    return stored or cp
+    return await store_checkpoint(gateway, cp)
+
+
+async def store_checkpoint(gateway: LedgerGateway, cp: Checkpoint) -> Checkpoint:
+    """Store `cp` and, in the same transaction, tell the district's admin feed; another process
+    may have stored this size first, and then the stored one is the checkpoint (told once)."""
+    district = await gateway.district_of_chain(cp.district)
+    body = encode(cp.to_json())
+    async with event_transaction() as tx:
+        await gateway.store.add_checkpoint(
+            StoredCheckpoint(cp.district, cp.size, cp.root, cp.at_ms, body)
+        )
+        row = (
+            await CheckpointRow.filter(district=cp.district, size=cp.size)
+            .using_db(tx.connection)
+            .first()
+        )
+        if row is not None and bytes(row.body) == body:
+            await tx.publish([admin_stream(district.id)], CHECKPOINT_EVENT, checkpoint_event(cp))
+    return _parse(row.body) if row is not None else cp
+
+
+def checkpoint_event(cp: Checkpoint) -> dict[str, Any]:
+    """What the admin feed hears of a new checkpoint (the signature stays in the read API)."""
+    return {
+        "district": cp.district,
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "at_ms": cp.at_ms,
+        "key_id": cp.key_id,
+        "next_key_id": cp.next_key_id,
+    }
 
 
 async def rotate(gateway: LedgerGateway, chain: str) -> Checkpoint:
@@ -101,11 +132,8 @@ async def rotate(gateway: LedgerGateway, chain: str) -> Checkpoint:
     size = (await gateway.store.head(chain)).size
     root = await tree_root(gateway.store, chain, size)
     cp = rotate_key(gateway.keys, chain, size=size, root=root, at_ms=gateway.clock())
-    await gateway.store.add_checkpoint(
-        StoredCheckpoint(chain, cp.size, cp.root, cp.at_ms, encode(cp.to_json()))
-    )
-    stored = await load_checkpoint(chain, cp.size)
-    if stored is not None and stored.next_key_id == cp.next_key_id:
+    stored = await store_checkpoint(gateway, cp)
+    if stored.next_key_id == cp.next_key_id:
         await witness(gateway, stored)
     return cp
 

@@ -191,10 +191,16 @@ class LedgerGateway:
         if self._store is None:
             from tortoise.connection import get_connection
 
-            self._store = TortoiseStore(get_connection("default"))
+            from market.services.ledger_events import EventedStore
+
+            # Every entry appended through this store is also its users' realtime events, in
+            # the same transaction (ledger_events.py).
+            self._store = EventedStore(get_connection("default"))
         return self._store
 
     async def close(self) -> None:
+        if self in _OPEN:
+            _OPEN.remove(self)
         if self.background is not None:
             self.background.cancel()
             await asyncio.gather(self.background, return_exceptions=True)
@@ -557,10 +563,24 @@ class LedgerGateway:
         return other
 
 
+# The gateways this process opened and has not closed, latest last. Settlement is reached from
+# deep inside services that hold no request (the matching loop's sweep, auto-confirmation), as
+# the realtime doorbells are; like them, the process's gateway is found here.
+_OPEN: list[LedgerGateway] = []
+
+
 def open_ledger(settings: Settings) -> LedgerGateway:
     """The gateway with its federation peers (market.services.ledger_federation)."""
     from market.services.ledger_federation import install
 
     gateway = LedgerGateway.open(settings)
     install(gateway, settings)
+    _OPEN.append(gateway)
     return gateway
+
+
+def process_gateway() -> LedgerGateway:
+    """The ledger gateway of this process (opened by the app's lifespan or a command)."""
+    if not _OPEN:
+        raise RuntimeError("no ledger gateway is open in this process")
+    return _OPEN[-1]
