@@ -25,7 +25,7 @@ from market.routes import ledger as ledger_routes
 from market.routes import series as series_routes
 from market.routes import stats as stats_routes
 from market.routes import suggestions as suggestion_routes
-from market.services import matching_loop
+from market.services import access, matching_loop
 from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
                 await db.require_migrated()
             runtime = Runtime.start(settings)
             start_checkpointer(runtime.ledger)
+            runtime.background(access.purge_access_log_forever())
             runtime.realtime = RealtimeService.start(settings)
             escalator = Escalator.from_settings(settings)
             if settings.matching_enabled:

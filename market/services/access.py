@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
 from uuid import UUID
 
 from market.models import AccessLog, FamilyLink, LinkStatus, Role, User
+from market.services.districts import policy_in_force
 from market.services.scope import Principal
+
+log = logging.getLogger("eldercare")
+RETENTION_RULE = "retention.access_log_years"
+# The policy schema's least retention is one year, so younger rows are never looked at.
+MIN_RETENTION_YEARS = 1
+RETENTION_CHECK_SECONDS = 3600
 
 SENSITIVE_FIELDS = ("phone", "id_number", "address", "health_notes")
 # Family members need to reach and find their elder; health and ID stay with the centre.
@@ -50,3 +61,51 @@ async def log_access(
             fields_read=list(fields),
             purpose=purpose,
         )
+
+
+def years_before(moment: datetime, years: int) -> datetime:
+    """`moment` that many calendar years earlier (29 February becomes the 28th)."""
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:
+        return moment.replace(year=moment.year - years, day=28)
+
+
+async def purge_access_log(*, now: datetime) -> int:
+    """Delete access-log rows older than `retention.access_log_years` of the policy in force
+    now for the subject's district (whose data was read); returns how many were deleted."""
+
+    horizon = years_before(now, MIN_RETENTION_YEARS)
+    subjects = (
+        await AccessLog.filter(at__lt=horizon).distinct().values_list("subject_id", flat=True)
+    )
+    by_district: dict[UUID, list[UUID]] = defaultdict(list)
+    for subject_id, district_id in await User.filter(id__in=list(subjects)).values_list(
+        "id", "district_id"
+    ):
+        by_district[district_id].append(subject_id)
+    removed = 0
+    for district_id, subject_ids in by_district.items():
+        version, rules = await policy_in_force(district_id, now)
+        cutoff = years_before(now, rules.retention.access_log_years)
+        count = await AccessLog.filter(subject_id__in=subject_ids, at__lt=cutoff).delete()
+        if count:
+            log.info(
+                "deleted %d access-log rows past %s (policy version %d, district %s)",
+                count,
+                RETENTION_RULE,
+                version,
+                district_id,
+            )
+        removed += count
+    return removed
+
+
+async def purge_access_log_forever(interval_seconds: float = RETENTION_CHECK_SECONDS) -> None:
+    """The lifespan's task: apply the access-log retention once an hour."""
+    while True:
+        try:
+            await purge_access_log(now=datetime.now(UTC))
+        except Exception:  # a bad hour must not end the task; the next one tries again
+            log.exception("access-log retention failed; retrying in %s s", interval_seconds)
+        await asyncio.sleep(interval_seconds)
