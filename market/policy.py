@@ -423,6 +423,10 @@ class BookingRules:
     # each this long after the call. 0 alerts the duty feed at once.
     emergency_duty_feed_after_seconds: int = field(default=60, metadata=ADDED_LATER)
     emergency_webhook_after_seconds: int = field(default=180, metadata=ADDED_LATER)
+    # An hours- or pool-paid booking cancelled inside its service's cancellation window once a
+    # helper has accepted it: this share of the held minutes pays that helper for the time set
+    # aside (0: a late cancellation costs nothing). Before the window the hold is released.
+    late_cancellation_charge_bp: int = field(default=0, metadata=ADDED_LATER)
 
     def __post_init__(self) -> None:
         _require(
@@ -447,6 +451,11 @@ class BookingRules:
             self.emergency_webhook_after_seconds >= self.emergency_duty_feed_after_seconds,
             "emergency_webhook_after_seconds",
             "must not come before emergency_duty_feed_after_seconds",
+        )
+        _require(
+            0 <= self.late_cancellation_charge_bp <= 10_000,
+            "late_cancellation_charge_bp",
+            "must be 0-10000",
         )
 
 
