@@ -10,7 +10,13 @@
 The client remembers the last seq of every stream and resumes from it after any disconnect
 (slow consumer, idle timeout, server restart, network loss), so the caller sees each event at
 most once and in seq order per stream. It gives up only when the server refuses the token
-(`AuthenticationFailed`) or the protocol (`ProtocolRefused`).
+(`AuthenticationFailed`) or the protocol (`ProtocolRefused`), or when `close()` is called.
+
+Each connection attempt is bounded by `open_timeout`: the handshake and the `subscribed` answer
+must both arrive within it, or the socket is closed and the attempt fails with `TimeoutError`
+(retried with backoff when reconnecting). `ping_interval=None` turns off the websockets library's
+protocol pings; the server's own heartbeat frames still flow (the benchmark holds thousands of
+connections that way). A runnable example is in `docs/realtime.md`.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class RealtimeClient:
         reconnect: bool = True,
         max_backoff: float = BACKOFF_MAX,
         open_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
     ) -> None:
         self.url = url
         self.token = token
@@ -94,6 +101,7 @@ class RealtimeClient:
         self.reconnect = reconnect
         self.max_backoff = max_backoff
         self.open_timeout = open_timeout
+        self.ping_interval = ping_interval
         self.welcome: dict[str, Any] = {}
         self.subscribed: dict[str, int] = {}
         self.errors: list[dict[str, Any]] = []
@@ -127,13 +135,34 @@ class RealtimeClient:
     async def _connect(self) -> None:
         self._ready.clear()
         headers = {"Authorization": f"Bearer {self.token}"} if self.auth == "header" else None
-        self._ws = await connect(
+        ws = await connect(
             self.url,
             additional_headers=headers,
             open_timeout=self.open_timeout,
+            ping_interval=self.ping_interval,
             max_size=2**20,
         )
+        self._ws = ws
         self.connects += 1
+        try:
+            # Sent without waiting for `welcome`: the server reads frames in order.
+            for frame in self._greeting():
+                await ws.send(frame)
+            # The server answers `subscribed` before any event of this connection.
+            async with asyncio.timeout(self.open_timeout):
+                while not self._ready.is_set():
+                    await self._handle(json.loads(await ws.recv()))
+        except ConnectionClosed as exc:
+            self._ws = None
+            self._closed(exc)
+            raise ConnectionError(f"closed while subscribing: {self.closes[-1]}") from None
+        except BaseException:
+            # A server that never answers (or a cancelled caller) must not leave the socket open.
+            self._ws = None
+            await ws.close()
+            raise
+
+    def _greeting(self) -> list[str]:
         frames = []
         if self.auth == "frame":
             frames.append(json.dumps({"type": "auth", "token": self.token}))
@@ -144,18 +173,7 @@ class RealtimeClient:
         else:
             subscribe["resume"] = dict(self.positions)
         frames.append(json.dumps(subscribe))
-        try:
-            # Sent without waiting for `welcome`: the server reads frames in order.
-            for frame in frames:
-                await self._ws.send(frame)
-            # The server answers `subscribed` before any event of this connection.
-            async with asyncio.timeout(self.open_timeout):
-                while not self._ready.is_set():
-                    await self._handle(json.loads(await self._ws.recv()))
-        except ConnectionClosed as exc:
-            self._ws = None
-            self._closed(exc)
-            raise ConnectionError(f"closed while subscribing: {self.closes[-1]}") from None
+        return frames
 
     def _closed(self, exc: ConnectionClosed) -> None:
         code = exc.rcvd.code if exc.rcvd else 1006
@@ -168,15 +186,18 @@ class RealtimeClient:
 
     async def _reconnect(self) -> None:
         delay = BACKOFF_FIRST
-        while True:
+        while self.reconnect:
             try:
                 await self._connect()
-                return
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI):
                 # ConnectionError (an OSError) covers a close while subscribing; a refused
                 # token or protocol raises through.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
+                continue
+            if not self.reconnect:  # close() was called while this attempt was under way
+                await self.close()
+            return
 
     def __aiter__(self) -> AsyncIterator[Event | Reset]:
         return self._items()
@@ -187,6 +208,8 @@ class RealtimeClient:
                 if not self.reconnect:
                     return
                 await self._reconnect()
+                if self._ws is None:
+                    return  # closed while reconnecting
             assert self._ws is not None
             try:
                 raw = await self._ws.recv()
