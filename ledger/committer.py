@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ledger.entries import Entry, check_district
+from ledger.entries import Entry
 from ledger.errors import LedgerError
 from ledger.rules import Limits, Proposal
-from ledger.service import DEFAULT_LIMITS, append_many
+from ledger.service import DEFAULT_LIMITS, append_many, check_request
 from ledger.storage.base import ChainStore
 
 Waiting = tuple[Proposal, "asyncio.Future[Entry]"]
@@ -34,8 +34,9 @@ class GroupCommitter:
     _flusher: asyncio.Task[None] | None = None
 
     async def append(self, proposal: Proposal) -> Entry:
-        # A bad district would fail the whole group's transaction: refuse it to its caller alone.
-        check_district(proposal.district)
+        # A bad district or id would fail the whole group's transaction: refuse it to its
+        # caller alone.
+        check_request(proposal)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._queue.append((proposal, future))
         if self._flusher is None:

@@ -28,9 +28,10 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import lru_cache
+from hashlib import sha256
 from itertools import pairwise
 from json.encoder import encode_basestring as encode_json_string
 from types import MappingProxyType
@@ -85,6 +86,9 @@ _DISTRICT_RE = re.compile(DISTRICT_PATTERN)
 _USER_ID_RE = re.compile(USER_ID_PATTERN)
 _ACCOUNT_RE = re.compile(ACCOUNT_PATTERN)
 MAX_TEXT = 256
+# Text that a database text column cannot hold (NUL), that UTF-8 cannot encode (lone
+# surrogates), or that has no business in an id, actor, category or ref (control characters).
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Kind(StrEnum):
@@ -163,6 +167,13 @@ def parse_account(name: object) -> Account:
     raise InvalidAccount(name, "is not user:<id>, clearing:<district>, issuance, pool or expired")
 
 
+@lru_cache(maxsize=1 << 16)
+def account_type(name: str) -> AccountType:
+    """The type of a valid account name, or `InvalidAccount`; cached, because the append path
+    classifies the same few thousand accounts over and over (exceptions are not cached)."""
+    return parse_account(name).type
+
+
 def is_user_account(name: str) -> bool:
     return name.startswith(USER_PREFIX)
 
@@ -211,7 +222,38 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def check_text(name: str, value: object, *, optional: bool = False) -> str | None:
+    """A text field of an entry (id, actor, category, ref): 1 to `MAX_TEXT` characters, none of
+    them a control character or a lone surrogate, so that every store can hold it as it is."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEntry(name, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidEntry(name, "must not be empty")
+    if len(value) > MAX_TEXT:
+        raise InvalidEntry(name, f"is {len(value)} characters long, at most {MAX_TEXT} allowed")
+    # isprintable() is one fast pass; only text it doubts (any control, format or separator
+    # character) needs the search for what a store really cannot hold.
+    bad = None if value.isprintable() else _UNSTORABLE.search(value)
+    if bad is not None:
+        raise InvalidEntry(
+            name, f"contains {bad.group()!r} at {bad.start()}: no control characters or lone "
+            "surrogates allowed",
+        )  # fmt: skip
+    return value
+
+
+def check_entry_id(value: object) -> str:
+    """An entry id as the ledger accepts it; refused ids are never recorded as failed, since
+    they could not be stored (a retry is refused by this same check)."""
+    checked = check_text("id", value)
+    assert checked is not None
+    return checked
+
+
 def _check_text(name: str, value: object, *, optional: bool = False) -> str | None:
+    """What a parsed entry's text field must be (stored entries may predate `check_text`)."""
     if value is None and optional:
         return None
     if not isinstance(value, str):
@@ -305,6 +347,63 @@ def build_entry(
         body=body,
         hash=entry_hash(body),
     )
+
+
+_EMPTY_META: Mapping[str, Any] = MappingProxyType({})
+_LEAF_DATA = LEAF_PREFIX + VERSION_TAG
+_new_object = object.__new__
+# The slot setters of the frozen Entry: building one field by field through them costs about
+# half of the dataclass __init__, which the append path would otherwise pay per entry.
+(
+    _set_district, _set_seq, _set_prev, _set_id, _set_kind, _set_debit, _set_credit,
+    _set_minutes, _set_category, _set_ref, _set_actor, _set_policy, _set_at_ms, _set_meta,
+    _set_body, _set_hash,
+) = (Entry.__dict__[f.name].__set__ for f in fields(Entry))  # fmt: skip
+
+
+def new_entry(
+    district: str,
+    seq: int,
+    prev: bytes,
+    id: str,
+    kind: Kind,
+    debit: str,
+    credit: str,
+    minutes: int,
+    category: str | None,
+    ref: str | None,
+    actor: str,
+    policy: int,
+    at_ms: int,
+    meta: Mapping[str, Any] | None,
+) -> Entry:
+    """An entry from fields that are already checked: `rules.check_shape` checked the
+    proposal's, and seq and prev come from the locked chain head. Nothing is checked again but
+    what only the canonical writer can see (NFC, lone surrogates: `NotCanonical`); the result
+    equals `build_entry` of the same fields."""
+    frozen = MappingProxyType(dict(meta)) if meta else _EMPTY_META
+    body = _body_bytes(
+        district, seq, prev, id, kind.value, debit, credit, minutes, category, ref, actor,
+        policy, at_ms, frozen,
+    )  # fmt: skip
+    entry = _new_object(Entry)
+    _set_district(entry, district)
+    _set_seq(entry, seq)
+    _set_prev(entry, prev)
+    _set_id(entry, id)
+    _set_kind(entry, kind)
+    _set_debit(entry, debit)
+    _set_credit(entry, credit)
+    _set_minutes(entry, minutes)
+    _set_category(entry, category)
+    _set_ref(entry, ref)
+    _set_actor(entry, actor)
+    _set_policy(entry, policy)
+    _set_at_ms(entry, at_ms)
+    _set_meta(entry, frozen)
+    _set_body(entry, body)
+    _set_hash(entry, sha256(_LEAF_DATA + body).digest())
+    return entry
 
 
 def _quoted(name: str, value: str) -> str:

@@ -44,23 +44,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.entries import (
     CLEARING_PREFIX,
-    EXPIRED,
-    ISSUANCE,
+    KIND_VALUES,
     META_COUNTERPART,
     META_HOLD,
     META_TRANSFER,
     POOL,
     USER_PREFIX,
+    AccountType,
     Entry,
     Kind,
+    account_type,
+    check_entry_id,
+    check_text,
     moves_balance,
-    parse_account,
 )
 from ledger.errors import (
     AlreadyReversed,
     InsufficientMinutes,
+    InvalidAccount,
     InvalidEntry,
     MinutesOutOfRange,
     NotReversible,
@@ -69,6 +73,7 @@ from ledger.errors import (
     UnknownEntry,
 )
 
+_KIND_BY_VALUE: dict[str, Kind] = {kind.value: kind for kind in Kind}
 TRANSFER_KINDS = frozenset(
     {Kind.HOLD_PENDING, Kind.HOLD_POST, Kind.HOLD_VOID, Kind.TRANSFER_CREDIT}
 )
@@ -135,7 +140,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Kind):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in sorted(value.items())} or None
+        items = sorted(value.items(), key=lambda item: str(item[0]))
+        return {str(k): _plain(v) for k, v in items} or None
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -171,54 +177,104 @@ def deltas(kind: Kind, debit: str, credit: str, minutes: int) -> tuple[tuple[str
     return ((debit, -minutes), (credit, minutes))
 
 
-def check_shape(p: Proposal, *, limits: Limits) -> None:
-    """The checks that need nothing but the proposal itself."""
-    if type(p.minutes) is not int:
+def check_shape(p: Proposal, *, limits: Limits) -> Kind:
+    """The checks that need nothing but the proposal itself: every field an entry is built
+    from, so the append path builds the entry without checking anything again
+    (`entries.new_entry`). Accounts are classified through a cache (`entries.account_type`)."""
+    kind = _kind_of(p.kind)
+    minutes = p.minutes
+    if type(minutes) is not int:
         raise InvalidEntry("minutes", "must be an integer")
-    if p.minutes <= 0 or p.minutes >= limits.max_minutes:
-        raise MinutesOutOfRange(p.minutes, limits.max_minutes)
+    if minutes <= 0 or minutes >= limits.max_minutes or minutes > MAX_SAFE_INTEGER:
+        raise MinutesOutOfRange(minutes, limits.max_minutes)
+    check_entry_id(p.id)
+    debit_type = _account_type(p.debit, "debit")
+    credit_type = _account_type(p.credit, "credit")
     if p.debit == p.credit:
         raise InvalidEntry("credit", f"debit and credit are both {p.debit}")
-    if not p.id:
-        raise InvalidEntry("id", "must not be empty")
-    parse_account(p.debit)
-    parse_account(p.credit)
-    kind = p.kind
-    if kind == Kind.DEPOSIT:
-        _need(p, p.debit in (ISSUANCE, POOL) or is_user(p.debit), "debit issuance, pool or a user")
-        _need(p, is_user(p.credit), "credit a user")
-    elif kind == Kind.REDEEM:
-        _need(p, is_user(p.debit), "debit a user")
-        _need(p, p.credit == ISSUANCE or is_user(p.credit), "credit issuance or a user")
-    elif kind == Kind.GIFT:
-        _need(p, is_user(p.debit) and is_user(p.credit), "move minutes from a user to a user")
-    elif kind == Kind.DONATE:
-        _need(p, is_user(p.debit) and p.credit == POOL, "move minutes from a user to the pool")
-    elif kind == Kind.EXPIRE:
-        _need(p, is_user(p.debit) and p.credit == EXPIRED, "move minutes from a user to expired")
-    elif kind in (Kind.HOLD_PENDING, Kind.HOLD_POST):
-        _need(p, is_user(p.debit), "debit a user")
-        _need_foreign_clearing(p, p.credit)
-    elif kind == Kind.HOLD_VOID:
-        _need_foreign_clearing(p, p.debit)
-        _need(p, is_user(p.credit), "credit a user")
-    elif kind == Kind.TRANSFER_CREDIT:
-        _need_foreign_clearing(p, p.debit)
-        _need(p, is_user(p.credit), "credit a user")
-        hold = (p.meta or {}).get(META_HOLD)
-        _need(p, _is_hex_hash(hold), 'carry meta["hold"], the hex hash of the home hold', "meta")
-    elif kind != Kind.REVERSE:
-        raise InvalidEntry("kind", f"{kind!r} cannot be appended as an accounting entry")
+    _need_shape(p, kind, debit_type, credit_type)
+    check_text("actor", p.actor)
+    if p.category is not None:
+        check_text("category", p.category)
+    if p.ref is not None:
+        check_text("ref", p.ref)
+    _check_number("policy", p.policy)
+    _check_number("at_ms", p.at_ms)
+    meta = p.meta
+    if meta is not None:
+        if not isinstance(meta, Mapping):
+            raise InvalidEntry("meta", f"must be an object, got {type(meta).__name__}")
+        if not all(type(key) is str for key in meta):
+            raise InvalidEntry("meta", "keys must be strings")
     if kind in CLOSING:
         _need(p, bool(p.ref), "name the entry it closes in ref", "ref")
     if kind in TRANSFER_KINDS:
-        meta = p.meta or {}
-        _need(p, isinstance(meta.get(META_TRANSFER), str), 'carry meta["transfer"]', "meta")
+        _need(p, isinstance((meta or {}).get(META_TRANSFER), str), 'carry meta["transfer"]', "meta")
     if kind in (Kind.HOLD_PENDING, Kind.TRANSFER_CREDIT):
         account = p.credit if kind == Kind.HOLD_PENDING else p.debit
-        counterpart = (p.meta or {}).get(META_COUNTERPART)
+        counterpart = (meta or {}).get(META_COUNTERPART)
         what = 'name in meta["counterpart"] the district of its clearing account'
         _need(p, counterpart == clearing_district(account), what, "meta")
+    if kind == Kind.TRANSFER_CREDIT:
+        hold = (meta or {}).get(META_HOLD)
+        _need(p, _is_hex_hash(hold), 'carry meta["hold"], the hex hash of the home hold', "meta")
+    return kind
+
+
+_U, _C, _I, _P, _E = (
+    AccountType.USER,
+    AccountType.CLEARING,
+    AccountType.ISSUANCE,
+    AccountType.POOL,
+    AccountType.EXPIRED,
+)
+
+
+def _need_shape(p: Proposal, kind: Kind, debit: AccountType, credit: AccountType) -> None:
+    """Which accounts each kind may debit and credit (the table at the top of this module)."""
+    if kind == Kind.DEPOSIT:
+        _need(p, debit in (_I, _P, _U), "debit issuance, pool or a user")
+        _need(p, credit is _U, "credit a user")
+    elif kind == Kind.REDEEM:
+        _need(p, debit is _U, "debit a user")
+        _need(p, credit in (_I, _U), "credit issuance or a user")
+    elif kind == Kind.GIFT:
+        _need(p, debit is _U and credit is _U, "move minutes from a user to a user")
+    elif kind == Kind.DONATE:
+        _need(p, debit is _U and credit is _P, "move minutes from a user to the pool")
+    elif kind == Kind.EXPIRE:
+        _need(p, debit is _U and credit is _E, "move minutes from a user to expired")
+    elif kind in (Kind.HOLD_PENDING, Kind.HOLD_POST):
+        _need(p, debit is _U, "debit a user")
+        _need_foreign_clearing(p, p.credit)
+    elif kind in (Kind.HOLD_VOID, Kind.TRANSFER_CREDIT):
+        _need_foreign_clearing(p, p.debit)
+        _need(p, credit is _U, "credit a user")
+    elif kind != Kind.REVERSE:  # a reverse takes the original's accounts, swapped
+        raise InvalidEntry("kind", f"{kind!r} cannot be appended as an accounting entry")
+
+
+def _kind_of(value: object) -> Kind:
+    kind = _KIND_BY_VALUE.get(value) if isinstance(value, str) else None
+    if kind is None:
+        raise InvalidEntry("kind", f"{value!r} is not one of {sorted(KIND_VALUES)}")
+    return kind
+
+
+def _account_type(name: object, field: str) -> AccountType:
+    if type(name) is not str:
+        raise InvalidAccount(name, "is not a string", field)
+    try:
+        return account_type(name)
+    except InvalidAccount as error:
+        raise InvalidAccount(name, error.reason.removeprefix(f"{name!r} "), field) from None
+
+
+def _check_number(name: str, value: object) -> None:
+    if type(value) is not int:
+        raise InvalidEntry(name, f"must be an integer, got {type(value).__name__}")
+    if not 0 <= value <= MAX_SAFE_INTEGER:
+        raise InvalidEntry(name, f"must be between 0 and 2**53 - 1, got {value}")
 
 
 def check(
@@ -235,16 +291,39 @@ def check(
     `target` the entry named by `ref` for closing kinds, `target_closed_by` the id of the entry
     that already closed it, if any.
     """
-    check_shape(p, limits=limits)
-    if p.kind in CLOSING:
+    kind = check_shape(p, limits=limits)
+    check_state(
+        p,
+        kind,
+        debit_balance=balances.get(p.debit, 0),
+        credit_balance=balances.get(p.credit, 0),
+        target=target,
+        target_closed_by=target_closed_by,
+        limits=limits,
+    )
+
+
+def check_state(
+    p: Proposal,
+    kind: Kind,
+    *,
+    debit_balance: int,
+    credit_balance: int,
+    target: Entry | None,
+    target_closed_by: str | None,
+    limits: Limits,
+) -> None:
+    """The rules that depend on the chain, for a proposal that passed `check_shape` (whose
+    result is `kind`): the entry it closes, and the balances of its two accounts."""
+    if kind in CLOSING:
         _check_closing(p, target, target_closed_by)
-    if moves(p.kind) and is_holder(p.debit):
-        have = balances.get(p.debit, 0)
-        if have < p.minutes:
-            raise InsufficientMinutes(p.debit, have, p.minutes)
-    if limits.max_balance is not None and moves(p.kind) and is_holder(p.credit):
+    if kind == Kind.HOLD_POST:
+        return  # moves nothing
+    if debit_balance < p.minutes and is_holder(p.debit):
+        raise InsufficientMinutes(p.debit, debit_balance, p.minutes)
+    if limits.max_balance is not None and is_holder(p.credit):
         cap = limits.max_balance(p.district, p.credit)
-        after = balances.get(p.credit, 0) + p.minutes
+        after = credit_balance + p.minutes
         if cap is not None and after > cap:
             reason = f"{p.credit} would hold {after} minutes, above its cap of {cap}"
             raise PolicyForbids("max_balance", p.policy, reason)

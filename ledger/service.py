@@ -27,13 +27,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ledger import merkle
-from ledger.canonical import encode
+from ledger.canonical import MAX_SAFE_INTEGER, encode
 from ledger.checkpoint import Checkpoint, checkpoint_due, sign_checkpoint
-from ledger.entries import Entry, build_entry, check_district
+from ledger.entries import (
+    Entry,
+    Kind,
+    account_type,
+    check_district,
+    check_entry_id,
+    check_text,
+    new_entry,
+)
 from ledger.errors import (
     IdempotencyConflict,
     IdempotencyFailed,
     InvalidCheckpoint,
+    InvalidEntry,
     LedgerError,
     ProofError,
 )
@@ -42,8 +51,8 @@ from ledger.rules import (
     CLOSING,
     Limits,
     Proposal,
-    check,
-    deltas,
+    check_shape,
+    check_state,
     differing_field,
     entry_content,
 )
@@ -99,24 +108,40 @@ class _Refused(Exception):
         self.failure = failure
 
 
+def check_request(p: Proposal) -> None:
+    """What identifies a request: its district and id. A proposal without a valid pair is
+    refused on its own, before any transaction, and never recorded as a failed id: it could not
+    be stored, and a retry meets the same refusal."""
+    check_district(p.district)
+    check_entry_id(p.id)
+
+
 async def _commit(
     store: ChainStore, proposals: Sequence[Proposal], *, limits: Limits, atomic: bool
 ) -> list[Entry | LedgerError]:
-    districts = sorted({p.district for p in proposals})
-    for district in districts:
-        check_district(district)
-    async with store.writer(districts) as writer:
-        plan = await _Plan.load(writer, proposals)
-        outcomes: list[Entry | LedgerError] = []
-        for p in proposals:
-            try:
-                outcomes.append(plan.apply(p, limits))
-            except LedgerError as error:
-                if atomic:
-                    raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
-                outcomes.append(error)
-        await writer.write(plan.to_write())
-    return outcomes
+    outcomes: list[Entry | LedgerError | None] = [None] * len(proposals)
+    accepted: list[tuple[int, Proposal]] = []
+    for n, p in enumerate(proposals):
+        try:
+            check_request(p)
+        except LedgerError as error:
+            if atomic:
+                raise _Refused(error, None) from None
+            outcomes[n] = error
+            continue
+        accepted.append((n, p))
+    if accepted:
+        async with store.writer(sorted({p.district for _, p in accepted})) as writer:
+            plan = await _Plan.load(writer, [p for _, p in accepted])
+            for n, p in accepted:
+                try:
+                    outcomes[n] = plan.apply(p, limits)
+                except LedgerError as error:
+                    if atomic:
+                        raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
+                    outcomes[n] = error
+            await writer.write(plan.to_write())
+    return [o for o in outcomes if o is not None]
 
 
 async def _record_failure(store: ChainStore, failure: Failure) -> Entry | Failure:
@@ -132,6 +157,9 @@ async def _record_failure(store: ChainStore, failure: Failure) -> Entry | Failur
     return failure
 
 
+MAX_CODE = 64  # what a failed id's refusal code may hold
+
+
 async def refuse(
     store: ChainStore, proposal: Proposal, *, code: str, message: str
 ) -> Entry | Failure:
@@ -140,27 +168,61 @@ async def refuse(
     After this, appending the same id raises `IdempotencyFailed`: a final "no" that no later
     retry can turn into a "yes" (used by the serving side of a transfer to abort it).
     """
-    check_district(proposal.district)
+    check_request(proposal)
+    if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE or not code.isprintable():
+        raise InvalidEntry("code", f"must be 1 to {MAX_CODE} printable characters")
+    if not isinstance(message, str):
+        raise InvalidEntry("message", f"must be a string, got {type(message).__name__}")
     failure = Failure(
         district=proposal.district,
         entry_id=proposal.id,
         code=code,
-        message=message,
+        message=_storable(message),
         content=_content_json(proposal),
-        at_ms=proposal.at_ms,
+        at_ms=_failure_time(proposal),
     )
     return await _record_failure(store, failure)
 
 
+def _failure_time(p: Proposal) -> int:
+    """The refused proposal's clock reading, or 0 when it is itself what was wrong."""
+    at_ms = p.at_ms
+    return at_ms if type(at_ms) is int and 0 <= at_ms <= MAX_SAFE_INTEGER else 0
+
+
 def _content_json(p: Proposal) -> str:
-    return json.dumps(p.content(), sort_keys=True, ensure_ascii=False, default=repr)
+    # ASCII: a refused proposal may carry text no database column could hold as it is.
+    return json.dumps(p.content(), sort_keys=True, default=repr)
+
+
+def _storable(text: str) -> str:
+    """`text` with NUL and lone surrogates escaped: a database text column cannot hold them."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _valid_account(name: object) -> bool:
+    if type(name) is not str:
+        return False
+    try:
+        account_type(name)
+    except InvalidEntry:
+        return False
+    return True
+
+
+def _valid_ref(ref: object) -> bool:
+    try:
+        check_text("ref", ref)
+    except InvalidEntry:
+        return False
+    return True
 
 
 @dataclass
 class _Plan:
     """What the rules need, loaded once per transaction and updated as proposals are applied."""
 
-    heads: dict[str, Head]
+    tails: dict[str, tuple[int, bytes]]  # district -> (size, hash of the last entry)
     entries: dict[EntryKey, Entry]
     failures: dict[EntryKey, Failure]
     closers: dict[EntryKey, str]
@@ -173,13 +235,22 @@ class _Plan:
 
     @classmethod
     async def load(cls, writer: ChainWriter, proposals: Sequence[Proposal]) -> _Plan:
+        """Proposals must have passed `check_request`; their other fields may still be bad
+        (they are refused by `apply`), so only valid refs and accounts are looked up."""
         keys = list(dict.fromkeys((p.district, p.id) for p in proposals))
         refs = list(
-            dict.fromkeys((p.district, p.ref) for p in proposals if p.kind in CLOSING and p.ref)
+            dict.fromkeys(
+                (p.district, p.ref)
+                for p in proposals
+                if isinstance(p.kind, str) and p.kind in CLOSING and _valid_ref(p.ref)
+            )
         )
         accounts = list(
             dict.fromkeys(
-                (p.district, account) for p in proposals for account in (p.debit, p.credit)
+                (p.district, account)
+                for p in proposals
+                for account in (p.debit, p.credit)
+                if _valid_account(account)
             )
         )
         heads = await writer.heads()
@@ -190,7 +261,7 @@ class _Plan:
             nodes={d: merkle_nodes.frontier(head.size) for d, head in heads.items()},
         )
         return cls(
-            heads=dict(heads),
+            tails={d: (head.size, head.head) for d, head in heads.items()},
             entries=dict(snapshot.entries),
             failures=dict(snapshot.failures),
             closers=dict(snapshot.closers),
@@ -216,72 +287,64 @@ class _Plan:
         try:
             entry = self._build(p, limits)
         except LedgerError as error:
-            if p.id:
-                self.new_failures[key] = Failure(
-                    district=p.district,
-                    entry_id=p.id,
-                    code=error.code,
-                    message=str(error),
-                    content=_content_json(p),
-                    at_ms=p.at_ms,
-                )
+            self.new_failures[key] = Failure(
+                district=p.district,
+                entry_id=p.id,
+                code=error.code,
+                message=_storable(str(error)),
+                content=_content_json(p),
+                at_ms=_failure_time(p),
+            )
             raise
         self._record(entry)
         return entry
 
     def _build(self, p: Proposal, limits: Limits) -> Entry:
+        kind = check_shape(p, limits=limits)
         d = p.district
+        balances = self.balances
+        closing = kind in CLOSING
         ref_key = (d, p.ref or "")
-        check(
+        check_state(
             p,
-            balances={
-                p.debit: self.balances.get((d, p.debit), 0),
-                p.credit: self.balances.get((d, p.credit), 0),
-            },
-            target=self.entries.get(ref_key) if p.kind in CLOSING else None,
-            target_closed_by=self.closers.get(ref_key) if p.kind in CLOSING else None,
+            kind,
+            debit_balance=balances.get((d, p.debit), 0),
+            credit_balance=balances.get((d, p.credit), 0),
+            target=self.entries.get(ref_key) if closing else None,
+            target_closed_by=self.closers.get(ref_key) if closing else None,
             limits=limits,
         )
-        head = self.heads[d]
-        return build_entry(
-            district=d,
-            seq=head.size,
-            prev=head.head,
-            id=p.id,
-            kind=p.kind,
-            debit=p.debit,
-            credit=p.credit,
-            minutes=p.minutes,
-            category=p.category,
-            ref=p.ref,
-            actor=p.actor,
-            policy=p.policy,
-            at_ms=p.at_ms,
-            meta=p.meta,
-        )
+        size, prev = self.tails[d]
+        return new_entry(
+            d, size, prev, p.id, kind, p.debit, p.credit, p.minutes, p.category, p.ref,
+            p.actor, p.policy, p.at_ms, p.meta,
+        )  # fmt: skip
 
     def _record(self, entry: Entry) -> None:
-        d = entry.district
-        self.heads[d] = Head(entry.seq + 1, entry.hash)
+        d, kind = entry.district, entry.kind
+        self.tails[d] = (entry.seq + 1, entry.hash)
         self.entries[(d, entry.id)] = entry
         self.new_entries.append(entry)
-        if entry.kind in CLOSING and entry.ref:
+        if kind in CLOSING and entry.ref:
             self.closers[(d, entry.ref)] = entry.id
-        for account, delta in deltas(entry.kind, entry.debit, entry.credit, entry.minutes):
-            key = (d, account)
-            self.balances[key] = self.balances.get(key, 0) + delta
-            self.changed.add(key)
+        if kind is not Kind.HOLD_POST:  # a post moves nothing (rules.deltas)
+            balances, changed = self.balances, self.changed
+            debit, credit = (d, entry.debit), (d, entry.credit)
+            balances[debit] = balances.get(debit, 0) - entry.minutes
+            balances[credit] = balances.get(credit, 0) + entry.minutes
+            changed.add(debit)
+            changed.add(credit)
 
     def to_write(self) -> Write:
+        leaves: dict[str, list[bytes]] = {}
+        for entry in self.new_entries:
+            leaves.setdefault(entry.district, []).append(entry.hash)
         nodes: dict[str, dict[merkle.NodeKey, bytes]] = {}
         heads: dict[str, Head] = {}
-        for district, start in sorted(self.start.items()):
-            leaves = [e.hash for e in self.new_entries if e.district == district]
-            if not leaves:
-                continue
-            heads[district] = self.heads[district]
+        for district, hashes in sorted(leaves.items()):
+            heads[district] = Head(*self.tails[district])
             frontier = self.frontier.get(district, {})
-            nodes[district] = merkle_nodes.new_nodes(start.size, frontier, leaves)
+            nodes[district] = merkle_nodes.new_nodes(self.start[district].size, frontier, hashes)
         return Write(
             entries=self.new_entries,
             balances={k: self.balances[k] for k in sorted(self.changed)},

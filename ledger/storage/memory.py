@@ -20,7 +20,7 @@ from ledger.storage.base import (
     StoredCheckpoint,
     Write,
 )
-from ledger.storage.nodes import NodeKey
+from ledger.storage.nodes import NodeKey, derive, expand
 
 
 class MemoryWriter:
@@ -137,8 +137,17 @@ class MemoryStore:
         ]
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        # Like the database stores: level 0 is each entry's hash, levels 1 to 3 are derived.
         stored = self._nodes.get(district, {})
-        return {k: stored[k] for k in keys if k in stored}
+        chain = self._chains.get(district, [])
+        read: dict[NodeKey, bytes] = {}
+        for level, idx in expand(keys):
+            if level == 0:
+                if 0 <= idx < len(chain):
+                    read[(0, idx)] = chain[idx].hash
+            elif (level, idx) in stored:
+                read[(level, idx)] = stored[(level, idx)]
+        return derive(keys, read)
 
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         self._checkpoints.setdefault(checkpoint.district, {}).setdefault(

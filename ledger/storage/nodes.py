@@ -57,35 +57,43 @@ def derive(keys: Sequence[NodeKey], read: Mapping[NodeKey, bytes]) -> dict[NodeK
 
 
 def frontier(size: int) -> list[NodeKey]:
-    """The complete subtrees on the right edge of a tree of `size` leaves, largest first."""
-    keys: list[NodeKey] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            keys.append((level, start >> level))
-            start += 1 << level
+    """What appending to a tree of `size` leaves needs: the stored complete subtrees on its
+    right edge (levels >= `STORED_FROM`, largest first) and the leaves after the last complete
+    block of 2**STORED_FROM, from which the nodes below are recomputed."""
+    keys: list[NodeKey] = [
+        (level, (size >> level) - 1)
+        for level in range(size.bit_length() - 1, STORED_FROM - 1, -1)
+        if size >> level & 1
+    ]
+    block = size >> STORED_FROM << STORED_FROM
+    keys += [(0, leaf) for leaf in range(block, size)]
     return keys
 
 
 def new_nodes(
     size: int, frontier_hashes: Mapping[NodeKey, bytes], leaves: Sequence[bytes]
 ) -> dict[NodeKey, bytes]:
-    """Nodes completed by appending `leaves` (leaf hashes) to a tree of `size` leaves.
+    """Stored nodes (levels >= `STORED_FROM`) completed by appending `leaves` (leaf hashes) to
+    a tree of `size` leaves; `frontier_hashes` must hold the hashes of `frontier(size)`.
 
-    `frontier_hashes` must hold the hashes of `frontier(size)`.
+    Level by level, as `MerkleIndex` builds: the row of a level starts at the last complete
+    block before `size` and pairs into the next level's row; where a row starts on a right
+    child, the stored left sibling from the frontier joins it first.
     """
-    known: dict[NodeKey, bytes] = dict(frontier_hashes)
+    block = size >> STORED_FROM << STORED_FROM
+    row = [frontier_hashes[(0, leaf)] for leaf in range(block, size)]
+    row += leaves
+    start, level = block, 0
     created: dict[NodeKey, bytes] = {}
-    for offset, leaf in enumerate(leaves):
-        idx = size + offset
-        key: NodeKey = (0, idx)
-        created[key] = known[key] = leaf
-        level = 0
-        # A node whose index is odd completes its parent together with its left sibling.
-        while idx & 1:
-            left = known[(level, idx - 1)]
-            right = known[(level, idx)]
-            level += 1
-            idx >>= 1
-            created[(level, idx)] = known[(level, idx)] = node_hash(left, right)
+    while row:
+        if level >= STORED_FROM:
+            first_new = size >> level  # nodes before it were complete before these leaves
+            for offset in range(max(0, first_new - start), len(row)):
+                created[(level, start + offset)] = row[offset]
+        if start & 1:  # only above STORED_FROM: block is aligned to 2**STORED_FROM
+            row.insert(0, frontier_hashes[(level, start - 1)])
+            start -= 1
+        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
+        start >>= 1
+        level += 1
     return created

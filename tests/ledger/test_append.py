@@ -24,6 +24,7 @@ from ledger.service import (
     append_many,
     consistency_proof,
     inclusion_proof,
+    refuse,
     tree_root,
 )
 from ledger.storage.base import ChainStore
@@ -188,6 +189,87 @@ class TestIdempotency:
         with pytest.raises(InsufficientMinutes):
             await append(store, redeem("x", district="A"))
         await append(store, deposit("x", district="B"))
+
+
+class TestRequestEdge:
+    """Ids and text a store could not hold are refused before any transaction: never recorded
+    as failed ids, never a database error, never the end of a group."""
+
+    @pytest.mark.parametrize(
+        "bad_id",
+        ["i" * 257, "", "with\x00nul", "tab\tinside", "lone\ud800surrogate", "del\x7f"],
+        ids=["257 chars", "empty", "nul", "tab", "surrogate", "del"],
+    )
+    async def test_bad_id_refused_and_not_recorded(self, store: ChainStore, bad_id: str) -> None:
+        with pytest.raises(InvalidEntry) as err:
+            await append(store, deposit(bad_id))
+        assert err.value.field == "id"
+        assert await store.districts() == []
+        # A retry meets the same refusal, not an IdempotencyFailed: nothing was recorded.
+        with pytest.raises(InvalidEntry):
+            await append(store, deposit(bad_id))
+
+    async def test_id_of_257_characters_names_the_limit(self, store: ChainStore) -> None:
+        with pytest.raises(InvalidEntry, match="257 characters long, at most 256"):
+            await append(store, deposit("i" * 257))
+
+    async def test_non_string_id_refused(self, store: ChainStore) -> None:
+        with pytest.raises(InvalidEntry) as err:
+            await append(store, deposit(12345))  # type: ignore[arg-type]
+        assert err.value.field == "id"
+
+    async def test_bad_id_fails_alone_in_a_group(self, store: ChainStore) -> None:
+        ps = [deposit("d1"), deposit("i" * 300), deposit("nul\x00"), deposit("d2")]
+        outcomes = await append_many(store, ps)
+        assert [type(o).__name__ for o in outcomes] == [
+            "Entry", "InvalidEntry", "InvalidEntry", "Entry",
+        ]  # fmt: skip
+        assert (await store.head("A")).size == 2
+        await check_chain(store, "A")
+
+    async def test_bad_district_fails_alone_in_a_group(self, store: ChainStore) -> None:
+        outcomes = await append_many(store, [deposit("d1", district="no spaces"), deposit("d2")])
+        assert [type(o).__name__ for o in outcomes] == ["InvalidEntry", "Entry"]
+
+    async def test_batch_with_a_bad_id_writes_nothing(self, store: ChainStore) -> None:
+        with pytest.raises(InvalidEntry):
+            await append_batch(store, [deposit("d1"), deposit("x" * 257)])
+        assert (await store.head("A")).size == 0
+        await append_batch(store, [deposit("d1")])
+
+    @pytest.mark.parametrize("field", ["actor", "category", "ref"])
+    async def test_unstorable_text_refused_and_recorded(
+        self, store: ChainStore, field: str
+    ) -> None:
+        bad = deposit("d1", **{field: "a\x00b"}) if field != "actor" else None
+        if bad is None:
+            bad = Proposal("A", "d1", Kind.DEPOSIT, "issuance", "user:v", 60, "a\x00b", 1, 1)
+        outcomes = await append_many(store, [bad, deposit("d2")])
+        assert isinstance(outcomes[0], InvalidEntry) and outcomes[0].field == field
+        assert type(outcomes[1]).__name__ == "Entry"
+        # The id itself is fine, so its refusal is final like any other.
+        failure = await store.failure("A", "d1")
+        assert failure is not None and failure.code == "ledger.invalid_entry"
+        with pytest.raises(IdempotencyFailed):
+            await append(store, bad)
+
+    async def test_refused_content_with_a_lone_surrogate_is_recorded(
+        self, store: ChainStore
+    ) -> None:
+        bad = deposit("d1", meta={"note": "x\ud800"}, minutes=0)
+        with pytest.raises(LedgerError):
+            await append(store, bad)
+        with pytest.raises(IdempotencyFailed):
+            await append(store, bad)
+
+    async def test_refuse_checks_the_id(self, store: ChainStore) -> None:
+        with pytest.raises(InvalidEntry):
+            await refuse(store, deposit("i" * 257), code="market.no", message="no")
+        with pytest.raises(InvalidEntry):
+            await refuse(store, deposit("d1"), code="c" * 65, message="no")
+        await refuse(store, deposit("d1"), code="market.no", message="bad \x00 \udc80 text")
+        failure = await store.failure("A", "d1")
+        assert failure is not None and failure.message == "bad \\x00 \\udc80 text"
 
 
 class TestBatch:

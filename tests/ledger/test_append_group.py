@@ -64,3 +64,24 @@ class TestGroupCommitter:
             committer.append(good), committer.append(bad), return_exceptions=True
         )
         assert isinstance(results[0], Entry) and isinstance(results[1], InvalidEntry)
+
+    async def test_bad_id_fails_alone(self, store: ChainStore) -> None:
+        committer = GroupCommitter(store)
+        good = p("A", "d1", Kind.DEPOSIT, "issuance", "user:a", 10)
+        long_id = p("A", "i" * 257, Kind.DEPOSIT, "issuance", "user:a", 10)
+        results = await asyncio.gather(
+            committer.append(good), committer.append(long_id), return_exceptions=True
+        )
+        assert isinstance(results[0], Entry) and isinstance(results[1], InvalidEntry)
+        assert results[1].field == "id"
+        assert (await store.head("A")).size == 1
+
+    async def test_unstorable_actor_fails_alone(self, store: ChainStore) -> None:
+        committer = GroupCommitter(store)
+        good = p("A", "d1", Kind.DEPOSIT, "issuance", "user:a", 10)
+        bad = Proposal("A", "d2", Kind.DEPOSIT, "issuance", "user:a", 10, "nul\x00", 1, 1)
+        results = await asyncio.gather(
+            committer.append(good), committer.append(bad), return_exceptions=True
+        )
+        assert isinstance(results[0], Entry) and isinstance(results[1], InvalidEntry)
+        assert await store.failure("A", "d2") is not None

@@ -21,6 +21,7 @@ from ledger.entries import (
     entry_from_bytes,
     entry_hash,
     moves_balance,
+    new_entry,
     parse_account,
     user_account,
 )
@@ -238,3 +239,41 @@ class TestAccounts:
 
 def test_only_hold_post_moves_nothing() -> None:
     assert [kind for kind in Kind if not moves_balance(kind)] == [Kind.HOLD_POST]
+
+
+class TestNewEntry:
+    """The append path's constructor gives exactly what `build_entry` gives."""
+
+    @given(
+        text=st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40),
+        minutes=st.integers(1, 6000),
+        meta=st.dictionaries(st.sampled_from(["a", "b", "transfer"]), st.text(max_size=5)),
+    )
+    def test_same_as_build_entry(self, text: str, minutes: int, meta: dict[str, str]) -> None:
+        text = unicodedata.normalize("NFC", text)
+        args = fields(id=text, actor=text, ref=text, minutes=minutes, meta=meta, seq=3)
+        args["prev"] = b"\x07" * 32
+        built = build_entry(**args)
+        made = new_entry(
+            args["district"], 3, args["prev"], text, Kind.DEPOSIT, args["debit"], args["credit"],
+            minutes, args["category"], text, text, args["policy"], args["at_ms"], meta,
+        )  # fmt: skip
+        assert made == built
+        assert (made.body, made.hash, dict(made.meta)) == (built.body, built.hash, meta)
+        assert made.kind is Kind.DEPOSIT
+
+    def test_is_frozen(self) -> None:
+        made = new_entry(
+            "xuhui", 0, ZERO_HASH, "i", Kind.DEPOSIT, ISSUANCE, "user:v", 1, None, None, "a", 0,
+            0, None,
+        )  # fmt: skip
+        with pytest.raises(AttributeError):
+            made.minutes = 2  # type: ignore[misc]
+        assert dict(made.meta) == {}
+
+    def test_non_nfc_text_is_still_refused(self) -> None:
+        with pytest.raises(NotCanonical):
+            new_entry(
+                "xuhui", 0, ZERO_HASH, "e\u0301", Kind.DEPOSIT, ISSUANCE, "user:v", 1, None,
+                None, "a", 0, 0, None,
+            )  # fmt: skip
