@@ -19,6 +19,8 @@ import { hoursView } from "./views/hours.js";
 import { queueView } from "./views/queue.js";
 import { ledgerView } from "./views/ledger.js";
 import { dashboardView } from "./views/dashboard.js";
+import { todayView } from "./views/today.js";
+import { seriesView } from "./views/series.js";
 import { leaveScreen, live } from "./live.js";
 
 const UUID = "([0-9a-fA-F-]{36})";
@@ -37,6 +39,7 @@ const MENUS = {
   elder: [
     ["#/book", "nav.book"],
     ["#/bookings", "nav.bookings"],
+    ["#/series", "nav.series"],
     ["#/hours", "nav.hours"],
     ["#/me", "nav.me"],
     ["#/family", "nav.family"],
@@ -44,17 +47,20 @@ const MENUS = {
   family: [
     ["#/book", "nav.book"],
     ["#/bookings", "nav.bookings"],
+    ["#/series", "nav.series"],
     ["#/hours", "nav.hours"],
     ["#/family", "nav.family"],
   ],
   volunteer: [
     ["#/offers", "nav.offers"],
+    ["#/today", "nav.today"],
     ["#/bookings", "nav.jobs"],
     ["#/hours", "nav.hours"],
     ["#/helper", "nav.helper_profile"],
   ],
   provider_staff: [
     ["#/offers", "nav.offers"],
+    ["#/today", "nav.today"],
     ["#/bookings", "nav.jobs"],
     ["#/helper", "nav.helper_profile"],
   ],
@@ -79,6 +85,9 @@ const ROUTES = [
   { path: /^#\/bookings$/, roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingListView },
   { path: new RegExp(`^#/bookings/${UUID}$`), roles: ["elder", "family", "volunteer", "provider_staff", "centre_admin"], view: bookingView },
   { path: /^#\/offers$/, roles: ["volunteer", "provider_staff"], view: offersView },
+  { path: /^#\/today$/, roles: ["volunteer", "provider_staff"], view: todayView },
+  { path: /^#\/series$/, roles: ["elder", "family"], view: seriesView },
+  { path: new RegExp(`^#/elders/${UUID}/series$`), roles: ["centre_admin"], view: seriesView },
   { path: /^#\/hours$/, roles: ["elder", "family", "volunteer"], view: hoursView },
   { path: /^#\/queue$/, roles: ["centre_admin"], view: queueView },
   { path: /^#\/ledger$/, roles: ["centre_admin", "auditor"], view: ledgerView },

@@ -58,15 +58,29 @@ function figure(title, chart, points, unit) {
   );
 }
 
-// points: [{label, value}] with value >= 0.
-export function barChart(points, { title, unit = "" }) {
+// A dashed line across the plot at `value` (e.g. a coverage target), labelled at its end.
+function targetLine(value, label, y) {
+  const at = y(value);
+  return svg(
+    "g",
+    {},
+    svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: at, y2: at, stroke: "#9b1111", "stroke-width": 3, "stroke-dasharray": "8 5" }),
+    svg("text", { x: WIDTH - PAD.right, y: at - 6, "text-anchor": "end", "font-size": 14, fill: "#9b1111" }, `${label} ${value}`),
+  );
+}
+
+// points: [{label, value}] with value >= 0. `max` fixes the axis top (e.g. 100 for percent);
+// `target` draws a dashed line there, named by `targetLabel` (also in the text summary).
+export function barChart(points, { title, unit = "", max = null, target = null, targetLabel = "" }) {
   if (!points.length) return h("figure", { class: "chart card" }, h("figcaption", {}, title), h("p", {}, t("chart.empty")));
-  const max = niceMax(Math.max(...points.map((p) => p.value)));
-  const { plotW, y, grid, summary } = frame(points, title, max);
+  const top = max ?? niceMax(Math.max(...points.map((p) => p.value), target ?? 0));
+  const { plotW, y, grid, summary } = frame(points, title, top);
   const step = plotW / points.length;
   const x = (i) => PAD.left + step * (i + 0.5);
   const bars = points.map((p, i) => svg("rect", { x: x(i) - step * 0.35, width: step * 0.7, y: y(p.value), height: Math.max(0, y(0) - y(p.value)), fill: "#0b4f8a" }, svg("title", {}, `${p.label}: ${p.value}`)));
-  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": `${title}: ${summary}` }, grid, bars, labels(points, x));
+  const line = target === null ? [] : [targetLine(target, targetLabel, y)];
+  const said = target === null ? summary : `${summary}; ${targetLabel} ${target}`;
+  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": `${title}: ${said}` }, grid, bars, line, labels(points, x));
   return figure(title, chart, points, unit);
 }
 

@@ -19,7 +19,8 @@ export function statusTimeline() {
       list,
       STEPS.map((step, i) => {
         const state = i < rank || (rank >= 4 && i === 4) ? "done" : i === rank ? "current" : "pending";
-        // The booking view does not carry the helper's name yet; "your helper" stands in.
+        // The API names the helper to the elder's side and the centre; "your helper" stands
+        // in for anyone else, and for a helper whose account has no name.
         const name = helperName ?? t("status.helper_unnamed_short");
         const helper = step === "accepted" && i <= rank && booking.helper_id
           ? h(

@@ -1,7 +1,7 @@
 // Bookings: the list a person may see, and one booking with its live timeline and the next
 // step each party can take (helper: set off, check in, check out; elder side: confirm, rate,
-// cancel; centre: dispatch or refuse an escalated request). Any event about the booking
-// reloads it over HTTP, so the screen always shows the server's state, not a guess.
+// cancel; centre: dispatch a suggested helper, or refuse an escalated request). Any event about
+// the booking reloads it over HTTP, so the screen always shows the server's state, not a guess.
 
 import * as api from "../api.js";
 import { definitionList, field, h, replace } from "../dom.js";
@@ -9,6 +9,7 @@ import { locale, t } from "../i18n.js";
 import { flashInfo, showError, showPending } from "../notice.js";
 import { onScreen } from "../live.js";
 import { statusTimeline } from "../components/timeline.js";
+import { suggestionList } from "../components/suggestions.js";
 
 const HELPERS = ["volunteer", "provider_staff"];
 const ELDER_SIDE = ["elder", "family"];
@@ -39,20 +40,44 @@ export function bookingSummary(booking) {
   );
 }
 
+const PAGE = 50;
+
+// The newest windows first, a page at a time; a live event reloads as many as are shown, so a
+// booking that changed state never jumps out of the list while the user reads it.
 export async function bookingListView(main, user) {
   const list = h("div");
-  const reload = async () => {
-    const { bookings } = await api.get("/api/v1/bookings");
-    // Newest first: the booking just made is on top.
-    const sorted = [...bookings].sort((a, b) => b.window_start.localeCompare(a.window_start));
-    replace(list, sorted.length ? h("ul", { class: "plain" }, sorted.map(bookingSummary)) : h("p", {}, t("bookings.none")));
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, t("bookings.older"));
+  let shown = [];
+  const draw = (next) => {
+    replace(list, shown.length ? h("ul", { class: "plain" }, shown.map(bookingSummary)) : h("p", {}, t("bookings.none")));
+    more.hidden = next === null;
   };
+  const reload = async () => {
+    const limit = Math.min(500, Math.max(PAGE, shown.length));
+    const page = await api.get(`/api/v1/bookings?limit=${limit}`);
+    shown = page.bookings;
+    draw(page.next_offset);
+  };
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      const page = await api.get(`/api/v1/bookings?limit=${PAGE}&offset=${shown.length}`);
+      const seen = new Set(shown.map((b) => b.id));
+      shown = [...shown, ...page.bookings.filter((b) => !seen.has(b.id))];
+      draw(page.next_offset);
+    } catch (error) {
+      showError(error);
+    } finally {
+      more.disabled = false;
+    }
+  });
   onScreen({ event: (e) => e.kind === "booking.state" && reload().catch(showError), reload: () => reload().catch(showError) });
   replace(
     main,
     h("h1", {}, t(HELPERS.includes(user.role) ? "nav.jobs" : "nav.bookings")),
     ELDER_SIDE.includes(user.role) ? h("p", {}, h("a", { class: "button primary", href: "#/book" }, t("nav.book"))) : null,
     list,
+    h("p", {}, more),
   );
   await reload();
 }
@@ -73,7 +98,7 @@ function position() {
   });
 }
 
-function actionButton(label, run, { kind = "primary" } = {}) {
+export function actionButton(label, run, { kind = "primary" } = {}) {
   const button = h("button", { type: "button", class: `${kind} big` }, label);
   button.addEventListener("click", async () => {
     button.disabled = true;
@@ -88,7 +113,7 @@ function actionButton(label, run, { kind = "primary" } = {}) {
   return button;
 }
 
-function helperActions(booking, act) {
+export function helperActions(booking, act) {
   const reason = h("input", { name: "reason", maxlength: 500, autocomplete: "off" });
   const reasonField = field(t("job.reason"), reason, t("job.reason_hint"));
   const withReason = (body) => (reason.value.trim() ? { ...body, reason: reason.value.trim() } : body);
@@ -143,7 +168,10 @@ function elderSideActions(booking, act) {
   return actions;
 }
 
-function centreActions(booking, act) {
+// The centre staffs an escalated or still unmatched request: the matcher's suggestions are one
+// click each; another helper can still be named by account number; an escalated request the
+// centre cannot staff is declined with a reason.
+function centreActions(booking, act, render) {
   if (booking.state === "disputed") {
     const note = h("input", { name: "note", maxlength: 500, autocomplete: "off" });
     return [
@@ -156,18 +184,28 @@ function centreActions(booking, act) {
       ),
     ];
   }
-  if (booking.state !== "escalated") return [];
+  if (!["escalated", "requested"].includes(booking.state)) return [];
+  const suggestions = suggestionList(booking.id, {
+    onDispatched: async (dispatched, helper) => {
+      flashInfo(t("suggest.dispatched", { name: helper.name }));
+      render(dispatched);
+      showPending();
+    },
+  });
+  suggestions.load().catch(showError);
   const helper = h("input", { name: "helper_id", autocomplete: "off", spellcheck: false });
   const reason = h("input", { name: "reason", maxlength: 500, autocomplete: "off" });
   return [
+    suggestions.element,
     field(t("queue.reason"), reason),
-    field(t("queue.helper_id"), helper, t("queue.helper_hint")),
     h(
-      "div",
-      { class: "button-row" },
+      "details",
+      { class: "manual-dispatch" },
+      h("summary", {}, t("queue.other_helper")),
+      field(t("queue.helper_id"), helper, t("queue.helper_hint")),
       actionButton(t("queue.dispatch"), () => act("dispatch", { helper_id: helper.value.trim(), reason: reason.value.trim() }, "queue.dispatched")),
-      actionButton(t("queue.refuse"), () => act("refuse", { reason: reason.value.trim() }, "queue.refused"), { kind: "danger" }),
     ),
+    booking.state === "escalated" ? h("div", { class: "button-row" }, actionButton(t("queue.refuse"), () => act("refuse", { reason: reason.value.trim() }, "queue.refused"), { kind: "danger" })) : null,
   ];
 }
 
@@ -187,18 +225,19 @@ export async function bookingView(main, user, bookingId) {
   const render = (booking) => {
     current = booking;
     heading.textContent = `${booking.emergency ? "⚠ " : ""}${t(`service.${booking.service}`)}`;
-    timeline.update(booking, booking.helper_name ?? booking.helper?.name ?? null);
+    timeline.update(booking, booking.helper_name ?? null);
     replace(
       facts,
       definitionList([
         [t("booking.state"), stateBadge(booking.state)],
         [t("booking.when"), when(booking)],
         [t("booking.payment"), t(`pay.${booking.payment}`)],
+        booking.helper_name ? [t("booking.helper"), booking.helper_name] : null,
         booking.notes ? [t("book.notes"), booking.notes] : null,
         booking.served_minutes ? [t("booking.served"), t("policy.minutes", { minutes: booking.served_minutes })] : null,
       ]),
     );
-    const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act);
+    const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);
     replace(actions, mine);
   };
   const reload = async () => render((await api.get(`/api/v1/bookings/${id}`)).booking);

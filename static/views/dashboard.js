@@ -1,5 +1,9 @@
-// The centre's dashboard: bookings per day, the share matched, and hours served per day,
-// worked out from the district's bookings (the API's list, newest 500). Drawn with charts.js.
+// The centre's dashboard, drawn with charts.js from figures the server works out:
+// - bookings, hours served, match rate and time to match per day over the last fortnight
+//   (GET /api/v1/districts/{id}/stats, from the bookings and their transition log, so a busy
+//   district's older bookings never crowd out recent days);
+// - visit coverage per tier this month against the monthly target (visit-coverage);
+// - cross-district settlement: net hours each district owes another (ledger settlement).
 
 import * as api from "../api.js";
 import { h, replace } from "../dom.js";
@@ -7,54 +11,71 @@ import { t } from "../i18n.js";
 import { barChart, lineChart } from "../charts.js";
 
 const DAYS = 14;
-const MATCHED = new Set(["accepted", "en_route", "in_service", "completed", "confirmed", "settled", "rated"]);
 
-function dayKey(iso) {
-  const d = new Date(iso);
-  return `${d.getMonth() + 1}/${d.getDate()}`;
+// "11/3" for a YYYY-MM-DD date: short enough for six labels under a 400-unit axis.
+function dayLabel(iso) {
+  const [, month, day] = iso.split("-").map(Number);
+  return `${month}/${day}`;
 }
 
-function lastDays(count) {
-  const days = [];
-  const today = new Date();
-  for (let i = count - 1; i >= 0; i -= 1) {
-    const d = new Date(today);
-    d.setDate(today.getDate() - i);
-    days.push(`${d.getMonth() + 1}/${d.getDate()}`);
-  }
-  return days;
+const percent = (bp) => (bp === null ? 0 : Math.round(bp / 100));
+const hours = (minutes) => Math.round((minutes / 60) * 10) / 10;
+
+function thisMonth() {
+  const now = new Date();
+  return `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
-export function dailySeries(bookings, days = lastDays(DAYS)) {
-  const counts = new Map(days.map((d) => [d, { total: 0, matched: 0, minutes: 0 }]));
-  for (const b of bookings) {
-    const bucket = counts.get(dayKey(b.window_start));
-    if (!bucket) continue;
-    bucket.total += 1;
-    if (MATCHED.has(b.state)) bucket.matched += 1;
-    bucket.minutes += b.served_minutes ?? 0;
-  }
-  return days.map((label) => ({ label, ...counts.get(label) }));
+function summary(totals) {
+  const rate = totals.match_rate_bp === null ? t("dashboard.no_rate") : `${percent(totals.match_rate_bp)}%`;
+  const wait = totals.time_to_match.median_minutes === null ? t("dashboard.no_rate") : t("policy.minutes", { minutes: totals.time_to_match.median_minutes });
+  return t("dashboard.summary_days", {
+    days: DAYS,
+    total: totals.bookings,
+    matched: totals.matched,
+    withdrawn: totals.withdrawn,
+    rate,
+    wait,
+    hours: hours(totals.served_minutes),
+  });
 }
 
-export async function dashboardView(main) {
-  const [{ bookings }, settlement] = await Promise.all([api.get("/api/v1/bookings"), api.get("/api/v1/ledger/settlement")]);
-  const series = dailySeries(bookings);
-  const total = bookings.length;
-  const matched = bookings.filter((b) => MATCHED.has(b.state)).length;
+// Tiers without elders are left out: "100 % of nobody" would read as good coverage.
+function coverageChart(coverage) {
+  const rows = coverage.tiers.filter((row) => row.elders > 0);
+  const points = rows.map((row) => ({ label: `${t(`tier_short.${row.tier}`)} ${row.visited}/${row.elders}`, value: Math.round(row.visited_rate_bp / 100) }));
+  const title = t("dashboard.coverage", { month: coverage.month, target: percent(coverage.target_bp) });
+  const chart = barChart(points, { title, unit: "%", max: 100, target: percent(coverage.target_bp), targetLabel: t("dashboard.target") });
+  const met = coverage.target_met ? "dashboard.coverage_met" : "dashboard.coverage_short";
+  chart.append(h("p", { class: `coverage-note ${coverage.target_met ? "ok" : "bad"}` }, t(met, { rate: percent(coverage.monthly_rate_bp), visited: coverage.monthly_visited, elders: coverage.monthly_elders })));
+  return chart;
+}
+
+export async function dashboardView(main, user) {
+  const district = user.district_id;
+  const [stats, coverage, settlement] = await Promise.all([
+    api.get(`/api/v1/districts/${district}/stats?days=${DAYS}`),
+    api.get(`/api/v1/districts/${district}/visit-coverage?month=${thisMonth()}`),
+    api.get("/api/v1/ledger/settlement"),
+  ]);
+  const days = stats.days;
   replace(
     main,
     h("h1", {}, t("nav.dashboard")),
-    h("p", { class: "lead" }, t("dashboard.summary", { total, matched, rate: total ? Math.round((matched / total) * 100) : 0 })),
+    h("p", { class: "lead" }, summary(stats.totals)),
+    h("p", { class: "hint" }, t("dashboard.explain")),
     h(
       "div",
       { class: "chart-grid" },
-      barChart(series.map((s) => ({ label: s.label, value: s.total })), { title: t("dashboard.bookings_per_day") }),
-      lineChart(series.map((s) => ({ label: s.label, value: s.total ? Math.round((s.matched / s.total) * 100) : 0 })), { title: t("dashboard.match_rate"), unit: "%", max: 100 }),
-      barChart(series.map((s) => ({ label: s.label, value: Math.round((s.minutes / 60) * 10) / 10 })), { title: t("dashboard.hours_per_day"), unit: t("unit.hours") }),
+      barChart(days.map((d) => ({ label: dayLabel(d.date), value: d.bookings })), { title: t("dashboard.bookings_per_day") }),
+      barChart(days.map((d) => ({ label: dayLabel(d.date), value: hours(d.served_minutes) })), { title: t("dashboard.hours_per_day"), unit: t("unit.hours") }),
+      // Days without a booking still wanted have no rate: they are left out, not drawn as 0 %.
+      lineChart(days.filter((d) => d.match_rate_bp !== null).map((d) => ({ label: dayLabel(d.date), value: percent(d.match_rate_bp) })), { title: t("dashboard.match_rate"), unit: "%", max: 100 }),
+      lineChart(days.filter((d) => d.time_to_match.median_minutes !== null).map((d) => ({ label: dayLabel(d.date), value: d.time_to_match.median_minutes })), { title: t("dashboard.time_to_match"), unit: t("unit.minutes") }),
+      coverageChart(coverage.coverage),
       // Cross-district redemption: net hours each district owes another after settlement.
       barChart(
-        settlement.positions.map((p) => ({ label: `${p.debtor}→${p.creditor}`, value: Math.round((p.minutes / 60) * 10) / 10 })),
+        settlement.positions.map((p) => ({ label: `${p.debtor}→${p.creditor}`, value: hours(p.minutes) })),
         { title: t("dashboard.settlement"), unit: t("unit.hours") },
       ),
     ),

@@ -8,14 +8,16 @@ import { t } from "../i18n.js";
 import { flashInfo, showError } from "../notice.js";
 import { DIMENSIONS, ITEMS } from "../assessment-items.js";
 
+// The API's priority flags (market.policy.PriorityFlag), in the order the form lists them.
 const FLAGS = [
-  "economically_disadvantaged",
+  "economic_hardship",
   "disabled",
   "very_old",
   "living_alone",
   "left_behind",
   "lost_only_child",
   "severe_disability",
+  "dispersed_destitute",
 ];
 const RECENT_KEY = "eldercare.recent_elders";
 const RECENT_MAX = 20;
@@ -233,7 +235,7 @@ export async function elderRecordView(main, user, elderId) {
       { "aria-labelledby": "assessments-heading" },
       h("h2", { id: "assessments-heading" }, t("elder.assessments")),
       user.role === "centre_admin"
-        ? h("p", { class: "button-row" }, h("a", { class: "button primary", href: `#/elders/${id}/assess` }, t("elder.assess")), h("a", { class: "button secondary", href: `#/elders/${id}/book` }, t("elder.book")))
+        ? h("p", { class: "button-row" }, h("a", { class: "button primary", href: `#/elders/${id}/assess` }, t("elder.assess")), h("a", { class: "button secondary", href: `#/elders/${id}/book` }, t("elder.book")), h("a", { class: "button secondary", href: `#/elders/${id}/series` }, t("elder.series")))
         : null,
       assessments.length ? h("ol", { class: "plain" }, assessments.map(assessmentRow)) : h("p", {}, t("elder.assessments_none")),
     ),

@@ -6,7 +6,8 @@ import { field, h, replace, select } from "../dom.js";
 import { t } from "../i18n.js";
 import { flashInfo, showError, showPending } from "../notice.js";
 
-const RELATIONS = ["child", "spouse", "child_in_law", "grandchild", "sibling", "guardian", "other"];
+// What the family member is to the elder: the API's relation kinds (market.policy.RelationKind).
+const RELATIONS = ["child", "spouse", "grandchild", "sibling", "parent", "grandparent", "parent_in_law"];
 
 function linkItem(link, user, reload) {
   const other = user.role === "family" ? link.elder_id : link.family_id;

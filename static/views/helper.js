@@ -7,7 +7,8 @@ import { t } from "../i18n.js";
 import { flashInfo, showError, showPending } from "../notice.js";
 
 const SERVICES = ["meal", "bathing", "cleaning", "escort", "medical", "visit", "emergency"];
-const CERTIFICATES = ["bathing", "nursing", "medical", "first_aid", "care_worker", "lifting"];
+// The API's certificate kinds (market.policy.CertificateKind).
+const CERTIFICATES = ["caregiver", "nurse", "bathing", "first_aid", "food_health"];
 const WEEKDAYS = [0, 1, 2, 3, 4, 5, 6];
 
 function slotRow(slot, remove) {

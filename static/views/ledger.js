@@ -1,14 +1,24 @@
 // Ledger explorer for centre admins and auditors: every district chain with its latest signed
-// checkpoint, the newest entries, and a verify button that checks each shown entry in this
-// browser (hash of the stored bytes, inclusion proof, checkpoint signature) with verify.js.
+// checkpoint; its entries a page at a time (newest page first, then older and newer, or from
+// any seq), with a verify button that checks each shown entry in this browser (hash of the
+// stored bytes, inclusion proof, checkpoint signature) with verify.js; the signed checkpoints a
+// page at a time; and an export of any seq range, fetched in pages, as the stored bytes one per
+// line (from seq 0 with the checkpoint and keys: the files `eldercare ledger verify --file`
+// reads).
 
 import * as api from "../api.js";
 import { definitionList, field, h, replace, select } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { showError } from "../notice.js";
 import { renderMark } from "../components/verifymark.js";
 import { verifyReceipt } from "../verify.js";
 
 const PAGE = 50;
+// The entries API answers at most 500 per request; the checkpoint history at most 100.
+const FETCH = 500;
+const HISTORY_FETCH = 100;
+
+const chainPath = (chain) => `/api/v1/ledger/districts/${encodeURIComponent(chain)}`;
 
 function checkpointFacts(cp) {
   if (!cp) return h("p", {}, t("ledger.no_checkpoint"));
@@ -20,85 +30,224 @@ function checkpointFacts(cp) {
   ]);
 }
 
+function download(name, text, type) {
+  return h("a", { class: "button secondary", download: name, href: URL.createObjectURL(new Blob([text], { type })) }, t("ledger.save_file", { name }));
+}
+
+function pager(label, { onOlder, onNewer }) {
+  const older = h("button", { type: "button", class: "secondary", onclick: onOlder }, t("ledger.older"));
+  const newer = h("button", { type: "button", class: "secondary", onclick: onNewer }, t("ledger.newer"));
+  const status = h("p", { class: "hint", role: "status" });
+  const element = h("div", { class: "pager", role: "group", "aria-label": label }, h("div", { class: "button-row" }, older, newer), status);
+  return { element, older, newer, status };
+}
+
+// Entries [start, end) of a chain, fetched in pages of at most FETCH.
+export async function entryRange(chain, start, end, onProgress = () => {}) {
+  const out = [];
+  for (let from = start; from < end; from += FETCH) {
+    const page = await api.get(`${chainPath(chain)}/entries?start=${from}&end=${Math.min(end, from + FETCH)}`);
+    out.push(...page.entries);
+    onProgress(out.length);
+  }
+  return out;
+}
+
+// The last `count` checkpoints with a size below `below`, oldest first. The history API pages
+// forward from a size, so look back over a span of sizes, widened until it holds enough.
+export async function checkpointsBefore(chain, below, count) {
+  let span = count;
+  for (;;) {
+    const after = Math.max(-1, below - 1 - span);
+    const found = [];
+    let cursor = after;
+    for (;;) {
+      const { checkpoints } = await api.get(`${chainPath(chain)}/checkpoints?after=${cursor}&limit=${HISTORY_FETCH}`);
+      found.push(...checkpoints.filter((cp) => cp.size < below));
+      const last = checkpoints.at(-1);
+      if (checkpoints.length < HISTORY_FETCH || !last || last.size >= below - 1) break;
+      cursor = last.size;
+    }
+    if (found.length >= count || after === -1) return found.slice(-count);
+    span *= 4;
+  }
+}
+
+function entriesSection(chain, size) {
+  const body = h("div");
+  const pages = pager(t("ledger.entries_pages"), {
+    onOlder: () => show(Math.max(0, start - PAGE)).catch(showError),
+    onNewer: () => show(Math.min(start + PAGE, Math.max(0, size - PAGE))).catch(showError),
+  });
+  const jump = h("input", { name: "from_seq", type: "number", min: 0, max: Math.max(0, size - 1), step: 1, inputmode: "numeric" });
+  const jumpForm = h("form", { class: "inline-form" }, field(t("ledger.from_seq"), jump), h("button", { type: "submit", class: "secondary" }, t("ledger.go")));
+  jumpForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const seq = Math.min(Math.max(0, Math.floor(Number(jump.value) || 0)), Math.max(0, size - 1));
+    show(seq).catch(showError);
+  });
+  let start = 0;
+  async function show(from) {
+    start = from;
+    const end = Math.min(size, start + PAGE);
+    const entries = end > start ? await entryRange(chain, start, end) : [];
+    const rows = [...entries].reverse();
+    const cells = new Map();
+    const verifyAll = h("button", { type: "button", class: "primary" }, t("ledger.verify"));
+    verifyAll.addEventListener("click", async () => {
+      verifyAll.disabled = true;
+      try {
+        const { history } = await api.get(`${chainPath(chain)}/keys`);
+        for (const entry of rows) {
+          const cell = cells.get(entry.seq);
+          try {
+            const proof = await api.get(`${chainPath(chain)}/proof?seq=${entry.seq}`);
+            const receipt = { entry: entry.body, index: entry.seq, proof: proof.proof, checkpoint: proof.checkpoint.checkpoint, keys: history };
+            replace(cell, renderMark(await verifyReceipt(receipt)));
+          } catch (error) {
+            // Entries newer than the latest checkpoint cannot be proven yet; say so per row.
+            replace(cell, error.code === "ledger.not_checkpointed" ? t("statement.pending") : error.message);
+          }
+        }
+      } catch (error) {
+        showError(error);
+      } finally {
+        verifyAll.disabled = false;
+      }
+    });
+    pages.older.disabled = start === 0;
+    pages.newer.disabled = end >= size;
+    pages.status.textContent = size ? t("ledger.showing", { from: start, to: end - 1, size }) : "";
+    replace(
+      body,
+      rows.length ? h("div", { class: "button-row" }, verifyAll) : null,
+      rows.length
+        ? h(
+            "div",
+            { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("ledger.entries") },
+            h(
+              "table",
+              {},
+              h("thead", {}, h("tr", {}, ["ledger.seq", "ledger.kind", "ledger.debit", "ledger.credit", "statement.minutes", "statement.check"].map((k) => h("th", { scope: "col" }, t(k))))),
+              h(
+                "tbody",
+                {},
+                rows.map((e) => {
+                  const cell = h("td", {}, "");
+                  cells.set(e.seq, cell);
+                  return h("tr", { dataset: { seq: String(e.seq) } }, h("td", {}, e.seq), h("td", {}, t(`entry.${e.kind}`)), h("td", {}, h("code", {}, e.debit)), h("td", {}, h("code", {}, e.credit)), h("td", {}, e.minutes), cell);
+                }),
+              ),
+            ),
+          )
+        : h("p", {}, t("statement.empty")),
+    );
+  }
+  const element = h("section", { class: "card", "aria-labelledby": "entries-heading" }, h("h2", { id: "entries-heading" }, t("ledger.entries")), pages.element, size ? jumpForm : null, body);
+  return { element, show: () => show(Math.max(0, size - PAGE)) };
+}
+
+function historySection(chain, latest) {
+  const body = h("div");
+  // `shown` holds the page on screen, oldest first; paging moves by sizes, not positions.
+  let shown = [];
+  const pages = pager(t("ledger.history_pages"), {
+    onOlder: () => older().catch(showError),
+    onNewer: () => newer().catch(showError),
+  });
+  const draw = (list) => {
+    shown = list;
+    pages.older.disabled = !list.length || list[0].size <= 1;
+    pages.newer.disabled = !list.length || !latest || list.at(-1).size >= latest.size;
+    pages.status.textContent = list.length ? t("ledger.history_showing", { from: list[0].size, to: list.at(-1).size }) : "";
+    replace(
+      body,
+      list.length
+        ? h(
+            "div",
+            { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("ledger.history") },
+            h(
+              "table",
+              {},
+              h("thead", {}, h("tr", {}, ["ledger.size", "ledger.signed_at", "ledger.key", "ledger.root"].map((k) => h("th", { scope: "col" }, t(k))))),
+              h("tbody", {}, [...list].reverse().map((cp) => h("tr", { dataset: { size: String(cp.size) } }, h("td", {}, cp.size), h("td", {}, new Date(cp.at_ms).toLocaleString(locale())), h("td", {}, h("code", {}, cp.key_id.slice(0, 12))), h("td", {}, h("code", {}, `${cp.root.slice(0, 16)}…`))))),
+            ),
+          )
+        : h("p", {}, t("ledger.no_checkpoint")),
+    );
+  };
+  async function older() {
+    const list = await checkpointsBefore(chain, shown[0].size, PAGE);
+    if (list.length) draw(list);
+  }
+  async function newer() {
+    const { checkpoints } = await api.get(`${chainPath(chain)}/checkpoints?after=${shown.at(-1).size}&limit=${PAGE}`);
+    if (checkpoints.length) draw(checkpoints);
+  }
+  const element = h("section", { class: "card", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, t("ledger.history")), pages.element, body);
+  return { element, show: async () => draw(latest ? await checkpointsBefore(chain, latest.size + 1, PAGE) : []) };
+}
+
+function exportSection(chain, size) {
+  const from = h("input", { name: "export_from", type: "number", min: 0, max: size, step: 1, value: 0, inputmode: "numeric" });
+  const to = h("input", { name: "export_to", type: "number", min: 0, max: size, step: 1, value: size, inputmode: "numeric" });
+  const status = h("p", { class: "hint", role: "status" });
+  const files = h("div", { class: "button-row" });
+  const submit = h("button", { type: "submit", class: "primary" }, t("ledger.export_range"));
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "export-heading" },
+    h("h2", { id: "export-heading" }, t("ledger.export")),
+    h("p", { class: "hint" }, t("ledger.export_hint")),
+    h("div", { class: "inline-form" }, field(t("ledger.export_from"), from), field(t("ledger.export_to"), to)),
+    submit,
+    status,
+    files,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const start = Math.floor(Number(from.value));
+    const end = Math.floor(Number(to.value));
+    if (!(start >= 0 && end > start && end <= size)) {
+      status.textContent = t("ledger.export_bad", { size });
+      return;
+    }
+    submit.disabled = true;
+    files.replaceChildren();
+    try {
+      const entries = await entryRange(chain, start, end, (n) => {
+        status.textContent = t("ledger.export_progress", { n, total: end - start });
+      });
+      // The stored canonical bytes, one entry per line: exactly what the ledger hashed.
+      const lines = entries.map((e) => `${e.body}\n`).join("");
+      const whole = start === 0;
+      files.append(download(whole && end === size ? `${chain}.jsonl` : `${chain}-${start}-${end}.jsonl`, lines, "application/x-ndjson"));
+      if (whole) {
+        const [checkpoint, keys] = await Promise.all([api.get(`${chainPath(chain)}/checkpoint`), api.get(`${chainPath(chain)}/keys`)]);
+        files.append(download(`${chain}.checkpoint.json`, JSON.stringify(checkpoint.checkpoint), "application/json"));
+        files.append(download(`${chain}.keys.json`, JSON.stringify(keys.history), "application/json"));
+      }
+      status.textContent = t("ledger.export_done", { n: entries.length, from: start, to: end - 1 });
+    } catch (error) {
+      showError(error);
+      status.textContent = "";
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
 export async function ledgerView(main) {
   const { districts } = await api.get("/api/v1/ledger/districts");
   const chooser = select("chain", districts.map((d) => [d.district, `${d.district} (${d.size})`]), districts[0]?.district);
   const slot = h("div");
   const show = async () => {
-    const chain = chooser.value;
-    const info = districts.find((d) => d.district === chain);
-    const end = info.size;
-    const start = Math.max(0, end - PAGE);
-    const page = end > 0 ? await api.get(`/api/v1/ledger/districts/${encodeURIComponent(chain)}/entries?start=${start}&end=${end}`) : { entries: [] };
-    const rows = [...page.entries].reverse();
-    const verifyAll = h("button", { type: "button", class: "primary" }, t("ledger.verify"));
-    const cells = new Map();
-    verifyAll.addEventListener("click", async () => {
-      verifyAll.disabled = true;
-      const { history } = await api.get(`/api/v1/ledger/districts/${encodeURIComponent(chain)}/keys`);
-      for (const entry of rows) {
-        const cell = cells.get(entry.seq);
-        try {
-          const proof = await api.get(`/api/v1/ledger/districts/${encodeURIComponent(chain)}/proof?seq=${entry.seq}`);
-          const receipt = { entry: entry.body, index: entry.seq, proof: proof.proof, checkpoint: proof.checkpoint.checkpoint, keys: history };
-          replace(cell, renderMark(await verifyReceipt(receipt)));
-        } catch (error) {
-          // Entries newer than the latest checkpoint cannot be proven yet; say so per row.
-          replace(cell, error.code === "ledger.not_checkpointed" ? t("statement.pending") : error.message);
-        }
-      }
-      verifyAll.disabled = false;
-    });
-    const { checkpoints } = await api.get(`/api/v1/ledger/districts/${encodeURIComponent(chain)}/checkpoints?limit=50`);
-    // The stored canonical bytes, one entry per line: what `ledger verify` reads from a file.
-    const exportLink = h("a", { class: "button secondary", download: `${chain}-${start}-${end}.jsonl`, href: URL.createObjectURL(new Blob(page.entries.map((e) => `${e.body}\n`), { type: "application/x-ndjson" })) }, t("ledger.export"));
-    replace(
-      slot,
-      h("section", { class: "card" }, h("h2", {}, t("ledger.checkpoint")), checkpointFacts(info.checkpoint)),
-      h(
-        "section",
-        { class: "card" },
-        h("h2", {}, t("ledger.entries")),
-        rows.length ? h("div", { class: "button-row" }, verifyAll, exportLink) : null,
-        rows.length
-          ? h(
-              "div",
-              { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("ledger.entries") },
-              h(
-                "table",
-                {},
-                h("thead", {}, h("tr", {}, ["ledger.seq", "ledger.kind", "ledger.debit", "ledger.credit", "statement.minutes", "statement.check"].map((k) => h("th", { scope: "col" }, t(k))))),
-                h(
-                  "tbody",
-                  {},
-                  rows.map((e) => {
-                    const cell = h("td", {}, "");
-                    cells.set(e.seq, cell);
-                    return h("tr", { dataset: { seq: String(e.seq) } }, h("td", {}, e.seq), h("td", {}, t(`entry.${e.kind}`)), h("td", {}, h("code", {}, e.debit)), h("td", {}, h("code", {}, e.credit)), h("td", {}, e.minutes), cell);
-                  }),
-                ),
-              ),
-            )
-          : h("p", {}, t("statement.empty")),
-      ),
-      h(
-        "section",
-        { class: "card" },
-        h("h2", {}, t("ledger.history")),
-        checkpoints.length
-          ? h(
-              "div",
-              { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("ledger.history") },
-              h(
-                "table",
-                {},
-                h("thead", {}, h("tr", {}, ["ledger.size", "ledger.signed_at", "ledger.key", "ledger.root"].map((k) => h("th", { scope: "col" }, t(k))))),
-                h("tbody", {}, [...checkpoints].reverse().map((cp) => h("tr", {}, h("td", {}, cp.size), h("td", {}, new Date(cp.at_ms).toLocaleString(locale())), h("td", {}, h("code", {}, cp.key_id.slice(0, 12))), h("td", {}, h("code", {}, `${cp.root.slice(0, 16)}…`))))),
-              ),
-            )
-          : h("p", {}, t("ledger.no_checkpoint")),
-      ),
-    );
+    const info = districts.find((d) => d.district === chooser.value);
+    const entries = entriesSection(info.district, info.size);
+    const history = historySection(info.district, info.checkpoint);
+    replace(slot, h("section", { class: "card" }, h("h2", {}, t("ledger.checkpoint")), checkpointFacts(info.checkpoint)), entries.element, history.element, info.size ? exportSection(info.district, info.size) : null);
+    await Promise.all([entries.show(), history.show()]);
   };
   const form = h("form", { class: "card inline-form" }, field(t("ledger.chain"), chooser), h("button", { type: "submit", class: "primary" }, t("policy.show")));
   form.addEventListener("submit", async (event) => {

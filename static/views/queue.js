@@ -1,38 +1,242 @@
-// The centre's queue of what needs a human: escalated requests nobody took, disputes, and
-// requests still waiting for a match. It reloads on every booking event of the district, so
-// two admins see each other's decisions at once.
+// The centre's queue of what needs a human, each item with its one-click action:
+// - escalated requests nobody took, and requests still waiting for a match: the matcher's
+//   suggested helpers, each dispatched with one click;
+// - disputes: open the booking to decide;
+// - elders whose check-in visit is overdue: book today's visit service;
+// - volunteers awaiting vetting: approve or reject (the reason is filled in, editable);
+// - certificates expiring within a month: verify the unchecked ones, open the helper.
+// Booking sections reload on every booking event of the district and the visit section on
+// visit events, so two admins see each other's decisions at once.
 
 import * as api from "../api.js";
-import { h, replace } from "../dom.js";
-import { t } from "../i18n.js";
-import { showError } from "../notice.js";
+import { field, h, replace } from "../dom.js";
+import { locale, t } from "../i18n.js";
+import { showError, showInfo, showPending } from "../notice.js";
 import { onScreen } from "../live.js";
 import { bookingSummary } from "./bookings.js";
+import { suggestionList } from "../components/suggestions.js";
+import { isoLocal } from "../components/timechoice.js";
 
-const SECTIONS = [
-  ["escalated", "queue.escalated"],
-  ["disputed", "queue.disputed"],
-  ["requested", "queue.waiting"],
-];
+const LIMIT = 20;
+// Suggestions are fetched at once for the first few escalated requests; the rest on a click.
+const AUTO_SUGGEST = 5;
+const EXPIRY_DAYS = 30;
 
-export async function queueView(main) {
-  const body = h("div");
-  const reload = async () => {
-    const lists = await Promise.all(SECTIONS.map(([state]) => api.get(`/api/v1/bookings?state=${state}`)));
+function section(key, name, count, more, ...content) {
+  const id = `queue-${key}`;
+  return h(
+    "section",
+    { class: "queue-section", dataset: { queue: key }, "aria-labelledby": id },
+    h("h2", { id }, `${t(name)} (${count}${more ? "+" : ""})`),
+    ...content,
+  );
+}
+
+function oneClick(label, run, { kind = "primary" } = {}) {
+  const button = h("button", { type: "button", class: kind }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await run();
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+// A booking in the queue with its suggestions: loaded now, or behind a "show" button.
+function staffingItem(booking, { auto, reload }) {
+  const item = bookingSummary(booking);
+  const suggestions = suggestionList(booking.id, {
+    onDispatched: async (_, helper) => {
+      showInfo(t("suggest.dispatched", { name: helper.name }));
+      await reload();
+    },
+  });
+  if (auto) {
+    item.append(suggestions.element);
+    suggestions.load().catch(showError);
+  } else {
+    const show = oneClick(t("suggest.show"), async () => {
+      show.replaceWith(suggestions.element);
+      await suggestions.load();
+    }, { kind: "secondary" });
+    item.append(show);
+  }
+  return item;
+}
+
+function bookingSections(lists, reload) {
+  const [escalated, disputed, waiting] = lists;
+  // Emergencies first: they are the reason the queue exists.
+  const urgent = [...escalated.bookings].sort((a, b) => Number(b.emergency) - Number(a.emergency));
+  return [
+    section(
+      "escalated",
+      "queue.escalated",
+      urgent.length,
+      escalated.next_offset !== null,
+      urgent.length ? h("ul", { class: "plain" }, urgent.map((b, i) => staffingItem(b, { auto: i < AUTO_SUGGEST, reload }))) : h("p", {}, t("queue.empty")),
+    ),
+    section(
+      "disputed",
+      "queue.disputed",
+      disputed.bookings.length,
+      disputed.next_offset !== null,
+      disputed.bookings.length ? h("ul", { class: "plain" }, disputed.bookings.map(bookingSummary)) : h("p", {}, t("queue.empty")),
+    ),
+    section(
+      "requested",
+      "queue.waiting",
+      waiting.bookings.length,
+      waiting.next_offset !== null,
+      waiting.bookings.length ? h("ul", { class: "plain" }, waiting.bookings.map((b) => staffingItem(b, { auto: false, reload }))) : h("p", {}, t("queue.empty")),
+    ),
+  ];
+}
+
+function days(minutes) {
+  return Math.max(1, Math.round(minutes / 1440));
+}
+
+// Books the visit service for today: a volunteer goes round, and the visit is recorded there.
+async function bookVisit(elder) {
+  const start = new Date(Date.now() + 30 * 60_000);
+  const end = new Date(start.getTime() + 4 * 3_600_000);
+  const body = {
+    service: "visit",
+    elder_id: elder.elder_id,
+    window_start: isoLocal(start),
+    window_end: isoLocal(end),
+    payment: "public",
+    notes: t("queue.visit_note", { tier: t(`tier_short.${elder.tier}`) }),
+  };
+  const { bookings } = await api.request("POST", "/api/v1/requests", body, { headers: { "Idempotency-Key": crypto.randomUUID() } });
+  return bookings[0];
+}
+
+// `booked` remembers the visits booked from this screen, so a second click opens the booking
+// instead of booking the elder twice.
+function visitSection(page, booked) {
+  const items = page.elders.map((elder) => {
+    const slot = h("div", { class: "button-row" });
+    const showBooked = (bookingId) => replace(slot, h("a", { class: "button secondary", href: `#/bookings/${bookingId}` }, t("queue.visit_booked")));
+    if (booked.has(elder.elder_id)) {
+      showBooked(booked.get(elder.elder_id));
+    } else {
+      slot.append(
+        oneClick(t("queue.book_visit"), async () => {
+          const booking = await bookVisit(elder);
+          booked.set(elder.elder_id, booking.id);
+          showInfo(t("queue.visit_sent", { name: elder.name }));
+          showBooked(booking.id);
+        }),
+      );
+    }
+    return h(
+      "li",
+      { class: "card", dataset: { elder: elder.elder_id } },
+      h("a", { href: `#/elders/${elder.elder_id}`, class: "booking-link" }, elder.name),
+      " ",
+      h("span", { class: "badge bad" }, t("queue.overdue_days", { days: days(elder.overdue_minutes) })),
+      h(
+        "p",
+        { class: "hint" },
+        `${t(`tier.${elder.tier}`)} · ${elder.last_visit_at ? t("queue.last_visit", { date: new Date(elder.last_visit_at).toLocaleDateString(locale()) }) : t("queue.never_visited")}`,
+      ),
+      slot,
+    );
+  });
+  return section("visits", "queue.visits", page.total, false, items.length ? h("ul", { class: "plain" }, items) : h("p", {}, t("queue.empty")));
+}
+
+function vettingItem(helper, reload) {
+  const reason = h("input", { name: "reason", required: true, maxlength: 200, autocomplete: "off", value: t("queue.vetting_reason") });
+  const decide = (decision) =>
+    oneClick(t(decision === "approved" ? "helpers.approve" : "helpers.reject"), async () => {
+      await api.post(`/api/v1/helpers/${helper.id}/vetting`, { decision, reason: reason.value.trim() });
+      showInfo(t("queue.vetted", { name: helper.name, status: t(`helpers.vetting.${decision}`) }));
+      await reload();
+    }, { kind: decision === "approved" ? "primary" : "danger" });
+  const skills = helper.skills.length ? helper.skills.map((s) => t(`service.${s}`)).join("、") : t("policy.none");
+  return h(
+    "li",
+    { class: "card", dataset: { helper: helper.id } },
+    h("a", { href: `#/helpers/${helper.id}`, class: "booking-link" }, helper.name),
+    h("p", { class: "hint" }, `${t(`helpers.kind.${helper.kind}`)} · ${t("helpers.skills")}：${skills}`),
+    field(t("helpers.reason"), reason),
+    h("div", { class: "button-row" }, decide("approved"), decide("rejected")),
+  );
+}
+
+function certificateItem(helper, before, reload) {
+  const today = new Date().toISOString().slice(0, 10);
+  const expiring = (helper.certificates ?? []).filter((c) => c.expires_on < before);
+  return h(
+    "li",
+    { class: "card", dataset: { helper: helper.id } },
+    h("a", { href: `#/helpers/${helper.id}`, class: "booking-link" }, helper.name),
+    h(
+      "ul",
+      { class: "record-list" },
+      expiring.map((c) =>
+        h(
+          "li",
+          {},
+          `${t(`cert.${c.kind}`)} · ${t("helpers.cert_expires", { date: c.expires_on })} `,
+          h("span", { class: c.expires_on < today ? "badge bad" : "badge" }, t(c.expires_on < today ? "queue.cert_expired" : "queue.cert_expiring")),
+          c.verified
+            ? null
+            : oneClick(t("helpers.cert_verify"), async () => {
+                await api.post(`/api/v1/certificates/${c.id}/verify`);
+                showInfo(t("helpers.cert_done"));
+                await reload();
+              }, { kind: "secondary" }),
+        ),
+      ),
+    ),
+  );
+}
+
+export async function queueView(main, user) {
+  const bookingsSlot = h("div");
+  const visitsSlot = h("div");
+  const helpersSlot = h("div");
+  const reloadBookings = async () => {
+    const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&limit=${LIMIT}`)));
+    replace(bookingsSlot, bookingSections(lists, reloadBookings));
+  };
+  const booked = new Map();
+  const reloadVisits = async () => {
+    const page = await api.get(`/api/v1/districts/${user.district_id}/visit-queue?overdue_only=true&limit=${LIMIT}`);
+    replace(visitsSlot, visitSection(page, booked));
+  };
+  const reloadHelpers = async () => {
+    const before = new Date(Date.now() + EXPIRY_DAYS * 86_400_000).toISOString().slice(0, 10);
+    const [pending, expiring] = await Promise.all([
+      api.get(`/api/v1/helpers?vetting_status=pending&limit=${LIMIT}`),
+      api.get(`/api/v1/helpers?vetting_status=approved&certificates_expiring_before=${before}&limit=${LIMIT}`),
+    ]);
     replace(
-      body,
-      SECTIONS.map(([state, key], i) => {
-        const { bookings } = lists[i];
-        return h(
-          "section",
-          { class: "queue-section", dataset: { queue: state }, "aria-labelledby": `queue-${state}` },
-          h("h2", { id: `queue-${state}` }, `${t(key)} (${bookings.length})`),
-          bookings.length ? h("ul", { class: "plain" }, bookings.map(bookingSummary)) : h("p", {}, t("queue.empty")),
-        );
-      }),
+      helpersSlot,
+      section("vetting", "queue.vetting", pending.helpers.length, pending.helpers.length === LIMIT, pending.helpers.length ? h("ul", { class: "plain" }, pending.helpers.map((helper) => vettingItem(helper, afterVetting))) : h("p", {}, t("queue.empty"))),
+      section("certificates", "queue.certificates", expiring.helpers.length, expiring.helpers.length === LIMIT, expiring.helpers.length ? h("ul", { class: "plain" }, expiring.helpers.map((helper) => certificateItem(helper, before, reloadHelpers))) : h("p", {}, t("queue.empty"))),
     );
   };
-  onScreen({ event: (e) => e.kind.startsWith("booking.") && reload().catch(showError), reload: () => reload().catch(showError) });
-  replace(main, h("h1", {}, t("nav.queue")), body);
-  await reload();
+  // A newly approved helper may be just who an open request needs: suggest again.
+  const afterVetting = () => Promise.all([reloadHelpers(), reloadBookings()]);
+  const reloadAll = () => Promise.all([reloadBookings(), reloadVisits(), reloadHelpers()]);
+  onScreen({
+    event: (e) => {
+      if (e.kind.startsWith("booking.")) reloadBookings().catch(showError);
+      if (e.kind.startsWith("visit.")) reloadVisits().catch(showError);
+    },
+    reload: () => reloadAll().catch(showError),
+  });
+  replace(main, h("h1", {}, t("nav.queue")), bookingsSlot, visitsSlot, helpersSlot);
+  await reloadAll();
+  showPending();
 }

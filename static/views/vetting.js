@@ -1,6 +1,6 @@
-// Vetting a volunteer and checking certificates. The API has no list of helpers awaiting
-// vetting yet, so the admin opens a helper by account number (from the registration slip or
-// the hotline); the decision and certificate checks are the real API actions.
+// Vetting a volunteer and checking certificates: the district's helpers awaiting vetting are
+// listed (GET /api/v1/helpers), one click opens a helper's card; an account number from a
+// registration slip or the hotline still opens any helper of the district.
 
 import * as api from "../api.js";
 import { definitionList, field, h, replace } from "../dom.js";
@@ -77,7 +77,26 @@ function helperCard(helper, reload) {
   );
 }
 
+const PENDING_LIMIT = 50;
+
+function pendingList(helpers, openId) {
+  if (!helpers.length) return h("p", {}, t("helpers.pending_none"));
+  return h(
+    "ul",
+    { class: "plain pending-helpers" },
+    helpers.map((helper) =>
+      h(
+        "li",
+        { class: "card", dataset: { helper: helper.id } },
+        h("a", { href: `#/helpers/${helper.id}`, class: "booking-link", "aria-current": helper.id === openId ? "true" : null }, helper.name),
+        h("p", { class: "hint" }, `${t(`helpers.kind.${helper.kind}`)} · ${helper.skills.length ? helper.skills.map((s) => t(`service.${s}`)).join("、") : t("policy.none")}`),
+      ),
+    ),
+  );
+}
+
 export async function helperVettingView(main, user, helperId) {
+  const openId = helperId?.toLowerCase() ?? null;
   const idInput = h("input", { name: "helper_id", required: true, autocomplete: "off", spellcheck: false, value: helperId ?? "" });
   const form = h(
     "form",
@@ -89,12 +108,19 @@ export async function helperVettingView(main, user, helperId) {
     event.preventDefault();
     location.hash = `#/helpers/${idInput.value.trim().toLowerCase()}`;
   });
+  const pending = h("section", { "aria-labelledby": "pending-heading" }, h("h2", { id: "pending-heading" }, t("helpers.pending")));
   const slot = h("div");
-  replace(main, h("h1", {}, t("helpers.title")), h("p", {}, t("helpers.intro")), form, slot);
-  if (!helperId) return;
+  replace(main, h("h1", {}, t("helpers.title")), slot, pending, h("h2", {}, t("helpers.by_id")), form);
+  const reloadPending = async () => {
+    const { helpers } = await api.get(`/api/v1/helpers?vetting_status=pending&limit=${PENDING_LIMIT}`);
+    replace(pending, h("h2", { id: "pending-heading" }, t("helpers.pending")), pendingList(helpers, openId));
+  };
   const reload = async () => {
-    const { helper } = await api.get(`/api/v1/helpers/${helperId.toLowerCase()}`);
-    replace(slot, helperCard(helper, reload));
+    if (openId) {
+      const { helper } = await api.get(`/api/v1/helpers/${openId}`);
+      replace(slot, helperCard(helper, reload));
+    }
+    await reloadPending();
     // The message queued by an action appears once the card shows the new state.
     showPending();
   };

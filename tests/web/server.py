@@ -15,6 +15,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import uvicorn
 from tortoise import Tortoise
@@ -24,6 +25,7 @@ from market import policy as policy_rules
 from market.app import create_app
 from market.migrate import apply_migrations
 from market.models import (
+    Certificate,
     District,
     DistrictLevel,
     DistrictPolicy,
@@ -33,10 +35,12 @@ from market.models import (
     HelperProfile,
     LinkStatus,
     Role,
+    User,
     UserStatus,
     VettingStatus,
 )
-from market.services import auth
+from market.services import auth, checkpoints
+from market.services.helpers import CERTIFICATE_PURPOSE
 from market.services.runtime import Runtime
 from market.settings import Settings
 
@@ -52,6 +56,99 @@ def settings_for(data_dir: Path, port: int) -> Settings:
         # Offers within a second of a booking, so the two-browser test does not wait long.
         matching_interval_seconds=1,
     )
+
+
+async def second_household(runtime: Runtime, community: District, accounts: dict[str, Any]) -> None:
+    """An elder across town living alone, registered ten days ago and never visited (so the
+    weekly check-in visit is overdue), their son, and a first-aider nearby who is still
+    awaiting vetting: an emergency there reaches nobody until the centre approves her. Far
+    enough from 李奶奶 that nothing booked for her ever reaches this corner."""
+    elder = await auth.create_account(
+        runtime,
+        phone="13900000010",
+        password=PASSWORD,
+        name="王爷爷",
+        role=Role.elder,
+        district=community,
+        status=UserStatus.active,
+    )
+    await ElderProfile.create(
+        user=elder,
+        birth_year=1936,
+        gender="male",
+        flags=["living_alone"],
+        latitude=30.40,
+        longitude=120.30,
+    )
+    await User.filter(id=elder.id).update(created_at=auth.now_utc() - timedelta(days=10))
+    son = await auth.create_account(
+        runtime,
+        phone="13900000009",
+        password=PASSWORD,
+        name="王小明",
+        role=Role.family,
+        district=community,
+        status=UserStatus.active,
+    )
+    await FamilyLink.create(
+        family=son,
+        elder=elder,
+        relation="child",
+        status=LinkStatus.approved,
+        approved_at=auth.now_utc(),
+    )
+    responder = await auth.create_account(
+        runtime,
+        phone="13900000011",
+        password=PASSWORD,
+        name="钱急救",
+        role=Role.volunteer,
+        district=community,
+        status=UserStatus.active,
+        birth_year=1975,
+    )
+    await HelperProfile.create(
+        user=responder,
+        kind=HelperKind.volunteer,
+        vetting_status=VettingStatus.pending,
+        skills=["emergency"],
+        latitude=30.401,
+        longitude=120.301,
+    )
+    accounts["elder2"] = {"id": str(elder.id), "phone": "13900000010", "name": "王爷爷"}
+    accounts["family2"] = {"id": str(son.id), "phone": "13900000009", "name": "王小明"}
+    accounts["responder"] = {"id": str(responder.id), "phone": "13900000011", "name": "钱急救"}
+
+
+HISTORY_DEPOSITS = 120
+HISTORY_START_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC
+
+
+async def ledger_history(runtime: Runtime, volunteer_id: UUID, family_id: UUID) -> None:
+    """Months of the volunteer's service in the ledger, signed every two entries: more than one
+    page of entries and of checkpoints for the explorer to page through and export."""
+    for n in range(HISTORY_DEPOSITS):
+        await runtime.ledger.deposit(
+            volunteer_id=volunteer_id,
+            minutes=30 + n % 4 * 15,
+            entry_id=f"web-history:{n}",
+            actor="seed",
+            category=("meal", "cleaning", "visit")[n % 3],
+            ref=f"web-history-booking-{n}",
+            at_ms=HISTORY_START_MS + n * 3 * 3_600_000,
+        )
+        if n % 2 == 1:
+            await checkpoints.sign_now(runtime.ledger, "east")
+    # The daughter volunteered too: three hours she can gift to her mother.
+    await runtime.ledger.deposit(
+        volunteer_id=family_id,
+        minutes=180,
+        entry_id="web-history:family",
+        actor="seed",
+        category="visit",
+        at_ms=HISTORY_START_MS + HISTORY_DEPOSITS * 3 * 3_600_000,
+    )
+    await checkpoints.sign_now(runtime.ledger, "east")
 
 
 async def seed(settings: Settings) -> dict[str, Any]:
@@ -98,6 +195,8 @@ async def seed(settings: Settings) -> dict[str, Any]:
                 role=role,
                 district=district,
                 status=UserStatus.active,
+                # Volunteers earn hours from a policy age: the centre checks the year at vetting.
+                birth_year=1980 if role is Role.volunteer else None,
             )
             if role is Role.elder:
                 await ElderProfile.create(
@@ -105,6 +204,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
                 )
             if role is Role.volunteer:
                 # A few streets from the elder, available any time: matching offers to them.
+                # Ten jobs a day, so the tests' bookings never use up their day.
                 await HelperProfile.create(
                     user=user,
                     kind=HelperKind.volunteer,
@@ -112,6 +212,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
                     skills=["meal", "bathing", "cleaning", "visit"],
                     latitude=30.272,
                     longitude=120.151,
+                    capacity_per_day=10,
                 )
             if role is Role.provider_staff:
                 # No location: never matched, so the volunteer is the only candidate.
@@ -138,11 +239,21 @@ async def seed(settings: Settings) -> dict[str, Any]:
             role=Role.volunteer,
             district=community,
             status=UserStatus.active,
+            birth_year=1990,
         )
         await HelperProfile.create(
             user=pending, kind=HelperKind.volunteer, vetting_status=VettingStatus.pending
         )
         accounts["pending_volunteer"] = {"id": str(pending.id), "phone": "13900000007"}
+        await second_household(runtime, community, accounts)
+        await ledger_history(runtime, users["volunteer"].id, users["family"].id)
+        # The volunteer's first-aid certificate runs out in ten days: the queue lists it.
+        await Certificate.create(
+            helper=users["volunteer"],
+            kind="first_aid",
+            number_enc=runtime.crypto.encrypt("FA-2024-0042", purpose=CERTIFICATE_PURPOSE),
+            expires_on=(auth.now_utc() + timedelta(days=10)).date(),
+        )
         # Signed with the server's own key but issued a day ago for one second: "expired".
         expired, _ = runtime.tokens.issue(
             accounts["centre_admin"]["id"],

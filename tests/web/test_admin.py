@@ -65,13 +65,52 @@ class TestVetting:
     def test_admin_approves_a_pending_volunteer(self, page: Any, server: Server) -> None:
         sign_in(page, server, "centre_admin")
         page.get_by_role("link", name="志愿者审核").click()
-        page.get_by_label("账户编号").fill(server.account("pending_volunteer")["id"])
-        page.get_by_role("button", name="查看").click()
+        # The district's helpers awaiting vetting are listed: no account number to type.
+        pending = page.locator(".pending-helpers")
+        pending.get_by_role("link", name="陈新人").click()
         expect(page.locator("main")).to_contain_text("待审核")
         page.get_by_label("审核意见").fill("身份与无犯罪记录已核实")
         page.get_by_role("button", name="通过", exact=True).click()
         expect(page.locator("#notices")).to_contain_text("审核结果已保存：已通过")
         expect(page.locator("main strong")).to_have_text("已通过")
+        expect(pending.get_by_role("link", name="陈新人")).to_have_count(0)
+
+    def test_a_helper_opens_by_account_number_too(self, page: Any, server: Server) -> None:
+        sign_in(page, server, "centre_admin")
+        page.goto(server.base_url + "/#/helpers")
+        page.get_by_label("账户编号").fill(server.account("volunteer")["id"])
+        page.get_by_role("button", name="查看").click()
+        expect(page.locator("main")).to_contain_text("已通过")
+
+
+class TestQueue:
+    def test_an_overdue_visit_is_booked_with_one_click(self, page: Any, server: Server) -> None:
+        sign_in(page, server, "centre_admin")
+        elder = server.account("elder2")
+        item = page.locator(f'[data-queue="visits"] [data-elder="{elder["id"]}"]')
+        # Living alone at ninety: visited weekly, registered ten days ago, never visited.
+        expect(item).to_contain_text("王爷爷")
+        expect(item).to_contain_text("高风险（每周探访）")
+        expect(item.locator(".badge")).to_have_text("逾期 3 天")
+        item.get_by_role("button", name="预约今天的探访服务").click()
+        expect(page.locator("#notices")).to_contain_text("已为 王爷爷 预约今天的探访服务。")
+        item.get_by_role("link", name="已预约探访，查看").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("探访")
+        expect(page.locator("main")).to_contain_text("定期探访已逾期（高风险）")
+
+    def test_an_expiring_certificate_is_verified_with_one_click(
+        self, page: Any, server: Server
+    ) -> None:
+        sign_in(page, server, "centre_admin")
+        item = page.locator(
+            f'[data-queue="certificates"] [data-helper="{server.account("volunteer")["id"]}"]'
+        )
+        expect(item).to_contain_text("急救")
+        expect(item).to_contain_text("即将到期")
+        item.get_by_role("button", name="核验这张证书").click()
+        expect(page.locator("#notices")).to_contain_text("证书已核验。")
+        expect(item.get_by_role("button", name="核验这张证书")).to_have_count(0)
+        expect(item).to_contain_text("即将到期")
 
 
 class TestHotlineBooking:

@@ -138,3 +138,67 @@ def test_admin_resolves_an_escalated_emergency_live(people: dict[str, Any], serv
     expect(family.locator("main [data-state]").first).to_have_text("无法安排")
     admin.get_by_role("link", name="待处理").click()
     expect(escalated.locator(f'[data-booking="{booking_id}"]')).to_have_count(0)
+
+
+def test_admin_dispatches_a_suggested_helper_with_one_click_live(
+    browser: Any, people: dict[str, Any], server: Server, screenshots: Path
+) -> None:
+    """Across town an emergency reaches nobody: the one first-aider there awaits vetting. The
+    centre approves her from the queue, the queue suggests her for the emergency, one click
+    sends it to her, and the son's page shows each step and her name without reloading."""
+    admin = people["centre_admin"]
+    contexts = []
+    pages: dict[str, Any] = {}
+    errors: list[str] = []
+    for role, width in (("family2", 360), ("responder", 1280)):
+        ctx = browser.new_context(
+            viewport={"width": width, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        sign_in(page, server, role)
+        pages[role] = page
+    try:
+        son, responder = pages["family2"], pages["responder"]
+        admin.get_by_role("link", name="待处理").click()
+        vetting = admin.locator('[data-queue="vetting"]')
+        candidate = vetting.locator(f'[data-helper="{server.account("responder")["id"]}"]')
+        expect(candidate).to_contain_text("钱急救")
+
+        son.get_by_role("link", name="预约服务").click()
+        son.once("dialog", lambda dialog: dialog.accept())
+        son.get_by_role("button", name="紧急求助").click()
+        expect(son.get_by_role("heading", level=1)).to_contain_text("紧急求助")
+        booking_id = son.url.rsplit("/", 1)[-1]
+        expect(son.locator("main")).to_contain_text("转服务中心处理")
+
+        item = admin.locator(f'[data-queue="escalated"] [data-booking="{booking_id}"]')
+        expect(item).to_contain_text("现在没有可以接这个单的服务人员")
+        candidate.get_by_role("button", name="通过", exact=True).click()
+        expect(admin.locator("#notices")).to_contain_text("钱急救：已通过。")
+        # Approved, she is the matcher's suggestion: one click offers her the emergency.
+        send = item.get_by_role("button", name="派给 钱急救")
+        expect(item).to_contain_text("路程约")
+        admin.screenshot(path=str(screenshots / "admin-queue-suggestion-1280.png"), full_page=True)
+        send.click()
+        expect(admin.locator("#notices")).to_contain_text("已派给 钱急救，等待对方接单。")
+        expect(
+            admin.locator(f'[data-queue="escalated"] [data-booking="{booking_id}"]')
+        ).to_have_count(0)
+
+        timeline = son.locator(".timeline")
+        expect(timeline.locator("li.current")).to_contain_text("已派单")
+        responder.get_by_role("link", name="新派单").click()
+        responder.locator(f'[data-booking="{booking_id}"]').get_by_role(
+            "button", name="接单"
+        ).click()
+        expect(timeline.locator("li.current")).to_contain_text("已接单")
+        expect(timeline.locator(".helper-name")).to_have_text("服务人员：钱急救")
+        expect(son.locator("main")).to_contain_text("钱急救")
+        son.screenshot(path=str(screenshots / "family-booking-helper-360.png"), full_page=True)
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    assert not errors, errors

@@ -3,6 +3,9 @@ at a 360 px phone and a 1280 px desktop width saved under tests/screenshots/."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ from tests.web.conftest import ROOT, Server, sign_in
 AXE = (ROOT / "static" / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 WIDTHS = (360, 1280)
 
-# (name, role or None for signed out, hash, heading shown when the page is ready)
+# (name, role or None for signed out, hash, heading shown when the page is ready); {booking}
+# is a meal the family booked for tomorrow, {elder} the seeded elder.
 PAGES = [
     ("signin", None, "#/signin", "登录"),
     ("admin-elders", "centre_admin", "#/elders", "老人档案"),
@@ -36,7 +40,53 @@ PAGES = [
     ("admin-ledger", "centre_admin", "#/ledger", "账本"),
     ("admin-dashboard", "centre_admin", "#/dashboard", "数据统计"),
     ("auditor-ledger", "auditor", "#/ledger", "账本"),
+    ("admin-booking", "centre_admin", "#/bookings/{booking}", "助餐"),
+    ("admin-bookings", "centre_admin", "#/bookings", "我的预约"),
+    ("admin-helpers", "centre_admin", "#/helpers", "志愿者审核与证书核验"),
+    ("admin-series", "centre_admin", "#/elders/{elder}/series", "定期预约"),
+    ("family-booking", "family", "#/bookings/{booking}", "助餐"),
+    ("family-hours", "family", "#/hours", "时间银行明细"),
+    ("family-series", "family", "#/series", "定期预约"),
+    ("elder-booking", "elder", "#/bookings/{booking}", "助餐"),
+    ("elder-bookings", "elder", "#/bookings", "我的预约"),
+    ("elder-hours", "elder", "#/hours", "时间银行明细"),
+    ("elder-series", "elder", "#/series", "定期预约"),
+    ("elder-family", "elder", "#/family", "我的家人"),
+    ("volunteer-today", "volunteer", "#/today", "今天的任务"),
+    ("provider-offers", "provider_staff", "#/offers", "新派单"),
+    ("provider-today", "provider_staff", "#/today", "今天的任务"),
 ]
+
+
+def api(server: Server, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def booking(server: Server) -> str:
+    """A meal the family booked for their elder tomorrow at ten, through the API."""
+    family = server.account("family")
+    token = api(
+        server,
+        "POST",
+        "/api/v1/auth/login",
+        {"phone": family["phone"], "password": server.password},
+    )["token"]
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0, second=0)
+    body = {
+        "service": "meal",
+        "elder_id": server.account("elder")["id"],
+        "window_start": start.isoformat(),
+        "payment": "public",
+    }
+    created = api(server, "POST", "/api/v1/requests", body, token)
+    return str(created["bookings"][0]["id"])
 
 
 def scan(page: Any) -> list[dict[str, Any]]:
@@ -79,12 +129,12 @@ ELDER_CHECKS = """() => {
 
 @pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
 def test_pages_are_accessible_and_captured(
-    page: Any, server: Server, screenshots: Path, role: str | None
+    page: Any, server: Server, screenshots: Path, role: str | None, booking: str
 ) -> None:
     # One sign-in per role, then each of its pages: signing in costs a password hash.
     if role is not None:
         sign_in(page, server, role)
-    ids = {"elder": server.account("elder")["id"]}
+    ids = {"elder": server.account("elder")["id"], "booking": booking}
     ids["pending_volunteer"] = server.account("pending_volunteer")["id"]
     for name, page_role, hash_, heading in PAGES:
         if page_role != role:

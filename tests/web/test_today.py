@@ -1,0 +1,113 @@
+"""A volunteer's jobs for today with directions text, from where the phone says they are."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import Server, sign_in
+
+# Where the volunteer stands: a little south-west of the elder's home (30.27, 120.15).
+STANDING = {"latitude": 30.262, "longitude": 120.141}
+HOME = {"latitude": 30.27, "longitude": 120.15}
+
+
+def api(server: Server, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def token_of(server: Server, role: str) -> str:
+    body = {"phone": server.account(role)["phone"], "password": server.password}
+    return str(api(server, "POST", "/api/v1/auth/login", body)["token"])
+
+
+@pytest.fixture(scope="module")
+def todays_job(server: Server) -> str:
+    """A meal for the elder in the next three hours (starting now, so it is today wherever
+    the clock stands), offered by the matcher to the volunteer, who accepts it."""
+    start = datetime.now(UTC)
+    body = {
+        "service": "meal",
+        "elder_id": server.account("elder")["id"],
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=3)).isoformat(),
+        "payment": "public",
+    }
+    booking = api(server, "POST", "/api/v1/requests", body, token_of(server, "family"))
+    booking_id = str(booking["bookings"][0]["id"])
+    volunteer = token_of(server, "volunteer")
+    deadline = time.monotonic() + 20
+    while True:
+        offers = api(server, "GET", "/api/v1/offers", token=volunteer)["offers"]
+        mine = [o for o in offers if o["booking_id"] == booking_id]
+        if mine:
+            break
+        assert time.monotonic() < deadline, "the matcher made no offer"
+        time.sleep(0.5)
+    api(server, "POST", f"/api/v1/offers/{mine[0]['id']}/accept", {}, volunteer)
+    return booking_id
+
+
+def expected_directions() -> str:
+    """The same sums as static/views/today.js, done here to check the page's sentence."""
+    lat1, lon1, lat2, lon2 = (
+        math.radians(v)
+        for v in (STANDING["latitude"], STANDING["longitude"], HOME["latitude"], HOME["longitude"])
+    )
+    a = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    km = 2 * 6371.0088 * math.asin(math.sqrt(a))
+    minutes = max(1, round(km * 1.3 / 4.5 * 60))
+    return f"东北方向 {km:.1f} 公里，步行约 {minutes} 分钟"
+
+
+def test_todays_job_has_directions_and_the_next_step(
+    browser: Any, server: Server, todays_job: str
+) -> None:
+    ctx = browser.new_context(
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        geolocation=STANDING,
+        permissions=["geolocation"],
+    )
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(10_000)
+        sign_in(page, server, "volunteer")
+        page.get_by_role("link", name="今天的任务").click()
+        card = page.locator(f'.job-card[data-booking="{todays_job}"]')
+        expect(card.locator(".directions")).to_have_text(expected_directions())
+        expect(card).to_contain_text("住址只对老人、家属和服务中心可见")
+        expect(card.get_by_role("link", name="在地图应用中打开")).to_have_attribute(
+            "href", "geo:30.27,120.15"
+        )
+        card.get_by_role("button", name="出发").click()
+        expect(page.locator("#notices")).to_contain_text("已出发。")
+        expect(card.locator("[data-state]")).to_have_text("在路上")
+        expect(card.get_by_role("button", name="到达签到")).to_be_visible()
+    finally:
+        ctx.close()
+
+
+def test_without_a_position_the_job_says_why_there_are_no_directions(
+    page: Any, server: Server, todays_job: str
+) -> None:
+    sign_in(page, server, "volunteer")
+    page.goto(server.base_url + "/#/today")
+    card = page.locator(f'.job-card[data-booking="{todays_job}"]')
+    expect(card.locator(".directions")).to_contain_text("无法获取您的位置")
