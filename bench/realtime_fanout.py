@@ -6,14 +6,17 @@
 Needs PostgreSQL (`--database-url`, default postgres://postgres@127.0.0.1:5432/postgres as the
 admin connection); a fresh database `eldercare_bench_rt_<hex>` is created and dropped per run.
 
-Each run starts uvicorn process(es) serving the app, opens `--connections` websockets from this
-process (a quarter-thousand at a time), of which `--subscribers` are centre admins of one
-district, all subscribed to its admin feed; the rest are volunteers watching their own (quiet)
-streams. This process then commits `--events` events to the admin feed, one transaction every
-`--interval` seconds, and every subscriber notes when each event arrives. The delay is receipt
-time minus the moment the commit returned, both read from this process's clock; the path is
-commit -> NOTIFY -> the server's LISTEN connection -> one log read -> fan-out -> websocket.
-With two processes the connections are split evenly and both servers listen.
+Each run starts uvicorn process(es) serving the app, opens `--connections` clients from this
+process (`market.realtime.client.RealtimeClient`, a quarter-thousand connecting at a time), of
+which `--subscribers` are centre admins of one district, all subscribed to its admin feed; the
+rest are volunteers watching their own (quiet) streams. This process then commits `--events`
+events to the admin feed, one transaction every `--interval` seconds, and every subscriber notes
+when its client hands it each event (after decoding and de-duplication, as an application would
+see it). The delay is that moment minus the moment the commit returned, both read from this
+process's clock; the path is commit -> NOTIFY -> the server's LISTEN connection -> one log read
+-> fan-out -> websocket -> client. With two processes the connections are split evenly and both
+servers listen. A client that is disconnected resumes from its last seq (counted as
+`reconnects`; its missed events then arrive late, and count with their delay).
 
 Memory per connection: the server processes' resident memory (VmRSS) after all connections are
 subscribed, minus before any, divided by the connections.
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -43,8 +45,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 from tortoise import Tortoise
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +52,8 @@ sys.path.insert(0, str(ROOT))
 from market import db  # noqa: E402
 from market.migrate import apply_migrations  # noqa: E402
 from market.models import AuthToken, District, DistrictLevel, Role, User, UserStatus  # noqa: E402
-from market.realtime.events import admin_stream, event_transaction  # noqa: E402
+from market.realtime.client import RealtimeClient  # noqa: E402
+from market.realtime.events import Event, admin_stream, event_transaction  # noqa: E402
 from market.security.tokens import TokenSigner  # noqa: E402
 
 CONNECT_AT_ONCE = 250
@@ -60,25 +61,17 @@ CONNECT_AT_ONCE = 250
 
 @dataclass
 class Reader:
-    """One websocket connection: answers pings, notes when each admin-feed event arrives."""
+    """One client: notes when each event of the watched stream reaches the caller."""
 
-    ws: ClientConnection
+    client: RealtimeClient
+    stream: str
     arrivals: dict[int, float] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
 
-    async def run(self, stream: str) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self._read(stream)
-
-    async def _read(self, stream: str) -> None:
-        async for raw in self.ws:
-            at = time.time()
-            frame = json.loads(raw)
-            kind = frame.get("type")
-            if kind == "event" and frame["stream"] == stream:
-                self.arrivals[frame["seq"]] = at
-            elif kind == "ping":
-                await self.ws.send('{"type":"pong"}')
+    async def run(self) -> None:
+        async for item in self.client:
+            if isinstance(item, Event) and item.stream == self.stream:
+                self.arrivals[item.seq] = time.time()
 
 
 def with_database(url: str, name: str) -> str:
@@ -185,21 +178,27 @@ async def wait_healthy(port: int) -> None:
 
 
 async def open_reader(port: int, token: str, stream: str, gate: asyncio.Semaphore) -> Reader:
+    client = RealtimeClient(
+        f"ws://127.0.0.1:{port}/api/v1/ws",
+        token,
+        open_timeout=60,
+        # The server's heartbeat frames keep the connections honest; protocol pings from 5,000
+        # clients would add load and time out on this busy client while it opens the rest.
+        ping_interval=None,
+    )
     async with gate:
-        ws = await connect(
-            f"ws://127.0.0.1:{port}/api/v1/ws",
-            additional_headers={"Authorization": f"Bearer {token}"},
-            open_timeout=60,
-            ping_interval=None,
-        )
-        await ws.send('{"type":"subscribe"}')
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == "subscribed":
-                break
-    reader = Reader(ws)
-    reader.task = asyncio.create_task(reader.run(stream))
+        await client.connect()
+    reader = Reader(client, stream)
+    reader.task = asyncio.create_task(reader.run())
     return reader
+
+
+async def close_readers(readers: list[Reader]) -> list[BaseException]:
+    """Close every client; returns what ended a reader early (a refused token, say)."""
+    await asyncio.gather(*(r.client.close() for r in readers), return_exceptions=True)
+    tasks = [r.task for r in readers if r.task is not None]
+    ended = await asyncio.gather(*tasks, return_exceptions=True)
+    return [outcome for outcome in ended if isinstance(outcome, BaseException)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -207,8 +206,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_once(args: argparse.Namespace, processes: int) -> dict[str, float]:
+async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object]:
     name = f"eldercare_bench_rt_{uuid.uuid4().hex[:8]}"
+    load_at_start = os.getloadavg()[0]
     admin = await asyncpg.connect(args.database_url.replace("postgres://", "postgresql://", 1))
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(args.database_url, name)
@@ -267,12 +267,12 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, float]
                 if seq in reader.arrivals
             ]
             expected = len(subscribers) * len(committed)
+            load_at_end = os.getloadavg()[0]  # before the teardown's own work
+            reconnects = sum(r.client.connects - 1 for r in readers)
+            duplicates = sum(r.client.duplicates for r in readers)
             await Tortoise.close_connections()
     finally:
-        for reader in readers:
-            if reader.task is not None:
-                reader.task.cancel()
-        await asyncio.gather(*(r.ws.close() for r in readers), return_exceptions=True)
+        failures = await close_readers(readers)
         for proc in servers:
             proc.terminate()
         for proc in servers:
@@ -281,6 +281,7 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, float]
         await admin.close()
     return {
         "processes": processes,
+        "load_1min_start_end": [round(load_at_start, 1), round(load_at_end, 1)],
         "connections": args.connections,
         "subscribers": args.subscribers,
         "events": args.events,
@@ -290,6 +291,9 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, float]
         "kib_per_connection": round((after - before) / args.connections, 1),
         "delivered": len(delays),
         "expected": expected,
+        "reconnects": reconnects,
+        "duplicates_dropped": duplicates,
+        "readers_failed": len(failures),
         "last_subscriber_p50_ms": round(statistics.median(whole), 1) if whole else float("nan"),
         "p50_ms": round(statistics.median(delays), 1) if delays else float("nan"),
         "p99_ms": round(percentile(delays, 0.99), 1) if delays else float("nan"),

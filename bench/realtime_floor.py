@@ -3,9 +3,10 @@
     python bench/realtime_floor.py [--connections 2000]
 
 Serves `app` below (accept, then receive until the client leaves) with the same uvicorn
-options as the service, opens the connections, and prints the server's resident-memory growth
-per connection. `bench/realtime_fanout.py` gives the same figure for the realtime endpoint;
-the difference is what a realtime session costs.
+options as the service, opens the connections with the bare websockets library (this endpoint
+speaks no realtime protocol, so `RealtimeClient` does not apply), and prints the server's
+resident-memory growth per connection. `bench/realtime_fanout.py` gives the same figure for
+the realtime endpoint; the difference is what a realtime session costs.
 """
 
 from __future__ import annotations

@@ -113,9 +113,15 @@ class RealtimeClient:
         self._ready = asyncio.Event()
 
     async def __aenter__(self) -> RealtimeClient:
-        """Connected and subscribed: events committed from now on will be delivered."""
-        await self._connect()
+        await self.connect()
         return self
+
+    async def connect(self) -> None:
+        """Connect and subscribe: events committed from now on will be delivered.
+
+        For callers that hold many clients outside `async with`; `close()` each when done.
+        """
+        await self._connect()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
