@@ -79,8 +79,9 @@ async def create_request(request: Request) -> Response:
     roles=PARTIES,
     query=BookingListQuery,
     description="The elder's own, a family member's linked elders', a helper's jobs, or the "
-    "centre's district, the latest window first; `?state=` filters, `?limit=` (1-500, default "
-    "100) and `?offset=` page. `next_offset` is the next page's offset, null on the last page. "
+    "centre's district, the latest window first; `?state=` and `?service=` filter, `?limit=` "
+    "(1-500, default 100) and `?offset=` page. `next_offset` is the next page's offset, null "
+    "on the last page. "
     "The helper's name is shown to the elder's side and the centre.",
 )
 async def list_bookings(request: Request) -> Response:
@@ -91,6 +92,7 @@ async def list_bookings(request: Request) -> Response:
         query.state,
         limit=query.limit,
         offset=query.offset,
+        service=query.service,
     )
     return JSONResponse({"bookings": views, "next_offset": next_offset})
 

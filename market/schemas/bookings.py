@@ -137,5 +137,6 @@ class BookingListQuery:
     """`GET /api/v1/bookings`: newest window first, a page at a time."""
 
     state: BookingState | None = None
+    service: ServiceCode | None = None
     limit: Annotated[int, Range(1, 500)] = 100
     offset: Annotated[int, Range(0, 1_000_000)] = 0

@@ -176,6 +176,7 @@ async def visible_bookings(
     *,
     limit: int,
     offset: int,
+    service: ServiceCode | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the bookings the caller may see, the latest window first, and the offset of
     the next page (None on the last): the oldest first would hide this week's behind history."""
@@ -199,6 +200,8 @@ async def visible_bookings(
         raise Forbidden("role_forbidden", f"a {principal.role.value} has no bookings")
     if state is not None:
         query = query.filter(state=state)
+    if service is not None:
+        query = query.filter(service=service.value)
     rows = await query.order_by("-window_start", "-id").offset(offset).limit(limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     names = await helper_names(rows)

@@ -91,6 +91,23 @@ class TestOrderAndPaging:
         assert [b["id"] for b in body["bookings"]] == [accepted["id"]]
         assert body["next_offset"] is None
 
+    async def test_the_service_filter_keeps_one_kind(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        cleaning = await book_at(client, town, 3)
+        start = now() + timedelta(hours=4)
+        visit = await book(
+            client,
+            town["elder"],
+            service="visit",
+            window_start=start.isoformat(),
+            window_end=(start + timedelta(hours=2)).isoformat(),
+        )
+        body = await listing(client, town, "?service=visit")
+        assert [b["id"] for b in body["bookings"]] == [visit["id"]]
+        body = await listing(client, town, "?service=cleaning&state=requested")
+        assert [b["id"] for b in body["bookings"]] == [cleaning]
+
 
 class TestBadQueries:
     @pytest.mark.parametrize(
@@ -102,6 +119,7 @@ class TestBadQueries:
             ("?limit=%EF%BC%91", "limit"),  # a full-width digit one
             ("?offset=-1", "offset"),
             ("?state=lost", "state"),
+            ("?service=gardening", "service"),
             ("?colour=blue", "colour"),
             ("?limit=1&limit=2", "limit"),
         ],
