@@ -250,13 +250,12 @@ def parent_share(count: int) -> int:
 
 
 def _verify_in_two(
-    chain: ExportedChain, *, max_minutes: int | None, pool: Executor
+    chain: ExportedChain, *, sizes: list[int], max_minutes: int | None, pool: Executor
 ) -> tuple[LinkPass, ReplayPass] | None:
     """Both parts at once, the later one in `pool`; None when they do not join cleanly."""
     start = parent_share(chain.count)
     *head, rest = chain.data.split(b"\n", start)  # only the parent's part is cut into lines
     offset = len(chain.data) - len(rest)
-    sizes = [chain.checkpoint.size] if chain.checkpoint is not None else []
     source = chain.data if isinstance(pool, _Fork) else str(chain.path)
     tail = pool.submit(_verify_tail, source, chain.district, start, offset, sizes, max_minutes)
     links = LinkPass()
@@ -277,11 +276,14 @@ def verify_exported(
     max_minutes: int | None = None,
     workers: int = 2,
     pool: Executor | None = None,
+    extra_checkpoints: Sequence[Checkpoint] = (),
 ) -> VerifyReport:
     """Verify one exported chain; with `workers` >= 2 a large one is split in two. The helper
     process is forked when this process has one thread, else taken from `pool` (default: a
-    freshly spawned one). A failed helper falls back to verifying in one process."""
+    freshly spawned one). A failed helper falls back to verifying in one process.
+    `extra_checkpoints` are checked beside the file's own (e.g. one the caller saved)."""
     checkpoints = [chain.checkpoint] if chain.checkpoint is not None else []
+    checkpoints += extra_checkpoints
     options: dict[str, Any] = {
         "checkpoints": checkpoints,
         "public_keys": chain.keys,
@@ -293,7 +295,12 @@ def verify_exported(
             pool = _Fork()
         own = _spawned_pool() if pool is None else None
         try:
-            joined = _verify_in_two(chain, max_minutes=max_minutes, pool=pool or own)  # type: ignore[arg-type]
+            joined = _verify_in_two(
+                chain,
+                sizes=sorted({cp.size for cp in checkpoints}),
+                max_minutes=max_minutes,
+                pool=pool or own,  # type: ignore[arg-type]
+            )
         except (BrokenExecutor, OSError):
             joined = None
         finally:
