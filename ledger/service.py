@@ -61,6 +61,7 @@ from ledger.storage.base import (
     AccountKey,
     ChainStore,
     ChainWriter,
+    Conflict,
     EntryKey,
     Failure,
     Head,
@@ -131,17 +132,45 @@ async def _commit(
             continue
         accepted.append((n, p))
     if accepted:
-        async with store.writer(sorted({p.district for _, p in accepted})) as writer:
-            plan = await _Plan.load(writer, [p for _, p in accepted])
-            for n, p in accepted:
-                try:
-                    outcomes[n] = plan.apply(p, limits)
-                except LedgerError as error:
-                    if atomic:
-                        raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
-                    outcomes[n] = error
-            await writer.write(plan.to_write())
+        try:
+            await _apply(store, accepted, outcomes, limits, atomic, optimistic=True)
+        except Conflict:  # an id of the batch was appended before: read them all this time
+            await _apply(store, accepted, outcomes, limits, atomic, optimistic=False)
     return [o for o in outcomes if o is not None]
+
+
+# From this many proposals on, a transaction does not look up their ids among the entries
+# (an index probe each), only among the failed ids: a new id is the rule, and an old one makes
+# the write hit the unique key (`Conflict`), after which the batch is redone reading them all.
+OPTIMISTIC_FROM = 64
+
+
+async def _apply(
+    store: ChainStore,
+    accepted: list[tuple[int, Proposal]],
+    outcomes: list[Entry | LedgerError | None],
+    limits: Limits,
+    atomic: bool,
+    *,
+    optimistic: bool,
+) -> None:
+    proposals = [p for _, p in accepted]
+    read_ids = not optimistic or len(proposals) < OPTIMISTIC_FROM
+    async with store.writer(sorted({p.district for p in proposals})) as writer:
+        plan = await _Plan.load(writer, proposals, read_ids=read_ids)
+        for n, p in accepted:
+            try:
+                outcomes[n] = plan.apply(p, limits)
+            except LedgerError as error:
+                if not atomic:
+                    outcomes[n] = error
+                elif not read_ids:
+                    # An earlier proposal may repeat a stored id, whose balances it would not
+                    # move again: the refusal is only final once every id was read.
+                    raise Conflict("a proposal was refused; decide with every id read") from None
+                else:
+                    raise _Refused(error, plan.new_failures.get((p.district, p.id))) from None
+        await writer.write(plan.to_write())
 
 
 async def _record_failure(store: ChainStore, failure: Failure) -> Entry | Failure:
@@ -234,9 +263,12 @@ class _Plan:
     changed: set[AccountKey] = field(default_factory=set)
 
     @classmethod
-    async def load(cls, writer: ChainWriter, proposals: Sequence[Proposal]) -> _Plan:
+    async def load(
+        cls, writer: ChainWriter, proposals: Sequence[Proposal], *, read_ids: bool = True
+    ) -> _Plan:
         """Proposals must have passed `check_request`; their other fields may still be bad
-        (they are refused by `apply`), so only valid refs and accounts are looked up."""
+        (they are refused by `apply`), so only valid refs and accounts are looked up. Without
+        `read_ids`, the proposals' ids are looked up among the failed ids only."""
         keys = list(dict.fromkeys((p.district, p.id) for p in proposals))
         refs = list(
             dict.fromkeys(
@@ -254,11 +286,13 @@ class _Plan:
             )
         )
         heads = await writer.heads()
+        wanted = set(keys) if read_ids else set()
         snapshot = await writer.snapshot(
-            entries=keys + [r for r in refs if r not in keys],
+            entries=[*(keys if read_ids else ()), *(r for r in refs if r not in wanted)],
             closers=refs,
             accounts=accounts,
             nodes={d: merkle_nodes.frontier(head.size) for d, head in heads.items()},
+            failed=() if read_ids else keys,
         )
         return cls(
             tails={d: (head.size, head.head) for d, head in heads.items()},

@@ -54,10 +54,18 @@ class StoredCheckpoint:
     body: bytes
 
 
+class Conflict(Exception):
+    """A write met a unique key already taken, most likely an entry id appended before: the
+    transaction must roll back. The append path then redoes its batch reading every id first
+    (it reads only the failed ids of a large batch, and lets the unique key catch the rest)."""
+
+
 @dataclass(frozen=True)
 class Write:
-    """Everything one writer commits: new entries, the balances they changed, the new heads,
-    refused ids and completed Merkle nodes."""
+    """Everything one writer commits: new entries, the balances they changed (their values
+    after the write), the new heads, refused ids and the Merkle nodes completed from level
+    `nodes.STORED_FROM` up (level 0 is each entry's hash; levels 1 to 3 are derived from the
+    leaves when read)."""
 
     entries: Sequence[Entry] = ()
     balances: dict[AccountKey, int] | None = None
@@ -87,12 +95,16 @@ class ChainWriter(Protocol):
         closers: Sequence[EntryKey] = (),
         accounts: Sequence[AccountKey] = (),
         nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+        failed: Sequence[EntryKey] = (),
     ) -> Snapshot:
-        """Entries and failures of the `entries` ids, the closers of the `closers` targets,
-        balances of `accounts` and the Merkle `nodes` asked for (one round trip if it can)."""
+        """Entries and failures of the `entries` ids, failures only of the `failed` ids, the
+        closers of the `closers` targets, balances of `accounts` and the Merkle `nodes` asked
+        for (one round trip if it can)."""
         ...
 
-    async def write(self, write: Write) -> None: ...
+    async def write(self, write: Write) -> None:
+        """Stage everything for the commit; `Conflict` if an entry's id or seq is taken."""
+        ...
 
 
 class ChainStore(Protocol):

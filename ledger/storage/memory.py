@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from ledger.entries import Entry, Kind
 from ledger.storage.base import (
     AccountKey,
+    Conflict,
     EntryKey,
     Failure,
     Head,
@@ -39,6 +40,7 @@ class MemoryWriter:
         closers: Sequence[EntryKey] = (),
         accounts: Sequence[AccountKey] = (),
         nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+        failed: Sequence[EntryKey] = (),
     ) -> Snapshot:
         store = self._store
         found = {}
@@ -46,15 +48,24 @@ class MemoryWriter:
             seq = store._by_id.get(key)
             if seq is not None:
                 found[key] = store._chains[key[0]][seq]
+        failure_keys = [*entries, *failed]
         return Snapshot(
             entries=found,
-            failures={k: store._failures[k] for k in entries if k in store._failures},
+            failures={k: store._failures[k] for k in failure_keys if k in store._failures},
             closers={k: store._closers[k] for k in closers if k in store._closers},
             balances={k: store._balances.get(k, 0) for k in accounts},
             nodes={d: await store.nodes(d, keys) for d, keys in (nodes or {}).items()},
         )
 
     async def write(self, write: Write) -> None:
+        # The unique keys of the database stores: (district, id) and (district, seq).
+        store = self._store
+        staged = {(e.district, e.id) for w in self._pending for e in w.entries}
+        for entry in write.entries:
+            key = (entry.district, entry.id)
+            if key in store._by_id or key in staged:
+                raise Conflict(f"{entry.district}: id {entry.id!r} is taken")
+            staged.add(key)
         self._pending.append(write)
 
     def _commit(self) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 
 from ledger.entries import Entry, entry_from_bytes
 from ledger.storage.base import AccountKey, EntryKey, Failure, Snapshot, Write
@@ -24,9 +26,10 @@ from ledger.storage.rows import ENTRY_COLUMNS, ENTRY_TYPES, columns, entry_row, 
 # hash-join against a sequential scan of the whole table.
 PG_SNAPSHOT = """
 WITH ek AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(district, entry_id)),
-     ck AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k(district, settles)),
-     bk AS (SELECT * FROM unnest($5::text[], $6::text[]) AS k(district, account)),
-     nk AS (SELECT * FROM unnest($7::text[], $8::int[], $9::bigint[]) AS k(district, level, idx))
+     fk AS (SELECT * FROM unnest($3::text[], $4::text[]) AS k(district, entry_id)),
+     ck AS (SELECT * FROM unnest($5::text[], $6::text[]) AS k(district, settles)),
+     bk AS (SELECT * FROM unnest($7::text[], $8::text[]) AS k(district, account)),
+     nk AS (SELECT * FROM unnest($9::text[], $10::int[], $11::bigint[]) AS k(district, level, idx))
 SELECT 'e' AS tag, e.district, e.entry_id AS key, NULL::bigint AS n, e.body AS data,
        NULL AS code, NULL AS message, NULL AS content
   FROM ek CROSS JOIN LATERAL (
@@ -35,9 +38,9 @@ SELECT 'e' AS tag, e.district, e.entry_id AS key, NULL::bigint AS n, e.body AS d
   ) e
 UNION ALL
 SELECT 'f', f.district, f.entry_id, f.at_ms, NULL, f.code, f.message, f.content
-  FROM ek CROSS JOIN LATERAL (
+  FROM fk CROSS JOIN LATERAL (
        SELECT * FROM ledger_failed_id x
-        WHERE x.district = ek.district AND x.entry_id = ek.entry_id LIMIT 1
+        WHERE x.district = fk.district AND x.entry_id = fk.entry_id LIMIT 1
   ) f
 UNION ALL
 SELECT 'c', e.district, e.settles, NULL, NULL, e.entry_id, NULL, NULL
@@ -73,10 +76,16 @@ async def pg_snapshot(
     closers: Sequence[EntryKey],
     accounts: Sequence[AccountKey],
     nodes: Mapping[str, Sequence[NodeKey]],
+    failed: Sequence[EntryKey] = (),
 ) -> Snapshot:
     node_keys = [(d, level, idx) for d, keys in nodes.items() for level, idx in expand(keys)]
+    failure_keys = list(dict.fromkeys([*entries, *failed]))
     values = (
-        columns(entries, 2) + columns(closers, 2) + columns(accounts, 2) + columns(node_keys, 3)
+        columns(entries, 2)
+        + columns(failure_keys, 2)
+        + columns(closers, 2)
+        + columns(accounts, 2)
+        + columns(node_keys, 3)
     )
     rows = await conn.execute_query_dict(PG_SNAPSHOT, values)
     snap = Snapshot({}, {}, {}, {k: 0 for k in accounts}, {d: {} for d in nodes})
@@ -141,9 +150,12 @@ async def pg_write(conn: BaseDBAsyncClient, write: Write) -> None:
     # The asyncpg connection (or pool proxy) under Tortoise's transaction wrapper.
     raw = getattr(conn, "_connection", None)
     if len(entries) >= COPY_FROM and hasattr(raw, "copy_records_to_table"):
-        await raw.copy_records_to_table(
-            "ledger_entry", records=[entry_row(e) for e in entries], columns=list(ENTRY_COLUMNS)
-        )
+        try:
+            await raw.copy_records_to_table(
+                "ledger_entry", records=[entry_row(e) for e in entries], columns=list(ENTRY_COLUMNS)
+            )
+        except asyncpg.IntegrityConstraintViolationError as error:
+            raise IntegrityError(error) from error  # what Tortoise makes of it elsewhere
         entries = ()
     balances = sorted((write.balances or {}).items())
     failures = [

@@ -23,11 +23,12 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connections
-from tortoise.exceptions import ConfigurationError
+from tortoise.exceptions import ConfigurationError, IntegrityError
 
 from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
 from ledger.storage.base import (
     AccountKey,
+    Conflict,
     EntryKey,
     Failure,
     Head,
@@ -115,9 +116,12 @@ class TortoiseWriter:
         closers: Sequence[EntryKey] = (),
         accounts: Sequence[AccountKey] = (),
         nodes: Mapping[str, Sequence[NodeKey]] | None = None,
+        failed: Sequence[EntryKey] = (),
     ) -> Snapshot:
         if self._sql.postgres:
-            return await pg_snapshot(self._conn, entries, closers, accounts, nodes or {})
+            return await pg_snapshot(
+                self._conn, entries, closers, accounts, nodes or {}, failed=failed
+            )
         conn, sql = self._conn, self._sql
         found: dict[EntryKey, Entry] = {}
         failures: dict[EntryKey, Failure] = {}
@@ -132,6 +136,9 @@ class TortoiseWriter:
                 ):  # fmt: skip
                     entry = entry_from_bytes(bytes(row["body"]))
                     found[(district, entry.id)] = entry
+        for district, ids in _by_district(list(dict.fromkeys([*entries, *failed]))).items():
+            for chunk in _chunks(ids):
+                cond, values = sql.in_list("entry_id", chunk)
                 for row in await _select(
                     conn, sql, f"SELECT {FAILURE_COLUMNS} FROM ledger_failed_id "
                     f"WHERE district = ? AND {cond}", [district, *values],
@@ -162,10 +169,15 @@ class TortoiseWriter:
         for district in write.heads or {}:
             if district not in self._heads:
                 raise RuntimeError(f"writer did not lock chain {district}")
-        if self._sql.postgres:
-            await pg_write(self._conn, write)
-        else:
-            await _sqlite_write(self._conn, self._sql, write)
+        try:
+            if self._sql.postgres:
+                await pg_write(self._conn, write)
+            else:
+                await _sqlite_write(self._conn, self._sql, write)
+        except IntegrityError as error:
+            # Every unique key the append path does not read first is an entry's (district,
+            # id) or (district, seq): the transaction is lost and the caller starts again.
+            raise Conflict(str(error)) from error
         self._heads.update(write.heads or {})
 
 

@@ -19,6 +19,7 @@ from ledger.errors import (
 )
 from ledger.rules import Limits, Proposal
 from ledger.service import (
+    OPTIMISTIC_FROM,
     append,
     append_batch,
     append_many,
@@ -330,6 +331,63 @@ class TestBatch:
         assert await store.balance("A", "user:v") == 0
         outcomes = await append_many(store, [Proposal(**{**rev.__dict__, "id": "x2"})])
         assert type(outcomes[0]).__name__ == "AlreadyReversed"
+
+
+class TestLargeBatches:
+    """From `OPTIMISTIC_FROM` proposals on, ids are not read first; a stored one is caught by
+    the unique key and the batch is redone: outcomes must be the same as for small batches."""
+
+    def batch(self, start: int, count: int = OPTIMISTIC_FROM + 6) -> list[Proposal]:
+        return [
+            deposit(f"d{n}", user=f"user:u{n % 5}", minutes=2) for n in range(start, start + count)
+        ]
+
+    async def test_repeating_a_stored_id_returns_the_stored_entry(self, store: ChainStore) -> None:
+        first = await append(store, deposit("d0", user="user:u0", minutes=2))
+        entries = await append_batch(store, self.batch(0))
+        assert entries[0] == first
+        assert [e.seq for e in entries[1:]] == list(range(1, OPTIMISTIC_FROM + 6))
+        assert await store.balance("A", "user:u0") == 2 * len({n for n in range(70) if n % 5 == 0})
+        await check_chain(store, "A")
+
+    async def test_stored_id_with_other_content_conflicts(self, store: ChainStore) -> None:
+        await append(store, deposit("d5", minutes=9))
+        with pytest.raises(IdempotencyConflict):
+            await append_batch(store, self.batch(0))
+        assert (await store.head("A")).size == 1
+        outcomes = await append_many(store, self.batch(0))
+        assert [n for n, o in enumerate(outcomes) if isinstance(o, IdempotencyConflict)] == [5]
+        assert (await store.head("A")).size == OPTIMISTIC_FROM + 6
+        await check_chain(store, "A")
+
+    async def test_failed_id_stays_failed(self, store: ChainStore) -> None:
+        with pytest.raises(InsufficientMinutes):
+            await append(store, redeem("r1", minutes=30))
+        ps = [*self.batch(0), redeem("r1", minutes=30)]
+        with pytest.raises(IdempotencyFailed):
+            await append_batch(store, ps)
+        outcomes = await append_many(store, ps)
+        assert isinstance(outcomes[-1], IdempotencyFailed)
+
+    async def test_repeated_redemption_is_not_counted_twice(self, store: ChainStore) -> None:
+        await append_batch(
+            store, [deposit("d", user="user:a", minutes=60), redeem("r", "user:a", 60)]
+        )
+        # Counted again, the repeated redemption would be refused (user:a holds 0 minutes);
+        # it was appended, so the batch gets the stored entry and nothing is recorded as failed.
+        ps = [redeem("r", "user:a", 60), *self.batch(0), deposit("top", user="user:a", minutes=5)]
+        entries = await append_batch(store, ps)
+        assert entries[0].seq == 1
+        assert await store.failure("A", "r") is None
+        assert await store.balance("A", "user:a") == 5
+        await check_chain(store, "A")
+
+    async def test_refusal_in_a_large_batch_is_recorded(self, store: ChainStore) -> None:
+        ps = [*self.batch(0), redeem("r1", user="user:nobody", minutes=30)]
+        with pytest.raises(InsufficientMinutes):
+            await append_batch(store, ps)
+        assert (await store.head("A")).size == 0
+        assert await store.failure("A", "r1") is not None
 
 
 class TestProofs:
