@@ -321,6 +321,7 @@ async def donate(request: Request) -> Response:
     tag="ledger",
     roles=None,
     description="Authenticated by the sending district's Ed25519 signature, not by a token.",
+    raw_body=True,
 )
 async def federation(request: Request) -> Response:
     federation = _gateway(request).federation

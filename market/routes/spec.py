@@ -17,8 +17,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from market.errors import Forbidden
+from market.errors import Forbidden, InvalidInput
 from market.models import Role
+from market.schemas.parse import json_body
 
 Handler = Callable[[Request], Awaitable[Response]]
 ALL_ROLES = frozenset(Role)
@@ -33,6 +34,8 @@ class EndpointSpec:
     query: type | None = None
     status: int = 200
     description: str = ""
+    # The handler reads a body the spec does not describe (a signed federation envelope).
+    raw_body: bool = False
 
     @property
     def public(self) -> bool:
@@ -48,10 +51,16 @@ def endpoint(
     query: type | None = None,
     status: int = 200,
     description: str = "",
+    raw_body: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Declare a handler; `roles=None` makes it public, otherwise a bearer token is required."""
+    """Declare a handler; `roles=None` makes it public, otherwise a bearer token is required.
+
+    A POST without a `body` takes no input: it accepts no body or an empty JSON object, and
+    refuses anything else like any other body (400, 415, or 422 naming the unknown fields),
+    so a client that sends fields to the wrong endpoint learns it. `raw_body=True` opts out.
+    """
     allowed = None if roles is None else frozenset(roles)
-    spec = EndpointSpec(summary, tag, allowed, body, query, status, description)
+    spec = EndpointSpec(summary, tag, allowed, body, query, status, description, raw_body)
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -65,12 +74,26 @@ def endpoint(
                         "role_forbidden",
                         f"a {principal.role.value} may not {summary[0].lower()}{summary[1:]}",
                     )
+            if body is None and not raw_body and request.method == "POST":
+                await _require_no_input(request)
             return await handler(request)
 
         guarded.spec = spec  # type: ignore[attr-defined]
         return guarded
 
     return wrap
+
+
+async def _require_no_input(request: Request) -> None:
+    if not (await request.body()).strip():
+        return
+    data = await json_body(request)
+    if data:
+        raise InvalidInput(
+            "invalid_input",
+            f"{sorted(data)[0]} is not a known field: this endpoint takes no input",
+            [{"field": key, "problem": "is not a known field"} for key in sorted(data)],
+        )
 
 
 def spec_of(handler: Any) -> EndpointSpec | None:

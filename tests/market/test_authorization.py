@@ -735,8 +735,7 @@ async def build_world(client: httpx.AsyncClient, runtime: Runtime, city: City) -
     """Resources of the east elder, family member (linked), volunteer and provider staff, and
     strangers of every role."""
     east = city.east_community
-    actors = {name: city[name] for name in ("elder", "family", "volunteer", "provider_staff")}
-    actors["centre_admin"] = city["centre_admin"]
+    actors = {role.value: city[role.value] for role in Role}
     actors["west_admin"] = city.west_admin
     for name, role in STRANGERS.items():
         if name != "west_admin":
