@@ -32,6 +32,20 @@ export function replace(el, ...children) {
   return el;
 }
 
+// Like replace, for content redrawn by live updates while someone works in it: disclosure
+// widgets, typed values and the focus of elements marked `data-keep="<stable key>"` survive.
+export function replaceKeeping(el, ...children) {
+  const open = new Set([...el.querySelectorAll("details[data-keep][open]")].map((d) => d.dataset.keep));
+  const values = new Map([...el.querySelectorAll("input[data-keep]")].map((i) => [i.dataset.keep, i.value]));
+  const active = document.activeElement;
+  const focused = active && el.contains(active) && active.dataset?.keep ? active.dataset.keep : null;
+  replace(el, ...children);
+  for (const d of el.querySelectorAll("details[data-keep]")) if (open.has(d.dataset.keep)) d.open = true;
+  for (const i of el.querySelectorAll("input[data-keep]")) if (values.has(i.dataset.keep)) i.value = values.get(i.dataset.keep);
+  if (focused) [...el.querySelectorAll("[data-keep]")].find((n) => n.dataset.keep === focused)?.focus();
+  return el;
+}
+
 let uid = 0;
 // Ids tie labels and hints to their inputs for screen readers.
 export function newId(prefix = "f") {

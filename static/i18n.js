@@ -578,6 +578,7 @@ const STRINGS = {
     "series.end_reason": "不再需要",
     "series.end": "结束并取消以后的每一次",
     "series.ended_done": "定期预约已结束，以后的每一次都已取消。",
+    "series.ending": "正在取消以后的每一次，请稍候…",
     "elder.series": "定期预约",
 
     "ledger.older": "更早",
@@ -1181,6 +1182,7 @@ const STRINGS = {
     "series.end_reason": "No longer needed",
     "series.end": "End it and cancel every later one",
     "series.ended_done": "The recurring booking has ended; every later one is cancelled.",
+    "series.ending": "Cancelling every later one, please wait…",
     "elder.series": "Recurring bookings",
 
     "ledger.older": "Older",

@@ -19,3 +19,18 @@ export function onScreen({ event, reload, cleanup }) {
 export function leaveScreen() {
   while (screenListeners.length) screenListeners.pop()();
 }
+
+// A reload that many events in a row (a series ended, a batch matched) ask for runs once after
+// they settle, not once per event; failures go to `onError`.
+export function coalesce(run, onError, ms = 300) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      Promise.resolve()
+        .then(run)
+        .catch(onError);
+    }, ms);
+  };
+}

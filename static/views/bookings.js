@@ -7,7 +7,7 @@ import * as api from "../api.js";
 import { definitionList, field, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { flashInfo, showError, showPending } from "../notice.js";
-import { onScreen } from "../live.js";
+import { coalesce, onScreen } from "../live.js";
 import { statusTimeline } from "../components/timeline.js";
 import { suggestionList } from "../components/suggestions.js";
 
@@ -71,7 +71,8 @@ export async function bookingListView(main, user) {
       more.disabled = false;
     }
   });
-  onScreen({ event: (e) => e.kind === "booking.state" && reload().catch(showError), reload: () => reload().catch(showError) });
+  const soon = coalesce(reload, showError);
+  onScreen({ event: (e) => e.kind === "booking.state" && soon(), reload: soon });
   replace(
     main,
     h("h1", {}, t(HELPERS.includes(user.role) ? "nav.jobs" : "nav.bookings")),

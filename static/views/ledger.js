@@ -143,6 +143,8 @@ function entriesSection(chain, size) {
         : h("p", {}, t("statement.empty")),
     );
   }
+  // An empty chain has nothing to page through.
+  pages.element.hidden = !size;
   const element = h("section", { class: "card", "aria-labelledby": "entries-heading" }, h("h2", { id: "entries-heading" }, t("ledger.entries")), pages.element, size ? jumpForm : null, body);
   return { element, show: () => show(Math.max(0, size - PAGE)) };
 }
@@ -184,6 +186,7 @@ function historySection(chain, latest) {
     const { checkpoints } = await api.get(`${chainPath(chain)}/checkpoints?after=${shown.at(-1).size}&limit=${PAGE}`);
     if (checkpoints.length) draw(checkpoints);
   }
+  pages.element.hidden = !latest;
   const element = h("section", { class: "card", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, t("ledger.history")), pages.element, body);
   return { element, show: async () => draw(latest ? await checkpointsBefore(chain, latest.size + 1, PAGE) : []) };
 }

@@ -9,10 +9,10 @@
 // visit events, so two admins see each other's decisions at once.
 
 import * as api from "../api.js";
-import { field, h, replace } from "../dom.js";
+import { field, h, replace, replaceKeeping } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { showError, showInfo, showPending } from "../notice.js";
-import { onScreen } from "../live.js";
+import { coalesce, onScreen } from "../live.js";
 import { bookingSummary } from "./bookings.js";
 import { suggestionList } from "../components/suggestions.js";
 import { isoLocal } from "../components/timechoice.js";
@@ -21,6 +21,9 @@ const LIMIT = 20;
 // Suggestions are fetched at once for the first few escalated requests; the rest on a click.
 const AUTO_SUGGEST = 5;
 const EXPIRY_DAYS = 30;
+// The district's newest visit bookings looked through for one still to happen.
+const VISIT_LOOKUP = 200;
+const LIVE = ["requested", "offered", "accepted", "en_route", "in_service", "escalated"];
 
 function section(key, name, count, more, ...content) {
   const id = `queue-${key}`;
@@ -47,8 +50,9 @@ function oneClick(label, run, { kind = "primary" } = {}) {
   return button;
 }
 
-// A booking in the queue with its suggestions: loaded now, or behind a "show" button.
-function staffingItem(booking, { auto, reload }) {
+// A booking in the queue with its suggestions: loaded now, or behind a "show" button. Opened
+// ones stay open when live updates redraw the queue (`expanded`).
+function staffingItem(booking, { auto, reload, expanded }) {
   const item = bookingSummary(booking);
   const suggestions = suggestionList(booking.id, {
     onDispatched: async (_, helper) => {
@@ -56,11 +60,12 @@ function staffingItem(booking, { auto, reload }) {
       await reload();
     },
   });
-  if (auto) {
+  if (auto || expanded.has(booking.id)) {
     item.append(suggestions.element);
     suggestions.load().catch(showError);
   } else {
     const show = oneClick(t("suggest.show"), async () => {
+      expanded.add(booking.id);
       show.replaceWith(suggestions.element);
       await suggestions.load();
     }, { kind: "secondary" });
@@ -69,7 +74,7 @@ function staffingItem(booking, { auto, reload }) {
   return item;
 }
 
-function bookingSections(lists, reload) {
+function bookingSections(lists, reload, expanded) {
   const [escalated, disputed, waiting] = lists;
   // Emergencies first: they are the reason the queue exists.
   const urgent = [...escalated.bookings].sort((a, b) => Number(b.emergency) - Number(a.emergency));
@@ -79,7 +84,7 @@ function bookingSections(lists, reload) {
       "queue.escalated",
       urgent.length,
       escalated.next_offset !== null,
-      urgent.length ? h("ul", { class: "plain" }, urgent.map((b, i) => staffingItem(b, { auto: i < AUTO_SUGGEST, reload }))) : h("p", {}, t("queue.empty")),
+      urgent.length ? h("ul", { class: "plain" }, urgent.map((b, i) => staffingItem(b, { auto: i < AUTO_SUGGEST, reload, expanded }))) : h("p", {}, t("queue.empty")),
     ),
     section(
       "disputed",
@@ -93,7 +98,7 @@ function bookingSections(lists, reload) {
       "queue.waiting",
       waiting.bookings.length,
       waiting.next_offset !== null,
-      waiting.bookings.length ? h("ul", { class: "plain" }, waiting.bookings.map((b) => staffingItem(b, { auto: false, reload }))) : h("p", {}, t("queue.empty")),
+      waiting.bookings.length ? h("ul", { class: "plain" }, waiting.bookings.map((b) => staffingItem(b, { auto: false, reload, expanded }))) : h("p", {}, t("queue.empty")),
     ),
   ];
 }
@@ -118,8 +123,7 @@ async function bookVisit(elder) {
   return bookings[0];
 }
 
-// `booked` remembers the visits booked from this screen, so a second click opens the booking
-// instead of booking the elder twice.
+// `booked` maps elders to a visit booked and not yet done; booking one from here adds to it.
 function visitSection(page, booked) {
   const items = page.elders.map((elder) => {
     const slot = h("div", { class: "button-row" });
@@ -154,7 +158,7 @@ function visitSection(page, booked) {
 }
 
 function vettingItem(helper, reload) {
-  const reason = h("input", { name: "reason", required: true, maxlength: 200, autocomplete: "off", value: t("queue.vetting_reason") });
+  const reason = h("input", { name: "reason", required: true, maxlength: 200, autocomplete: "off", value: t("queue.vetting_reason"), dataset: { keep: `reason-${helper.id}` } });
   const decide = (decision) =>
     oneClick(t(decision === "approved" ? "helpers.approve" : "helpers.reject"), async () => {
       await api.post(`/api/v1/helpers/${helper.id}/vetting`, { decision, reason: reason.value.trim() });
@@ -205,13 +209,20 @@ export async function queueView(main, user) {
   const bookingsSlot = h("div");
   const visitsSlot = h("div");
   const helpersSlot = h("div");
+  const expanded = new Set();
   const reloadBookings = async () => {
     const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&limit=${LIMIT}`)));
-    replace(bookingsSlot, bookingSections(lists, reloadBookings));
+    replace(bookingsSlot, bookingSections(lists, reloadBookings, expanded));
   };
-  const booked = new Map();
   const reloadVisits = async () => {
-    const page = await api.get(`/api/v1/districts/${user.district_id}/visit-queue?overdue_only=true&limit=${LIMIT}`);
+    const [page, visits] = await Promise.all([
+      api.get(`/api/v1/districts/${user.district_id}/visit-queue?overdue_only=true&limit=${LIMIT}`),
+      // Visits already booked and not yet done: the button then opens that booking, so two
+      // admins (or two clicks) never send two visitors.
+      api.get(`/api/v1/bookings?service=visit&limit=${VISIT_LOOKUP}`),
+    ]);
+    const booked = new Map();
+    for (const b of [...visits.bookings].reverse()) if (LIVE.includes(b.state)) booked.set(b.elder_id, b.id);
     replace(visitsSlot, visitSection(page, booked));
   };
   const reloadHelpers = async () => {
@@ -220,7 +231,7 @@ export async function queueView(main, user) {
       api.get(`/api/v1/helpers?vetting_status=pending&limit=${LIMIT}`),
       api.get(`/api/v1/helpers?vetting_status=approved&certificates_expiring_before=${before}&limit=${LIMIT}`),
     ]);
-    replace(
+    replaceKeeping(
       helpersSlot,
       section("vetting", "queue.vetting", pending.helpers.length, pending.helpers.length === LIMIT, pending.helpers.length ? h("ul", { class: "plain" }, pending.helpers.map((helper) => vettingItem(helper, afterVetting))) : h("p", {}, t("queue.empty"))),
       section("certificates", "queue.certificates", expiring.helpers.length, expiring.helpers.length === LIMIT, expiring.helpers.length ? h("ul", { class: "plain" }, expiring.helpers.map((helper) => certificateItem(helper, before, reloadHelpers))) : h("p", {}, t("queue.empty"))),
@@ -229,10 +240,12 @@ export async function queueView(main, user) {
   // A newly approved helper may be just who an open request needs: suggest again.
   const afterVetting = () => Promise.all([reloadHelpers(), reloadBookings()]);
   const reloadAll = () => Promise.all([reloadBookings(), reloadVisits(), reloadHelpers()]);
+  const bookingsSoon = coalesce(reloadBookings, showError);
+  const visitsSoon = coalesce(reloadVisits, showError);
   onScreen({
     event: (e) => {
-      if (e.kind.startsWith("booking.")) reloadBookings().catch(showError);
-      if (e.kind.startsWith("visit.")) reloadVisits().catch(showError);
+      if (e.kind.startsWith("booking.")) bookingsSoon();
+      if (e.kind.startsWith("visit.") || (e.kind === "booking.state" && e.payload?.service === "visit")) visitsSoon();
     },
     reload: () => reloadAll().catch(showError),
   });

@@ -4,10 +4,10 @@
 // series (every occurrence still ahead is cancelled; what was served stays).
 
 import * as api from "../api.js";
-import { definitionList, field, h, replace, select } from "../dom.js";
+import { definitionList, field, h, replace, replaceKeeping, select } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { showError, showInfo } from "../notice.js";
-import { onScreen } from "../live.js";
+import { coalesce, onScreen } from "../live.js";
 import { bookableElders } from "./book.js";
 import { stateBadge, when } from "./bookings.js";
 import { isoLocal } from "../components/timechoice.js";
@@ -15,8 +15,8 @@ import { isoLocal } from "../components/timechoice.js";
 const SKIPPABLE = ["requested", "offered", "accepted", "en_route", "escalated"];
 const MOVABLE = ["requested", "offered", "escalated"];
 
-function pressOnce(label, run, kind = "secondary") {
-  const button = h("button", { type: "button", class: kind }, label);
+function pressOnce(label, run, kind = "secondary", keep = null) {
+  const button = h("button", { type: "button", class: kind, dataset: keep ? { keep } : null }, label);
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
@@ -45,12 +45,12 @@ function occurrenceRow(series, occ, reload) {
   const actions = [];
   const future = new Date(occ.window_end) > new Date();
   if (future && SKIPPABLE.includes(occ.state)) {
-    actions.push(pressOnce(t("series.skip"), () => post("skip", { occurrence: occ.occurrence, reason: t("series.skip_reason") }, "series.skipped")));
+    actions.push(pressOnce(t("series.skip"), () => post("skip", { occurrence: occ.occurrence, reason: t("series.skip_reason") }, "series.skipped"), "secondary", `skip-${occ.booking_id}`));
   }
   if (future && MOVABLE.includes(occ.state)) {
-    const to = h("input", { type: "datetime-local", name: "move_to", value: localInput(occ.window_start) });
-    const move = pressOnce(t("series.move"), () => post("move", { occurrence: occ.occurrence, to: isoLocal(new Date(to.value)), reason: t("series.move_reason") }, "series.moved"));
-    actions.push(h("details", { class: "move" }, h("summary", {}, t("series.move_open")), field(t("series.move_to"), to), move));
+    const to = h("input", { type: "datetime-local", name: "move_to", value: localInput(occ.window_start), dataset: { keep: `to-${occ.booking_id}` } });
+    const move = pressOnce(t("series.move"), () => post("move", { occurrence: occ.occurrence, to: isoLocal(new Date(to.value)), reason: t("series.move_reason") }, "series.moved"), "secondary", `move-${occ.booking_id}`);
+    actions.push(h("details", { class: "move", dataset: { keep: `moving-${occ.booking_id}` } }, h("summary", { dataset: { keep: `move-open-${occ.booking_id}` } }, t("series.move_open")), field(t("series.move_to"), to), move));
   }
   return h(
     "li",
@@ -71,7 +71,7 @@ function seriesCard(series, reload) {
   const first = series.occurrences[0];
   const at = first ? new Date(first.window_start).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" }) : series.start_time;
   const headingId = `series-${series.id}`;
-  const endReason = h("input", { name: "end_reason", maxlength: 500, autocomplete: "off", value: t("series.end_reason") });
+  const endReason = h("input", { name: "end_reason", maxlength: 500, autocomplete: "off", value: t("series.end_reason"), dataset: { keep: `end-reason-${series.id}` } });
   return h(
     "section",
     { class: "card series-card", dataset: { series: series.id }, "aria-labelledby": headingId },
@@ -86,14 +86,16 @@ function seriesCard(series, reload) {
       ? null
       : h(
           "details",
-          { class: "end-series" },
-          h("summary", {}, t("series.end_open")),
+          { class: "end-series", dataset: { keep: `ending-${series.id}` } },
+          h("summary", { dataset: { keep: `end-open-${series.id}` } }, t("series.end_open")),
           field(t("series.end_reason_label"), endReason),
           pressOnce(t("series.end"), async () => {
+            // Every occurrence ahead is cancelled one by one: say so while it runs.
+            showInfo(t("series.ending"));
             await api.post(`/api/v1/series/${series.id}/end`, { reason: endReason.value.trim() });
             showInfo(t("series.ended_done"));
             await reload();
-          }, "danger"),
+          }, "danger", `end-${series.id}`),
         ),
   );
 }
@@ -112,10 +114,11 @@ export async function seriesView(main, user, elderId = null) {
     const { series } = await api.get(`/api/v1/series?elder_id=${elder}`);
     // The newest series first: the one just booked is on top.
     const sorted = [...series].reverse();
-    replace(list, sorted.length ? sorted.map((s) => seriesCard(s, reload)) : h("p", {}, t("series.none")));
+    replaceKeeping(list, sorted.length ? sorted.map((s) => seriesCard(s, reload)) : h("p", {}, t("series.none")));
   };
   chooser?.addEventListener("change", () => reload().catch(showError));
-  onScreen({ event: (e) => e.kind === "booking.state" && reload().catch(showError), reload: () => reload().catch(showError) });
+  const soon = coalesce(reload, showError);
+  onScreen({ event: (e) => e.kind === "booking.state" && soon(), reload: soon });
   const bookHref = user.role === "centre_admin" ? `#/elders/${elders[0].id}/book` : "#/book";
   replace(
     main,

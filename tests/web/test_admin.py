@@ -94,6 +94,9 @@ class TestQueue:
         expect(item.locator(".badge")).to_have_text("逾期 3 天")
         item.get_by_role("button", name="预约今天的探访服务").click()
         expect(page.locator("#notices")).to_contain_text("已为 王爷爷 预约今天的探访服务。")
+        # Opened again (another admin, another day), the queue knows the visit is booked.
+        page.reload()
+        expect(item.get_by_role("button", name="预约今天的探访服务")).to_have_count(0)
         item.get_by_role("link", name="已预约探访，查看").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("探访")
         expect(page.locator("main")).to_contain_text("定期探访已逾期（高风险）")
