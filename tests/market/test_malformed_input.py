@@ -5,12 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from market.models import User
 from tests.market.conftest import City
+from tests.market.tables import snapshot
 
 
-async def user_count() -> int:
-    return await User.all().count()
+async def tables() -> dict[str, tuple[int, str]]:
+    """Every table of every app, fingerprinted."""
+    return await snapshot()
 
 
 def assert_json_error(response: httpx.Response, status: int) -> dict[str, object]:
@@ -63,12 +64,12 @@ REGISTER = "/api/v1/auth/register"
 async def test_bad_bodies(
     client: httpx.AsyncClient, city: City, body: bytes, status: int, code: str
 ) -> None:
-    before = await user_count()
+    before = await tables()
     response = await client.post(
         REGISTER, content=body, headers={"content-type": "application/json"}
     )
     assert assert_json_error(response, status)["code"] == code
-    assert await user_count() == before
+    assert await tables() == before
 
 
 async def test_wrong_types_are_all_listed(client: httpx.AsyncClient, city: City) -> None:
@@ -88,13 +89,13 @@ async def test_wrong_media_type(client: httpx.AsyncClient, city: City) -> None:
 
 
 async def test_oversize_body(client: httpx.AsyncClient, city: City) -> None:
-    before = await user_count()
+    before = await tables()
     big = b'{"name": "' + b"x" * (200 * 1024) + b'"}'
     response = await client.post(
         REGISTER, content=big, headers={"content-type": "application/json"}
     )
     assert assert_json_error(response, 413)["code"] == "payload_too_large"
-    assert await user_count() == before
+    assert await tables() == before
 
 
 async def test_unknown_route(client: httpx.AsyncClient) -> None:
@@ -193,14 +194,14 @@ async def test_an_overlong_entry_id_is_422(client: httpx.AsyncClient, city: City
 async def test_a_content_length_that_is_not_a_number_is_400(
     client: httpx.AsyncClient, city: City, declared: bytes
 ) -> None:
-    before = await user_count()
+    before = await tables()
     response = await client.post(
         REGISTER,
         content=b"{}",
         headers={"content-type": "application/json", "content-length": declared},
     )
     assert assert_json_error(response, 400)["code"] == "bad_content_length"
-    assert await user_count() == before
+    assert await tables() == before
 
 
 async def test_a_declared_length_over_the_limit_is_413(
