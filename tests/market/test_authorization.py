@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import httpx
 import pytest
@@ -46,7 +46,7 @@ from market.models import (
     User,
     UserStatus,
 )
-from market.routes.spec import spec_of
+from market.routes.spec import EndpointSpec, spec_of
 from market.services import checkpoints
 from market.services.runtime import Runtime
 from market.settings import Settings
@@ -685,21 +685,146 @@ SCOPE = [
         ANY_STRANGER,
     ),
 ]
-SCOPE_BY_ROUTE = {(s.method, s.route): s for s in SCOPE}
+PATH_SCOPE_ROUTES = {(s.method, s.route) for s in SCOPE}
+
+# Ids in the query or the body name a resource too: a district to act in, an elder to book for.
+SCOPE_IN_INPUT = [
+    Scope(
+        "POST",
+        "/api/v1/districts",
+        "/api/v1/districts",
+        "centre_admin",
+        WEST,
+        lambda ids: {"code": "east-s9", "name": "Ninth Street", "parent_id": ids["east"]},
+    ),
+    Scope(
+        "POST",
+        "/api/v1/staff",
+        "/api/v1/staff",
+        "centre_admin",
+        WEST,
+        lambda ids: {
+            "phone": next_phone(),
+            "password": "strong pass 9",
+            "name": "Auditor",
+            "role": "auditor",
+            "district_id": ids["east"],
+        },
+    ),
+    Scope(
+        "POST",
+        "/api/v1/elders",
+        "/api/v1/elders",
+        "centre_admin",
+        WEST,
+        lambda ids: {
+            "name": "Wang",
+            "district_id": ids["community"],
+            "birth_year": 1938,
+            "gender": "male",
+            "latitude": 30.1,
+            "longitude": 120.1,
+        },
+    ),
+    Scope(
+        "GET", "/api/v1/elders", "/api/v1/elders", "centre_admin", WEST, query="?district_id={east}"
+    ),
+    Scope(
+        "GET",
+        "/api/v1/helpers",
+        "/api/v1/helpers",
+        "centre_admin",
+        WEST,
+        query="?district_id={east}",
+    ),
+    Scope(
+        "POST",
+        "/api/v1/providers",
+        "/api/v1/providers",
+        "centre_admin",
+        WEST,
+        lambda ids: {
+            "name": "Meals Ltd",
+            "district_id": ids["east"],
+            "services": ["meal"],
+            "prices_fen": {"meal": 1500},
+            "capacity_per_day": 100,
+        },
+    ),
+    Scope(
+        "GET",
+        "/api/v1/providers",
+        "/api/v1/providers",
+        "centre_admin",
+        WEST,
+        query="?district_id={east}",
+    ),
+    Scope(
+        "POST",
+        "/api/v1/requests",
+        "/api/v1/requests",
+        "family",
+        EAST_PEOPLE,
+        lambda ids: {
+            "elder_id": ids["elder"],
+            "service": "cleaning",
+            "window_start": future(1),
+            "duration_minutes": 30,
+            "payment": "public",
+        },
+    ),
+    Scope(
+        "GET", "/api/v1/series", "/api/v1/series", "family", EAST_PEOPLE, query="?elder_id={elder}"
+    ),
+]
+
+# Ids in the input that name no resource the caller acts on, and why.
+UNSCOPED_INPUT = {
+    ("POST", "/api/v1/bookings/{id}/dispatch"): "the booking in the path is scoped; the helper "
+    "named is checked by the dispatch rules",
+    ("POST", "/api/v1/elders/{id}/helper-lists"): "the elder in the path is scoped; the helper "
+    "named is only listed",
+    ("POST", "/api/v1/elders/{id}/visits"): "the elder in the path is scoped; a named visitor "
+    "must be a helper of the elder's district (tests/market/visits)",
+    ("POST", "/api/v1/ledger/gifts"): "the giver is the caller; the recipient is checked by the "
+    "gift rules (tests/market/ledger/test_gifts.py)",
+}
+ALL_SCOPE = [*SCOPE, *SCOPE_IN_INPUT]
+SCOPE_BY_ROUTE = {(s.method, s.route): s for s in ALL_SCOPE}
+
+
+def _input_ids(spec: EndpointSpec) -> list[str]:
+    names = []
+    for schema in (spec.body, spec.query):
+        if schema is not None:
+            hints = get_type_hints(schema, include_extras=True)
+            names += [f.name for f in dataclasses.fields(schema) if "UUID" in repr(hints[f.name])]
+    return names
 
 
 def test_every_route_with_an_id_has_a_scope_case() -> None:
     with_ids = {(m, p) for m, p, _ in routes() if "{" in p}
-    assert len(SCOPE_BY_ROUTE) == len(SCOPE), "two cases for one route"
-    assert sorted(with_ids - set(SCOPE_BY_ROUTE) - set(UNSCOPED)) == []
-    assert sorted((set(SCOPE_BY_ROUTE) | set(UNSCOPED)) - with_ids) == []
-    assert set(SCOPE_BY_ROUTE).isdisjoint(UNSCOPED)
+    assert len(SCOPE_BY_ROUTE) == len(ALL_SCOPE), "two cases for one route"
+    assert sorted(with_ids - PATH_SCOPE_ROUTES - set(UNSCOPED)) == []
+    assert sorted((PATH_SCOPE_ROUTES | set(UNSCOPED)) - with_ids) == []
+    assert PATH_SCOPE_ROUTES.isdisjoint(UNSCOPED)
+
+
+def test_every_route_with_an_id_in_its_input_has_a_scope_case() -> None:
+    with_ids = set()
+    for route in api_routes():
+        spec = spec_of(getattr(route, "endpoint", None))
+        if isinstance(route, Route) and spec is not None and _input_ids(spec):
+            with_ids |= {(m, route.path) for m in (route.methods or set()) - {"HEAD"}}
+    in_input = {(s.method, s.route) for s in SCOPE_IN_INPUT}
+    assert sorted(with_ids - in_input - set(UNSCOPED_INPUT) - PATH_SCOPE_ROUTES) == []
+    assert sorted((in_input | set(UNSCOPED_INPUT)) - with_ids) == []
 
 
 def test_each_case_has_a_stranger_of_every_allowed_role() -> None:
     """A scope case that forgets, say, the family member who is not linked fails here."""
     missing = []
-    for case in SCOPE:
+    for case in ALL_SCOPE:
         allowed = ALLOWED[(case.method, case.route)]
         assert allowed is not None, f"{case.route} is public; list it in UNSCOPED"
         covered = {STRANGERS[name] for name in case.outsiders}
@@ -812,6 +937,7 @@ async def build_world(client: httpx.AsyncClient, runtime: Runtime, city: City) -
     await checkpoints.checkpoint_all(ledger, force=True)
     ids = {
         "east": str(city.east.id),
+        "community": str(east.id),
         "elder": str(city["elder"].user.id),
         "family_user": str(city["family"].user.id),
         "volunteer": str(city["volunteer"].user.id),
@@ -867,14 +993,14 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, city: City) -> Worl
 async def call(
     client: httpx.AsyncClient, case: Scope, actor: Actor, ids: dict[str, str]
 ) -> httpx.Response:
-    path = case.path.format(**ids) + case.query
+    path = (case.path + case.query).format(**ids)
     if case.method == "GET":
         return await client.get(path, headers=actor.headers)
     body = case.body(ids) if callable(case.body) else case.body
     return await client.post(path, json=body, headers=actor.headers)
 
 
-@pytest.mark.parametrize("case", SCOPE, ids=[f"{s.method} {s.route}" for s in SCOPE])
+@pytest.mark.parametrize("case", ALL_SCOPE, ids=[f"{s.method} {s.route}" for s in ALL_SCOPE])
 async def test_strangers_are_refused_and_the_entitled_pass(
     client: httpx.AsyncClient, world: World, case: Scope
 ) -> None:
