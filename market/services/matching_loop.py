@@ -29,6 +29,7 @@ from market.errors import Conflict
 from market.lifecycle import Action, Change
 from market.models import (
     Booking,
+    BookingEvent,
     BookingState,
     ElderHelperList,
     ElderProfile,
@@ -347,15 +348,35 @@ async def _previous_helpers(booking: Booking) -> tuple[matching.PreviousHelper, 
     return tuple(matching.PreviousHelper(h, r) for h, r in sorted(ratings.items()))
 
 
+async def _dispatched(booking_ids: list[UUID]) -> set[UUID]:
+    """Bookings whose current offer the centre made by hand (their last move to `offered`)."""
+    last: dict[UUID, str] = {}
+    for booking_id, action in (
+        await BookingEvent.filter(booking_id__in=booking_ids, to_state=BookingState.offered.value)
+        .order_by("at", "id")
+        .values_list("booking_id", "action")
+    ):
+        last[booking_id] = action  # type: ignore[index]
+    return {b for b, action in last.items() if action == Action.dispatch.value}
+
+
 async def _sweep(now: datetime) -> None:
-    """Escalate requests past their latest start; expire those whose window closed."""
+    """Escalate requests past their latest start; expire those whose window closed.
+
+    A booking the centre dispatched by hand is not escalated again while its offer is open:
+    the centre chose that helper knowing the hour; a decline or lapse brings it back."""
     open_states = (BookingState.requested, BookingState.offered, BookingState.escalated)
     stale = await Booking.filter(state__in=open_states, window_start__lte=now).order_by("id")
+    dispatched = await _dispatched([b.id for b in stale if b.state is BookingState.offered])
     for booking in stale:
         latest_start = booking.window_end - timedelta(minutes=booking.duration_minutes)
         if booking.window_end <= now:
             change = Change(Action.expire, "the window closed unstaffed")
-        elif latest_start < now and booking.state is not BookingState.escalated:
+        elif (
+            latest_start < now
+            and booking.state is not BookingState.escalated
+            and booking.id not in dispatched
+        ):
             change = Change(Action.escalate, "no helper before the latest start")
         else:
             continue
