@@ -14,9 +14,12 @@ The engine is pure; this module converts rows into its dataclasses and back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -146,12 +149,38 @@ async def _recent_minutes(user_ids: list[UUID], now: datetime) -> Counter[UUID]:
     return out
 
 
-async def _helpers(now: datetime) -> list[tuple[HelperProfile, User]]:
+@dataclass(frozen=True)
+class Box:
+    """A latitude/longitude rectangle; helpers outside it cannot reach any booking inside."""
+
+    south: float
+    north: float
+    west: float
+    east: float
+
+
+def reach_box(bookings: Sequence[Booking], policy: matching.Policy) -> Box:
+    """The bookings' places grown by the farthest any service lets a helper travel."""
+    minutes = max((rule.radius_minutes for rule in policy.rules.values()), default=0)
+    km = policy.travel.reach_km(minutes) * 1.01  # a hair of margin over the sphere's curve
+    lats = [b.latitude for b in bookings]
+    lons = [b.longitude for b in bookings]
+    lat_pad = km / 110.5
+    widest = min(89.0, max(abs(min(lats)), abs(max(lats))) + lat_pad)
+    lon_pad = min(180.0, km / (111.3 * math.cos(math.radians(widest))))
+    return Box(min(lats) - lat_pad, max(lats) + lat_pad, min(lons) - lon_pad, max(lons) + lon_pad)
+
+
+async def _helpers(box: Box) -> list[tuple[HelperProfile, User]]:
+    """Approved, active helpers with a known place inside `box`; the rest of the city is not
+    loaded (a district's round, a suggestion or an emergency reads only its neighbourhood)."""
     profiles = await HelperProfile.filter(
         vetting_status=VettingStatus.approved,
         user__status=UserStatus.active,
-        latitude__isnull=False,
-        longitude__isnull=False,
+        latitude__gte=box.south,
+        latitude__lte=box.north,
+        longitude__gte=box.west,
+        longitude__lte=box.east,
     ).select_related("user")
     return [(p, p.user) for p in profiles]
 
@@ -196,13 +225,22 @@ async def _loads_by_day(user_ids: list[UUID], now: datetime) -> dict[UUID, Count
     return loads
 
 
+async def _match_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
+    black = await Provider.filter(list_status=ListStatus.black).values_list("id", flat=True)
+    return dataclasses.replace(
+        catalogue.matching_policy(version, policy),
+        blacklisted_providers=frozenset(str(p) for p in black),
+    )
+
+
 async def candidate_helpers(
     bookings: Sequence[Booking], version: int, policy: DistrictPolicy, now: datetime
 ) -> tuple[matching.Policy, list[matching.Helper], dict[UUID, frozenset[str]]]:
     """The matcher's policy, every helper it may consider (with their verified certificates),
     and per booking the helpers the market refuses (the elder's blocked list, earlier offers,
     volunteers for a self-paid booking)."""
-    rows = await _helpers(now)
+    match_policy = await _match_policy(version, policy)
+    rows = await _helpers(reach_box(bookings, match_policy))
     user_ids = [user.id for _, user in rows]
     facts = await helper_facts(user_ids)
     loads = await _loads_by_day(user_ids, now)
@@ -232,7 +270,10 @@ async def candidate_helpers(
                     availability_windows(profile.availability, now), busy[user.id]
                 ),
                 capacity=profile.capacity_per_day * len(days),
-                current_load=sum(loads[user.id][day] for day, _ in days),
+                # A day held beyond its capacity must not eat into the other days.
+                current_load=sum(
+                    min(loads[user.id][day], profile.capacity_per_day) for day, _ in days
+                ),
                 capacity_windows=capacity_windows(profile.capacity_per_day, loads[user.id], days),
                 recent_minutes=recent[user.id],
                 rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
@@ -240,15 +281,6 @@ async def candidate_helpers(
                 provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]
             )
         )
-    black = await Provider.filter(list_status=ListStatus.black).values_list("id", flat=True)
-    match_policy = catalogue.matching_policy(version, policy)
-    match_policy = matching.Policy(
-        rules=match_policy.rules,
-        lifting_from_grade=match_policy.lifting_from_grade,
-        lifting_certificates=match_policy.lifting_certificates,
-        blacklisted_providers=frozenset(str(p) for p in black),
-        version=match_policy.version,
-    )
     blocked = await _blocked(bookings, facts)
     return match_policy, helpers, blocked
 

@@ -5,21 +5,26 @@ the elder's priority flags."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from datetime import date, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
 
 import matching
-from market.models import HelperProfile, Offer
+from market.models import Booking, HelperProfile, Offer, Payment
 from market.policy import PriorityFlag
+from market.services.districts import policy_in_force
 from market.services.matching_loop import (
     LOCAL_TIME,
+    candidate_helpers,
     capacity_windows,
     free_windows,
     planning_days,
     priority_groups,
+    reach_box,
 )
 from tests.market.bookings.world import book, now, place_helper, run_round, state_of
 from tests.market.conftest import City
@@ -144,3 +149,28 @@ class TestPriorityGroups:
 
     def test_unknown_flags_are_ignored(self) -> None:
         assert priority_groups(["no_such_flag"]) == frozenset()
+
+
+class TestNeighbourhood:
+    def test_the_box_holds_every_place_a_helper_could_come_from(self) -> None:
+        policy = matching.Policy()
+        booking = Booking(latitude=30.0, longitude=120.0)
+        box = reach_box([booking], policy)
+        km = policy.travel.reach_km(15)
+        for bearing_lat, bearing_lon in ((1, 0), (-1, 0), (0, 1), (0, -1), (0.7, 0.7)):
+            lat = 30.0 + bearing_lat * km / 111.2
+            lon = 120.0 + bearing_lon * km / (111.2 * math.cos(math.radians(30.0)))
+            assert box.south <= lat <= box.north and box.west <= lon <= box.east
+
+    async def test_helpers_far_away_are_not_loaded(self, city: City) -> None:
+        await place_helper(city["volunteer"])
+        await place_helper(city["provider_staff"], lat=31.0, lon=121.0)
+        version, policy = await policy_in_force(city.east.id, now())
+        booking = Booking(latitude=30.0, longitude=120.0, elder_id=city["elder"].user.id)
+        booking.id = uuid4()
+        booking.excluded_helpers = []
+        booking.payment = Payment.public
+        match_policy, helpers, _ = await candidate_helpers([booking], version, policy, now())
+        assert [h.id for h in helpers] == [str(city["volunteer"].user.id)]
+        # The district's lifting rule reaches the matcher too.
+        assert match_policy.lifting_any_of
