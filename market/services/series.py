@@ -1,9 +1,11 @@
 """Recurring series after creation: read them, skip or move one occurrence, end the series.
 
 The bookings are the truth: skipping cancels the occurrence's booking through the ordinary
-cancellation (same window rules, same effects), moving reschedules a booking nobody has taken
-yet, ending cancels every occurrence still ahead. The series row keeps the exceptions as a
-record for people reading it later.
+cancellation (same window rules, same effects, its own transaction), moving reschedules a
+booking nobody has taken yet, ending cancels every occurrence still ahead. The series row keeps
+the exceptions as a record for people reading it later: a move notes itself in the booking's
+transaction; a skip right after its cancellation commits; ending sets the last day first and
+then cancels occurrence by occurrence, so a failure half-way is finished by calling it again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from market.schemas.series import EndSeries, MoveOccurrence, SkipOccurrence
 from market.services import bookings
 from market.services.access import can_see_elder
 from market.services.auth import now_utc
-from market.services.booking_tx import booking_transaction
+from market.services.booking_tx import BookingTransaction, booking_transaction
+from market.services.matching_loop import LOCAL_TIME
 from market.services.requests import MAX_AHEAD, PAST_TOLERANCE
 from market.services.scope import Principal
 
@@ -96,32 +99,27 @@ async def list_for_elder(principal: Principal, elder_id: UUID) -> list[dict[str,
     return [await _view(s) for s in rows]
 
 
-async def _note(series_id: UUID, kind: str, occurrence: date, value: str | None) -> None:
+async def _note_in(
+    tx: BookingTransaction, series_id: UUID, kind: str, occurrence: date, value: str | None
+) -> None:
     """Record an exception on the series row, under its lock so concurrent notes all stay."""
-    async with booking_transaction() as tx:
-        row = (
-            await RecurringSeries.filter(id=series_id)
-            .using_db(tx.connection)
-            .select_for_update()
-            .get()
-        )
-        exceptions = {"skip": [], "move": {}, **row.exceptions}
-        if kind == "skip":
-            exceptions["skip"] = sorted({*exceptions["skip"], occurrence.isoformat()})
-        else:
-            exceptions["move"] = {**exceptions["move"], occurrence.isoformat(): value}
-        await (
-            RecurringSeries.filter(id=series_id)
-            .using_db(tx.connection)
-            .update(exceptions=exceptions)
-        )
+    row = (
+        await RecurringSeries.filter(id=series_id).using_db(tx.connection).select_for_update().get()
+    )
+    exceptions = {"skip": [], "move": {}, **row.exceptions}
+    if kind == "skip":
+        exceptions["skip"] = sorted({*exceptions["skip"], occurrence.isoformat()})
+    else:
+        exceptions["move"] = {**exceptions["move"], occurrence.isoformat(): value}
+    await RecurringSeries.filter(id=series_id).using_db(tx.connection).update(exceptions=exceptions)
 
 
 async def skip(principal: Principal, series_id: UUID, cmd: SkipOccurrence) -> dict[str, Any]:
     series = await _series(principal, series_id)
     booking = await _occurrence(series, cmd.occurrence)
     await bookings.cancel(principal, booking.id, CancelBooking(reason=cmd.reason))
-    await _note(series.id, "skip", cmd.occurrence, None)
+    async with booking_transaction() as tx:
+        await _note_in(tx, series.id, "skip", cmd.occurrence, None)
     return await _view(await RecurringSeries.get(id=series.id))
 
 
@@ -162,13 +160,18 @@ async def move(principal: Principal, series_id: UUID, cmd: MoveOccurrence) -> di
             streams=bookings.streams_for(booking),
         )
         await bookings.withdraw_open_offers(tx, booking, now)
-    await _note(series.id, "move", cmd.occurrence, cmd.to.isoformat())
+        await _note_in(tx, series.id, "move", cmd.occurrence, cmd.to.isoformat())
     return await _view(await RecurringSeries.get(id=series.id))
 
 
 async def end(principal: Principal, series_id: UUID, cmd: EndSeries) -> dict[str, Any]:
-    """Cancel every occurrence not yet served and end the series today."""
+    """End the series today (the elder's local day) and cancel every occurrence not yet
+    served; calling it again finishes what a failure left."""
     series = await _series(principal, series_id)
+    today = datetime.now(LOCAL_TIME).date()
+    if series.until > today:
+        await RecurringSeries.filter(id=series.id).update(until=today)
+        series.until = today
     ahead = await Booking.filter(
         series_id=series.id, state__in=sorted(lifecycle.LIVE_BEFORE_SERVICE)
     ).order_by("occurrence", "id")
@@ -178,8 +181,4 @@ async def end(principal: Principal, series_id: UUID, cmd: EndSeries) -> dict[str
         except Conflict:
             # Taken or finished meanwhile: it is no longer ahead.
             continue
-    today = now_utc().date()
-    if series.until > today:
-        await RecurringSeries.filter(id=series.id).update(until=today)
-        series.until = today
     return await _view(series)

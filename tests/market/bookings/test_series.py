@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from market.models import Booking, BookingEvent, Offer, OfferState, RecurringSeries
+from market.services.matching_loop import LOCAL_TIME
 from tests.market.bookings.world import (
     neighbourhood,
     now,
@@ -236,7 +237,8 @@ class TestEnd:
             "cancelled",
             "cancelled",
         ]
-        assert ended["until"] == now().date().isoformat()
+        # The series ends on the elder's local day, not the server's UTC date.
+        assert ended["until"] == datetime.now(LOCAL_TIME).date().isoformat()
 
     @pytest.mark.parametrize(
         "body",
