@@ -91,11 +91,11 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 # ASCII digits only: int() would also take "1_000", " 5" or full-width digits.
 _DIGITS = re.compile(r"[0-9]{1,18}")
 # The schemes each URL setting may use; other `*_url` settings are outbound webhooks.
-_URL_SCHEMES = {
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
     "database_url": ("sqlite", "postgres", "postgresql"),
     "redis_url": ("redis", "rediss", "unix"),
 }
-_WEBHOOK_SCHEMES = ("http", "https")
+_WEBHOOK_SCHEMES: tuple[str, ...] = ("http", "https")
 _REALTIME_BACKENDS = ("", "memory", "postgres", "redis")
 # Integers are positive; these have an upper bound too (inclusive ranges).
 _INTEGER_RANGES = {"port": (1, 65535)}
