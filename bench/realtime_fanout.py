@@ -19,7 +19,10 @@ servers listen. A client that is disconnected resumes from its last seq (counted
 `reconnects`; its missed events then arrive late, and count with their delay).
 
 Memory per connection: the server processes' resident memory (VmRSS) after all connections are
-subscribed, minus before any, divided by the connections.
+subscribed, minus before any, divided by the connections. CPU per event: the servers' and this
+process's CPU time (user + system) from the first commit until every event was delivered,
+divided by the events; on a shared machine it says what the fan-out costs when the delays
+mostly say how busy the machine was.
 """
 
 from __future__ import annotations
@@ -83,6 +86,17 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raise_file_limit(needed: int) -> None:
@@ -243,6 +257,7 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
             after = sum(rss_kib(p.pid) for p in servers)
             committed: dict[int, float] = {}
             subscribers = readers[: args.subscribers]
+            cpu_before = (client_cpu_seconds(), sum(cpu_seconds(p.pid) for p in servers))
             for n in range(args.events):
                 async with event_transaction() as tx:
                     (event,) = await tx.publish([stream], "bench.tick", {"n": n})
@@ -254,6 +269,8 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
                 len(r.arrivals) < len(committed) for r in subscribers
             ):
                 await asyncio.sleep(0.1)
+            client_cpu = client_cpu_seconds() - cpu_before[0]
+            server_cpu = sum(cpu_seconds(p.pid) for p in servers) - cpu_before[1]
             # Per event: when its last subscriber had it (the whole fan-out's duration).
             whole = [
                 (max(r.arrivals[seq] for r in subscribers) - at) * 1000
@@ -289,6 +306,10 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
         "rss_before_mib": round(before / 1024, 1),
         "rss_after_mib": round(after / 1024, 1),
         "kib_per_connection": round((after - before) / args.connections, 1),
+        # CPU time spent while the events were committed and delivered, per event: what the
+        # fan-out costs whatever else the machine runs (the delays depend on that).
+        "server_cpu_ms_per_event": round(server_cpu / args.events * 1000, 1),
+        "client_cpu_ms_per_event": round(client_cpu / args.events * 1000, 1),
         "delivered": len(delays),
         "expected": expected,
         "reconnects": reconnects,
