@@ -410,6 +410,10 @@ class LedgerRules:
         )
 
 
+# The longest an unacknowledged emergency may wait for either escalation step: a day.
+EMERGENCY_DELAY_LIMIT_SECONDS = 86_400
+
+
 @dataclass(frozen=True)
 class BookingRules:
     checkin_distance_tolerance_metres: int = 200
@@ -420,7 +424,9 @@ class BookingRules:
     emergency_fanout: int = 5
     # An emergency nobody acknowledged (no helper accepted it, the centre did not acknowledge
     # it) escalates: to the centre's duty feed, then to the outbound webhook (an SMS gateway),
-    # each this long after the call. 0 alerts the duty feed at once.
+    # each this long after the call. 0 alerts the duty feed at once; at most a day
+    # (`EMERGENCY_DELAY_LIMIT_SECONDS`): a longer wait is no escalation, and a huge one would
+    # not fit a date.
     emergency_duty_feed_after_seconds: int = field(default=60, metadata=ADDED_LATER)
     emergency_webhook_after_seconds: int = field(default=180, metadata=ADDED_LATER)
     # An hours- or pool-paid booking cancelled inside its service's cancellation window once a
@@ -443,14 +449,19 @@ class BookingRules:
         _require(self.offer_timeout_seconds >= 1, "offer_timeout_seconds", "must be positive")
         _require(self.emergency_fanout >= 1, "emergency_fanout", "must be positive")
         _require(
-            self.emergency_duty_feed_after_seconds >= 0,
+            0 <= self.emergency_duty_feed_after_seconds <= EMERGENCY_DELAY_LIMIT_SECONDS,
             "emergency_duty_feed_after_seconds",
-            "must be 0 or more",
+            f"must be 0-{EMERGENCY_DELAY_LIMIT_SECONDS}",
         )
         _require(
             self.emergency_webhook_after_seconds >= self.emergency_duty_feed_after_seconds,
             "emergency_webhook_after_seconds",
             "must not come before emergency_duty_feed_after_seconds",
+        )
+        _require(
+            self.emergency_webhook_after_seconds <= EMERGENCY_DELAY_LIMIT_SECONDS,
+            "emergency_webhook_after_seconds",
+            f"must be at most {EMERGENCY_DELAY_LIMIT_SECONDS}",
         )
         _require(
             0 <= self.late_cancellation_charge_bp <= 10_000,

@@ -464,7 +464,12 @@ async def _match_district(district_id: UUID, bookings: list[Booking], now: datet
     routine = [b for b in bookings if not b.emergency]
     offered = 0
     for booking in emergencies:
-        offered += await emergency_fanout(booking.id, now=now)
+        try:
+            offered += await emergency_fanout(booking.id, now=now)
+        except Exception:
+            # One emergency that cannot be fanned out must not hold up the district's others,
+            # nor its routine requests; the next round tries it again.
+            log.exception("emergency fan-out of booking %s failed", booking.id)
     if not routine:
         return offered
     match_policy, helpers, blocked = await candidate_helpers(routine, version, policy, now)
