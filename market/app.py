@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        # First: a webhook it cannot use stops the start before anything is opened.
+        escalator = Escalator.from_settings(settings)
         db.prepare_sqlite_path(settings.database_url)
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
             if check_migrations:
@@ -70,7 +72,6 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             start_checkpointer(runtime.ledger)
             runtime.background(access.purge_access_log_forever())
             runtime.realtime = RealtimeService.start(settings)
-            escalator = Escalator.from_settings(settings)
             if settings.matching_enabled:
                 runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
                 runtime.background(escalator.run_forever())

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,8 +98,15 @@ _URL_SCHEMES: dict[str, tuple[str, ...]] = {
 }
 _WEBHOOK_SCHEMES: tuple[str, ...] = ("http", "https")
 _REALTIME_BACKENDS = ("", "memory", "postgres", "redis")
-# Integers are positive; these have an upper bound too (inclusive ranges).
-_INTEGER_RANGES = {"port": (1, 65535)}
+# Integers are positive; these have an upper bound too (inclusive ranges). The webhook's
+# backoff doubles up to 60 s per wait, so a longer first wait means nothing.
+_INTEGER_RANGES = {
+    "port": (1, 65535),
+    "emergency_webhook_attempts": (1, 20),
+    "emergency_webhook_backoff_seconds": (1, 60),
+}
+# The HMAC key signing every emergency webhook request, in bytes (UTF-8).
+MIN_WEBHOOK_SECRET_BYTES = 16
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -153,6 +161,30 @@ def _convert(name: str, raw: str, current: object, attribute: str) -> object:
     return raw
 
 
+def _check_emergency_webhook(settings: Settings) -> None:
+    """A webhook URL must name a host the service can reach and come with its signing key;
+    checked here so that `eldercare` stops before starting anything, naming the variable."""
+    url = settings.emergency_webhook_url
+    if not url:
+        return
+    name = "ELDERCARE_EMERGENCY_WEBHOOK_URL"
+    problem = f"{name} must be http(s)://host[:port]/path, got {url!r}"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise SettingsError(problem)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise SettingsError(problem) from None
+    if parts.scheme not in _WEBHOOK_SCHEMES or not parts.hostname or port == 0:
+        raise SettingsError(problem)
+    if len(settings.emergency_webhook_secret.encode()) < MIN_WEBHOOK_SECRET_BYTES:
+        raise SettingsError(
+            f"ELDERCARE_EMERGENCY_WEBHOOK_SECRET must be set, at least "
+            f"{MIN_WEBHOOK_SECRET_BYTES} bytes, when {name} is (it signs every request)"
+        )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from `environ` (default: the process environment) over the defaults.
 
@@ -179,4 +211,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ("postgres://", "postgresql://")
     ):
         raise SettingsError("ELDERCARE_REALTIME_BACKEND=postgres needs a PostgreSQL DATABASE_URL")
+    _check_emergency_webhook(settings)
     return settings

@@ -38,7 +38,7 @@ from market.emergency.models import CallState, EmergencyCall, Escalation, StepKi
 from market.models import Booking, BookingState, District
 from market.realtime.webhook import WebhookAttempt, WebhookRefused, WebhookResult, send_webhook
 from market.services.booking_tx import BookingTransaction, booking_transaction
-from market.settings import Settings
+from market.settings import MIN_WEBHOOK_SECRET_BYTES, Settings
 
 log = logging.getLogger("eldercare.emergency")
 
@@ -61,7 +61,7 @@ ROUND_LIMIT = 500
 CHECK_SECONDS = 1.0
 ATTEMPT_TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 60.0
-MIN_SECRET_BYTES = 16
+MIN_SECRET_BYTES = MIN_WEBHOOK_SECRET_BYTES
 
 
 def utc_now() -> datetime:

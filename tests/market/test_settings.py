@@ -130,3 +130,113 @@ def test_the_service_stops_with_the_message(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variable", sorted(ENVIRONMENT))
 def test_every_setting_is_documented_in_readme(variable: str) -> None:
     assert f"`{variable}`" in (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+WEBHOOK_SECRET = "0123456789abcdef"
+
+
+def webhook_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "ELDERCARE_EMERGENCY_WEBHOOK_URL": "https://sms.example/hook",
+        "ELDERCARE_EMERGENCY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://:80",
+        "https:///sms",
+        "http://",
+        "https://user@/sms",
+        "https://gateway:99999/sms",
+        "https://gateway:port/sms",
+        "https://gateway:0/sms",
+        "https://[::1/sms",
+        "https://gate way/sms",
+        "https://gateway/sms\n",
+        "ftp://gateway/sms",
+        "gateway/sms",
+    ],
+)
+def test_a_webhook_url_without_a_usable_host_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="ELDERCARE_EMERGENCY_WEBHOOK_URL"):
+        load_settings(webhook_env(ELDERCARE_EMERGENCY_WEBHOOK_URL=url))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://sms.example/hook", "http://127.0.0.1:8080/sms?to=duty", "https://[::1]:8443/x"],
+)
+def test_a_webhook_url_with_a_host_is_taken(url: str) -> None:
+    settings = load_settings(webhook_env(ELDERCARE_EMERGENCY_WEBHOOK_URL=url))
+    assert settings.emergency_webhook_url == url
+    assert settings.emergency_webhook_secret == WEBHOOK_SECRET
+
+
+# The last is five characters of three bytes each: 15 bytes.
+@pytest.mark.parametrize("secret", [None, "", "fifteen-bytes!!", "短密钥短密"])
+def test_a_webhook_url_needs_a_secret_of_sixteen_bytes(secret: str | None) -> None:
+    env = webhook_env()
+    if secret is None:
+        del env["ELDERCARE_EMERGENCY_WEBHOOK_SECRET"]
+    else:
+        env["ELDERCARE_EMERGENCY_WEBHOOK_SECRET"] = secret
+    with pytest.raises(SettingsError, match="ELDERCARE_EMERGENCY_WEBHOOK_SECRET"):
+        load_settings(env)
+
+
+def test_sixteen_bytes_of_utf8_are_enough_and_no_url_needs_no_secret() -> None:
+    secret = "密钥密钥密钥ab"  # 6 characters of 3 bytes and 2 of one: 20 bytes
+    assert load_settings(webhook_env(ELDERCARE_EMERGENCY_WEBHOOK_SECRET=secret))
+    assert load_settings({"ELDERCARE_EMERGENCY_WEBHOOK_SECRET": ""}).emergency_webhook_url == ""
+    assert load_settings({}).emergency_webhook_secret == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ELDERCARE_EMERGENCY_WEBHOOK_ATTEMPTS", "21"),
+        ("ELDERCARE_EMERGENCY_WEBHOOK_ATTEMPTS", "25"),
+        ("ELDERCARE_EMERGENCY_WEBHOOK_BACKOFF_SECONDS", "61"),
+    ],
+)
+def test_webhook_counts_out_of_range_are_refused(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(webhook_env(**{variable: value}))
+
+
+def test_webhook_counts_at_their_bounds_are_taken() -> None:
+    settings = load_settings(
+        webhook_env(
+            ELDERCARE_EMERGENCY_WEBHOOK_ATTEMPTS="20",
+            ELDERCARE_EMERGENCY_WEBHOOK_BACKOFF_SECONDS="60",
+        )
+    )
+    assert (settings.emergency_webhook_attempts, settings.emergency_webhook_backoff_seconds) == (
+        20,
+        60,
+    )
+
+
+def test_a_bad_webhook_stops_the_service_before_it_starts(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ELDERCARE_DATA_DIR": str(tmp_path),
+        "ELDERCARE_EMERGENCY_WEBHOOK_URL": "http://:80",
+        "ELDERCARE_EMERGENCY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "market.cli", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ELDERCARE_EMERGENCY_WEBHOOK_URL" in result.stderr and "Traceback" not in result.stderr
+    # Nothing was opened: no database file, no keys.
+    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from tests.market.bookings.world import book, neighbourhood, post, set_policy
 from tests.market.conftest import City, build_city, make_actor
 from tests.market.emergency.gateway import gateway_server
 from tests.market.emergency.world import SECRET, emergency, kinds, reload
-from tests.market.harness import running
+from tests.market.harness import LifespanApp, running
 
 
 def record_path(call_id: object) -> str:
@@ -293,3 +293,26 @@ async def test_the_lifespan_runs_the_timer_through_to_the_webhook(
                 "webhook_delivered",
             ]
         assert len(gateway.received) == 1
+
+
+async def test_a_webhook_it_cannot_use_stops_the_lifespan_before_anything_opens(
+    tmp_path: Path,
+) -> None:
+    """Settings built in code skip `load_settings`; the lifespan still refuses them first,
+    before the database, the runtime and its key files are opened (nothing to leak)."""
+    data = tmp_path / "data"
+    settings = Settings(
+        database_url=f"sqlite://{data / 'eldercare.sqlite3'}",
+        data_dir=data,
+        keys_dir=data / "keys",
+        matching_enabled=False,
+        emergency_webhook_url="http://:80",
+        emergency_webhook_secret=SECRET.decode(),
+    )
+    app = LifespanApp(create_app(settings, check_migrations=False))
+    with pytest.raises(RuntimeError, match="ELDERCARE_EMERGENCY_WEBHOOK_URL"):
+        await app.startup()
+    assert app._task is not None
+    with pytest.raises(ValueError, match="ELDERCARE_EMERGENCY_WEBHOOK_URL"):
+        await app._task  # the lifespan ended with the refusal
+    assert not data.exists()
