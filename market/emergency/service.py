@@ -3,8 +3,9 @@
 Who may read a call: centre admins of its district (or a district above it), the elder, and
 family members with an approved link to the elder. Only centre admins acknowledge; a helper
 acknowledges by accepting the offer (`calls.helper_accepted`). The elder's side sees every
-step, but not the helper ids a call was offered to, the admins' ids or the webhook's errors:
-those are for the centre.
+step and who took it by role, but no person's id (not the helpers a call was offered to, not
+the helper or admin who acknowledged it) and not the webhook's errors: those are for the
+centre. The helper who is coming is on the booking itself.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ELDER_SIDE_DETAIL = frozenset(
         "via",
         "handling",
         "booking_state",
+        "action",
         "unacknowledged",
         "attempt",
         "policy_version",
@@ -38,7 +40,6 @@ ELDER_SIDE_DETAIL = frozenset(
         "webhook_due_at",
     }
 )
-HELPER_ROLES = frozenset({Role.volunteer.value, Role.provider_staff.value})
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,7 @@ def step_json(step: EmergencyStep, *, centre: bool) -> dict[str, Any]:
     actor_id = str(step.actor_id) if step.actor_id else None
     if not centre:
         detail = {k: v for k, v in detail.items() if k in ELDER_SIDE_DETAIL}
-        if step.actor_role not in HELPER_ROLES:
-            actor_id = None
+        actor_id = None  # the role says enough: helper and staff ids stay with the centre
     return {
         "seq": step.seq,
         "kind": step.kind.value,
@@ -166,11 +166,7 @@ def step_json(step: EmergencyStep, *, centre: bool) -> dict[str, Any]:
 
 def view_json(view: CallView) -> dict[str, Any]:
     body = call_json(view.call)
-    if (
-        not view.centre
-        and body["acknowledgement"]
-        and body["acknowledgement"]["role"] not in HELPER_ROLES
-    ):
+    if not view.centre and body["acknowledgement"]:
         body["acknowledgement"]["by"] = None
     body["steps"] = [step_json(s, centre=view.centre) for s in view.steps]
     return body

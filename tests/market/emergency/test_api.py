@@ -4,6 +4,7 @@ escalation timer the app's lifespan runs on its own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tortoise.exceptions import OperationalError
 
 from market.app import create_app
 from market.emergency.models import CallState, EmergencyStep, StepKind, WebhookState
-from market.models import FamilyLink, LinkStatus, Role
+from market.models import FamilyLink, LinkStatus, Offer, Role
 from market.services.runtime import Runtime
 from market.settings import Settings
 from tests.market.bookings.world import book, neighbourhood, post, set_policy
@@ -72,6 +73,46 @@ class TestReading:
         ack = response.json()["emergency"]["acknowledgement"]
         assert ack["via"] == "centre" and ack["role"] == "centre_admin" and ack["by"] is None
         assert response.json()["emergency"]["steps"][-1]["actor_id"] is None
+
+    async def test_the_elder_side_sees_who_acknowledged_by_role_only(
+        self, client: httpx.AsyncClient, city: City
+    ) -> None:
+        """A helper's accept and a helper coming after the centre: the elder and family see
+        the roles, never a helper's or an admin's id; the centre sees both ids."""
+        await neighbourhood(city)
+        for first in ("helper", "centre"):
+            booking, call = await emergency(client, city["elder"])
+            if first == "centre":
+                assert (await post(client, city["centre_admin"], ack_path(call.id))).is_success
+            offer = await Offer.get(booking_id=booking["id"], helper_id=city["volunteer"].user.id)
+            accepted = await post(client, city["volunteer"], f"/api/v1/offers/{offer.id}/accept")
+            assert accepted.status_code == 200, accepted.text
+            expected_kinds = ["created", "offered", "acknowledged"]
+            if first == "centre":
+                expected_kinds.append("helper_accepted")
+            for reader in ("elder", "family"):
+                for path in (record_path(call.id), f"/api/v1/bookings/{booking['id']}/emergency"):
+                    record = (await client.get(path, headers=city[reader].headers)).json()
+                    record = record["emergency"]
+                    assert [s["kind"] for s in record["steps"]] == expected_kinds
+                    assert all(s["actor_id"] is None for s in record["steps"])
+                    roles = [s["actor_role"] for s in record["steps"][2:]]
+                    ack = record["acknowledgement"]
+                    assert ack["by"] is None
+                    if first == "helper":
+                        assert ack["role"] == "volunteer" and ack["via"] == "accept"
+                        assert roles == ["volunteer"]
+                    else:
+                        assert ack["role"] == "centre_admin" and ack["via"] == "centre"
+                        assert roles == ["centre_admin", "volunteer"]
+                    text = json.dumps(record)
+                    for person in ("volunteer", "provider_staff", "centre_admin"):
+                        assert str(city[person].user.id) not in text
+            centre = await client.get(record_path(call.id), headers=city["centre_admin"].headers)
+            steps = centre.json()["emergency"]["steps"]
+            assert steps[-1]["actor_id"] == str(city["volunteer"].user.id)
+            expected_by = city["volunteer" if first == "helper" else "centre_admin"].user.id
+            assert centre.json()["emergency"]["acknowledgement"]["by"] == str(expected_by)
 
     async def test_unrelated_people_are_refused(
         self, client: httpx.AsyncClient, runtime: Runtime, city: City
