@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ledger.entries import MAX_TEXT
+from ledger.entries import check_text
+from ledger.errors import InvalidEntry
 from market.errors import InvalidInput, NotFound
 from market.models import Role
 from market.routes.spec import ALL_ROLES, endpoint
@@ -80,13 +81,16 @@ def _district(request: Request) -> str:
 
 
 def _entry_id(raw: str) -> str:
-    # An id the ledger could never have stored is refused before it reaches the column.
-    if not 1 <= len(raw) <= MAX_TEXT:
+    # An id the ledger could never have stored (too long, a NUL or other control character
+    # PostgreSQL refuses in text) is refused before it reaches the column.
+    try:
+        check_text("entry_id", raw)
+    except InvalidEntry as exc:
         raise InvalidInput(
             "invalid_input",
-            f"entry_id must have 1-{MAX_TEXT} characters",
-            [{"field": "entry_id", "problem": f"must have 1-{MAX_TEXT} characters"}],
-        )
+            f"entry_id {exc.reason}",
+            [{"field": "entry_id", "problem": exc.reason}],
+        ) from None
     return raw
 
 
