@@ -485,8 +485,8 @@ class RetentionRules:
     records_years: int = 5
 
     def __post_init__(self) -> None:
-        _require(self.access_log_years >= 1, "access_log_years", "must be positive")
-        _require(self.records_years >= 1, "records_years", "must be positive")
+        _require(1 <= self.access_log_years <= 100, "access_log_years", "must be 1-100")
+        _require(1 <= self.records_years <= 100, "records_years", "must be 1-100")
 
 
 @dataclass(frozen=True)

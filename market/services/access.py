@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from datetime import UTC, datetime
 from uuid import UUID
+
+from tortoise.expressions import Subquery
 
 from market.models import AccessLog, FamilyLink, LinkStatus, Role, User
 from market.services.districts import policy_in_force
@@ -76,29 +77,34 @@ async def purge_access_log(*, now: datetime) -> int:
     now for the subject's district (whose data was read); returns how many were deleted."""
 
     horizon = years_before(now, MIN_RETENTION_YEARS)
-    subjects = (
-        await AccessLog.filter(at__lt=horizon).distinct().values_list("subject_id", flat=True)
+    # Subqueries, not id lists: a city's subjects would overflow a statement's parameters.
+    old_subjects = Subquery(AccessLog.filter(at__lt=horizon).values("subject_id"))
+    districts = (
+        await User.filter(id__in=old_subjects).distinct().values_list("district_id", flat=True)
     )
-    by_district: dict[UUID, list[UUID]] = defaultdict(list)
-    for subject_id, district_id in await User.filter(id__in=list(subjects)).values_list(
-        "id", "district_id"
-    ):
-        by_district[district_id].append(subject_id)
     removed = 0
-    for district_id, subject_ids in by_district.items():
-        version, rules = await policy_in_force(district_id, now)
-        cutoff = years_before(now, rules.retention.access_log_years)
-        count = await AccessLog.filter(subject_id__in=subject_ids, at__lt=cutoff).delete()
-        if count:
-            log.info(
-                "deleted %d access-log rows past %s (policy version %d, district %s)",
-                count,
-                RETENTION_RULE,
-                version,
-                district_id,
-            )
-        removed += count
+    for district_id in sorted(districts):
+        try:
+            removed += await _purge_district(district_id, now=now)
+        except Exception:  # one district's failure must not keep the others' rows forever
+            log.exception("access-log retention failed for district %s", district_id)
     return removed
+
+
+async def _purge_district(district_id: UUID, *, now: datetime) -> int:
+    version, rules = await policy_in_force(district_id, now)
+    cutoff = years_before(now, rules.retention.access_log_years)
+    residents = Subquery(User.filter(district_id=district_id).values("id"))
+    count = await AccessLog.filter(subject_id__in=residents, at__lt=cutoff).delete()
+    if count:
+        log.info(
+            "deleted %d access-log rows past %s (policy version %d, district %s)",
+            count,
+            RETENTION_RULE,
+            version,
+            district_id,
+        )
+    return count
 
 
 async def purge_access_log_forever(interval_seconds: float = RETENTION_CHECK_SECONDS) -> None:

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
+import pytest
 
 from market import policy
 from market.models import AccessLog, District, DistrictPolicy
+from market.services import access
 from market.services.access import purge_access_log, years_before
 from tests.market.conftest import City
 
@@ -77,3 +79,29 @@ async def test_nothing_to_do_is_harmless(client: httpx.AsyncClient, city: City) 
     assert await purge_access_log(now=NOW) == 0
     assert await purge_access_log(now=NOW) == 0
     assert await AccessLog.all().count() == 1
+
+
+async def test_one_districts_failure_does_not_keep_the_others_rows(
+    client: httpx.AsyncClient, city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    east_elder, west_elder = city["elder"].user.id, city.west_admin.user.id
+    admin = city["centre_admin"].user.id
+    await read_at(admin, east_elder, years_before(NOW, 4))
+    west_old = await read_at(admin, west_elder, years_before(NOW, 4))
+    real = access.policy_in_force
+
+    async def broken_for_east(district_id: UUID, at: datetime) -> object:
+        if district_id != city.west.id:
+            raise RuntimeError("a broken policy record")
+        return await real(district_id, at)
+
+    monkeypatch.setattr(access, "policy_in_force", broken_for_east)
+    assert await purge_access_log(now=NOW) == 1
+    assert west_old not in await remaining()
+
+
+def test_retention_years_are_bounded() -> None:
+    content = policy.policy_to_json(policy.DEFAULT_POLICY)
+    content["retention"]["access_log_years"] = 5000
+    with pytest.raises(policy.PolicyInvalid, match="access_log_years"):
+        policy.policy_from_json(content)
