@@ -124,7 +124,7 @@ async def create_provider(request: Request) -> Response:
 
 
 @endpoint(
-    summary="Providers of a district you administer (by list status or service)",
+    summary="Providers of a district you administer (by list status or service), with ratings",
     tag="providers",
     roles=[Role.centre_admin],
     query=ProviderListQuery,
@@ -132,7 +132,9 @@ async def create_provider(request: Request) -> Response:
 async def list_providers(request: Request) -> Response:
     query = parse_query(request, ProviderListQuery)
     rows = await helpers.list_providers(auth.current(request), query)
-    return JSONResponse({"providers": [helpers.provider_json(p) for p in rows]})
+    ratings = await helpers.provider_ratings([p.id for p in rows])
+    views = [helpers.provider_json(p, ratings.get(p.id)) for p in rows]
+    return JSONResponse({"providers": views})
 
 
 @endpoint(

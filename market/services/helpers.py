@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from tortoise.expressions import Subquery
+from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -284,8 +285,31 @@ async def set_listing(principal: Principal, provider_id: UUID, cmd: ProviderList
     return provider
 
 
-def provider_json(provider: Provider) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class ProviderRating:
+    """The elders' stars for the provider's staff: what the official star grade is read beside."""
+
+    stars: int
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        average = round(self.stars / self.count, 2) if self.count else None
+        return {"average": average, "count": self.count}
+
+
+async def provider_ratings(provider_ids: list[UUID]) -> dict[UUID, ProviderRating]:
+    rows = (
+        await HelperProfile.filter(provider_id__in=provider_ids)
+        .group_by("provider_id")
+        .annotate(stars=Sum("rating_sum"), count=Sum("rating_count"))
+        .values_list("provider_id", "stars", "count")
+    )
+    return {p: ProviderRating(int(s or 0), int(c or 0)) for p, s, c in rows}  # type: ignore[misc]
+
+
+def provider_json(provider: Provider, rating: ProviderRating | None = None) -> dict[str, Any]:
     return {
+        "rating": (rating or ProviderRating(0, 0)).to_json(),
         "id": str(provider.id),
         "name": provider.name,
         "district_id": str(provider.district_id),  # type: ignore[attr-defined]

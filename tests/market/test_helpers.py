@@ -24,7 +24,7 @@ from market.models import (
     VettingStatus,
 )
 from market.services.runtime import Runtime
-from tests.market.conftest import City, sign_in
+from tests.market.conftest import City, make_actor, sign_in
 
 NUMBER = "BJ-2025-004417"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -150,6 +150,22 @@ class TestProviderList:
             "providers"
         ]
         assert west["id"] == str(made["west"].id) and west["prices_fen"] == {"meal": 1000}
+
+    async def test_elders_stars_for_the_staff_add_up_per_provider(
+        self, client: httpx.AsyncClient, runtime: Runtime, city: City
+    ) -> None:
+        made = await providers(city)
+        await HelperProfile.filter(user_id=city["provider_staff"].user.id).update(
+            provider_id=made["baths"].id, rating_sum=14, rating_count=3
+        )
+        second = await make_actor(client, runtime, Role.provider_staff, city.east_community)
+        await HelperProfile.filter(user_id=second.user.id).update(
+            provider_id=made["baths"].id, rating_sum=5, rating_count=1
+        )
+        response = await client.get("/api/v1/providers", headers=city["centre_admin"].headers)
+        ratings = {p["name"]: p["rating"] for p in response.json()["providers"]}
+        assert ratings["Bath Care"] == {"average": 4.75, "count": 4}
+        assert ratings["Meals Co"] == {"average": None, "count": 0}
 
     async def test_filters_and_pages(self, client: httpx.AsyncClient, city: City) -> None:
         await providers(city)
