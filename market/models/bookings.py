@@ -6,6 +6,7 @@ Every booking carries its district so the tables can be sharded by district late
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -30,10 +31,16 @@ class BookingState(StrEnum):
 
 
 class Payment(StrEnum):
+    # District-funded: a volunteer's hours are minted (issuance).
     public = "public"
+    # From the time account of the elder or a redeeming relative (`Booking.payer_id`).
     hours = "hours"
+    # A monthly voucher pays a share of a provider's price; the elder pays the rest.
     subsidy = "subsidy"
+    # The elder pays a provider's price.
     self_paid = "self"
+    # Hours donated to the district pool pay for an elder who has none.
+    pool = "pool"
 
 
 class OfferState(StrEnum):
@@ -126,13 +133,43 @@ class Booking(Model):
     dispute_reason = fields.TextField(null=True)
     dispute_decision = fields.CharField(max_length=16, null=True)
     settled_at = fields.DatetimeField(null=True)
+    # -- payment (services/payments.py, services/settlement.py) --
+    # Minutes held for an `hours` or `pool` booking while it is live, and the chain they are
+    # held in (the payer's, or the elder's district for the pool); released when it ends.
+    hold_minutes = fields.IntField(null=True)
+    hold_chain = fields.CharField(max_length=64, null=True)
+    # `self` and `subsidy`: the highest price of the district's providers when booked (fen),
+    # and for `subsidy` the voucher share held against the elder's month (local month).
+    quote_fen = fields.IntField(null=True)
+    voucher_hold_fen = fields.IntField(null=True)
+    voucher_month = fields.CharField(max_length=7, null=True)
+    # What settled: the serving provider's price, the voucher's share, the elder's part, the
+    # minutes moved, and how it was funded (entry ids, transfer id).
+    price_fen = fields.IntField(null=True)
+    voucher_fen = fields.IntField(null=True)
+    copay_fen = fields.IntField(null=True)
+    charged_minutes = fields.IntField(null=True)
+    settlement: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    # No volunteer took an hours- or pool-paid booking in time: the district buys it from a
+    # provider (guaranteed redemption), whose staff may be offered it from then on.
+    guaranteed_at = fields.DatetimeField(null=True)
+    # Settlement attempts that ended without moving hours (a transfer voided, a refusal), and
+    # the latest refusal: a retry uses a new ledger id, so a refused id never succeeds later.
+    settle_attempt = fields.IntField(default=0)
+    settle_blocked: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     rating = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "booking"
-        indexes = (("state", "window_start"),)
+        # Holds are summed per payer and per pool chain, vouchers per elder and month.
+        indexes = (
+            ("state", "window_start"),
+            ("payer_id", "state"),
+            ("hold_chain", "payment", "state"),
+            ("elder_id", "voucher_month"),
+        )
 
 
 class BookingEvent(Model):

@@ -52,7 +52,13 @@ async def _render(request: Request, booking_id: object, status: int = 200) -> Re
     "district. An `Idempotency-Key` header makes retries safe: the same key with the same body "
     "answers with the same bookings, with another body 409. A recurrence expands into one "
     "booking per occurrence; an emergency is offered to the nearest helpers and the centre at "
-    "once.",
+    "once. Payment: `public` (district-funded), `hours` (the elder's or a redeeming relative's "
+    "time account: the booked minutes are held, 409 `payment.insufficient_hours` if they are "
+    "not there), `pool` (donated hours, for elders of `time_bank.pool_priority` without enough "
+    "hours), `subsidy` (a voucher share of a provider's price, within "
+    "`vouchers.monthly_cap_fen` per month) or `self` (a provider's price; 409 "
+    "`payment.unpriced` when no provider of the district prices the service). What is held "
+    "shows in each booking's `payment_detail`.",
 )
 async def create_request(request: Request) -> Response:
     key = requests.check_idempotency_key(request.headers.get("idempotency-key"))
@@ -108,7 +114,9 @@ async def get_booking(request: Request) -> Response:
     roles=PARTIES,
     body=CancelBooking,
     description="The elder side or centre cancels (free before the service's cancellation "
-    "window, late after it); the booked helper drops out and the booking is re-staffed.",
+    "window, late after it); the booked helper drops out and the booking is re-staffed. An "
+    "hours or pool hold is released; late, after a helper accepted, "
+    "`bookings.late_cancellation_charge_bp` of it pays that helper.",
 )
 async def cancel(request: Request) -> Response:
     cmd = await parse_body(request, CancelBooking)
@@ -156,7 +164,11 @@ async def check_out(request: Request) -> Response:
     roles=PARTIES,
     body=ConfirmBooking,
     description="The elder, linked family or the centre confirm; a helper only with the "
-    "elder side's one-time code. Confirmation settles the hours.",
+    "elder side's one-time code. Confirmation settles: hours minted, paid by the payer (across "
+    "districts by the two-phase transfer), from the pool or redeemed to the district, or a "
+    "provider's price recorded. A settlement that cannot happen yet (the helper's account cap, "
+    "a voided transfer) leaves the booking confirmed with `payment_detail.settle_blocked` and "
+    "is retried.",
 )
 async def confirm(request: Request) -> Response:
     cmd = await parse_body(request, ConfirmBooking)

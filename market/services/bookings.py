@@ -46,7 +46,7 @@ from market.schemas.bookings import (
     ReportNoShow,
     StateReason,
 )
-from market.services import settlement
+from market.services import payments, settlement
 from market.services.access import is_linked_family
 from market.services.auth import now_utc
 from market.services.booking_tx import BookingTransaction, booking_transaction
@@ -130,6 +130,7 @@ def booking_json(
         "no_show_side": booking.no_show_side,
         "dispute_decision": booking.dispute_decision,
         "rating": booking.rating,
+        "payment_detail": payments.payment_view(booking),
         # The elder's side and the centre see who is coming; other helpers offered it do not.
         "helper_name": helper_name if party in (Party.elder_side, Party.centre) else None,
     }
@@ -274,17 +275,19 @@ async def cancel(principal: Principal, booking_id: UUID, cmd: CancelBooking) -> 
     window = policy.services.rule(ServiceCode(booking.service)).cancellation_window_minutes
     late = now > booking.window_start - timedelta(minutes=window)
     outcome = "late" if late else "free"
-    change = Change(
-        Action.cancel,
-        cmd.reason,
-        detail={"cancellation_window_minutes": window, "effect": outcome},
-        columns={"outcome": outcome},
-    )
+    detail: dict[str, Any] = {"cancellation_window_minutes": window, "effect": outcome}
+    # An hours or pool hold is released by the cancellation; late, the policy may charge part.
+    charge = await settlement.late_charge_minutes(booking) if late else 0
+    if booking.hold_minutes is not None:
+        detail.update(hold_minutes=booking.hold_minutes, charge_minutes=charge)
+    change = Change(Action.cancel, cmd.reason, detail=detail, columns={"outcome": outcome})
     async with booking_transaction() as tx:
         await lifecycle.apply(
             tx, booking, change, actor(principal, party), now=now, streams=streams_for(booking)
         )
         await withdraw_open_offers(tx, booking, now)
+    if charge:
+        await settlement.charge_late_cancellation(booking, charge, now=now)
     return booking
 
 

@@ -1,18 +1,46 @@
-"""Who may serve a booking, decided by the district policy in force; refusals name the rule."""
+"""Who may serve a booking, decided by the district policy in force and by how the booking is
+paid; refusals name the rule.
+
+Payment rules (`payment_rule`), checked when a helper accepts or is dispatched and handed to
+the matcher as blocked pairs:
+- `self` and `subsidy` buy a provider's priced service: provider staff only, of a provider
+  that prices the service and is not black-listed (`payment.provider_only`, `payment.unpriced`);
+- `hours` and `pool` pay volunteers first: provider staff only once the district guaranteed
+  the booking (`payment.volunteers_first`, see services/payments.py);
+- `pool` hours stay in their district's chain: the volunteer must keep hours there
+  (`payment.pool_other_district`).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
+from ledger.entries import check_district
+from ledger.errors import InvalidEntry
 from market import catalogue
 from market.assessment import Level
 from market.errors import Forbidden, NotFound
-from market.models import Booking, Certificate, ElderProfile, HelperProfile, UserStatus
+from market.models import (
+    Booking,
+    Certificate,
+    District,
+    ElderProfile,
+    HelperProfile,
+    ListStatus,
+    Payment,
+    Provider,
+    User,
+    UserStatus,
+)
 from market.policy import CertificateKind, HelperKind, PolicyForbids, ServiceCode
 from market.services.districts import policy_in_force
+
+PRICED = (Payment.self_paid, Payment.subsidy)
+TIME_BANK = (Payment.hours, Payment.pool)
 
 # Certificate kinds as helpers record them (`AddCertificate`) -> the policy's kinds; a kind
 # the policy does not name (e.g. "lifting") satisfies no certificate rule.
@@ -61,10 +89,17 @@ async def elder_level(elder_id: UUID) -> Level:
 
 
 async def check_booking_helper(booking: Booking, helper_id: UUID, *, now: datetime) -> None:
-    """403 `policy.forbids` unless this helper may serve this booking under today's policy."""
+    """403 `policy.forbids` unless this helper may serve this booking under today's policy,
+    403 with the payment rule's code unless the booking's payment lets them."""
     facts = (await helper_facts([helper_id])).get(helper_id)
     if facts is None:
         raise Forbidden("helper_not_eligible", "only an approved, active helper may serve")
+    if booking.payment is not Payment.public:
+        staff = (await staffing([helper_id], booking.service))[helper_id]
+        refusal = payment_rule(booking, staff)
+        if refusal is not None:
+            code, message = refusal
+            raise Forbidden(code, message, {"payment": booking.payment.value})
     version, policy = await policy_in_force(booking.district_id, now)
     try:
         catalogue.check_helper(
@@ -78,3 +113,107 @@ async def check_booking_helper(booking: Booking, helper_id: UUID, *, now: dateti
         )
     except PolicyForbids as exc:
         raise forbids(exc) from None
+
+
+# ---- payment rules ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """What the payment rules need to know about a helper for one service."""
+
+    kind: HelperKind
+    provider_id: UUID | None
+    # The provider's price of the service (fen): None when unpriced or black-listed.
+    price: int | None
+    # The ledger chain the helper keeps hours in (None if their district names none).
+    chain: str | None
+
+
+def payment_rule(booking: Booking, staff: Staffing) -> tuple[str, str] | None:
+    """(code, message) of the payment rule that keeps this helper off this booking, if any."""
+    payment = booking.payment
+    if payment in PRICED:
+        if staff.kind is not HelperKind.PROVIDER:
+            return (
+                "payment.provider_only",
+                "a self-paid or subsidised booking buys a provider's priced service",
+            )
+        if staff.price is None:
+            return ("payment.unpriced", "the helper's provider has no price for this service")
+    if payment in TIME_BANK and staff.kind is HelperKind.PROVIDER and booking.guaranteed_at is None:
+        return (
+            "payment.volunteers_first",
+            "hours pay volunteers first; provider staff serve once the district guarantees it",
+        )
+    pool_volunteer = payment is Payment.pool and staff.kind is HelperKind.VOLUNTEER
+    if pool_volunteer and staff.chain != booking.hold_chain:
+        return (
+            "payment.pool_other_district",
+            "pool hours stay in their district; this volunteer keeps hours in another",
+        )
+    return None
+
+
+async def chains_by_district() -> dict[UUID, str | None]:
+    """Every district's ledger chain: the code of its top-level district (None if unusable)."""
+    rows = await District.all().values_list("id", "parent_id", "code")
+    parent = {d: p for d, p, _ in rows}
+    code = {d: c for d, _, c in rows}
+    out: dict[UUID, str | None] = {}
+    for district in parent:
+        root = district
+        while parent[root] is not None:
+            root = parent[root]
+        try:
+            out[district] = check_district(code[root])
+        except InvalidEntry:
+            out[district] = None
+    return out
+
+
+async def staffing(helper_ids: Sequence[UUID], service: str) -> dict[UUID, Staffing]:
+    """`Staffing` of each helper among `helper_ids` (helpers without a profile are left out)."""
+    ids = sorted(set(helper_ids))
+    profiles = await HelperProfile.filter(user_id__in=ids).values_list(
+        "user_id", "kind", "provider_id"
+    )
+    provider_ids = sorted({p for _, _, p in profiles if p is not None})
+    prices: dict[UUID, int] = {}
+    for provider_id, priced, status in await Provider.filter(id__in=provider_ids).values_list(
+        "id", "prices", "list_status"
+    ):
+        price = priced.get(service) if isinstance(priced, dict) else None
+        if isinstance(price, int) and status != ListStatus.black:
+            prices[provider_id] = price
+    chains = await chains_by_district()
+    homes = dict(await User.filter(id__in=ids).values_list("id", "district_id"))
+    return {
+        user_id: Staffing(
+            kind=HelperKind(kind),
+            provider_id=provider_id,
+            price=prices.get(provider_id) if provider_id is not None else None,
+            chain=chains.get(homes.get(user_id)),  # type: ignore[arg-type]
+        )
+        for user_id, kind, provider_id in profiles
+    }
+
+
+async def payment_refusals(
+    bookings: Sequence[Booking], helper_ids: Iterable[UUID]
+) -> dict[UUID, frozenset[str]]:
+    """Per booking, the helpers (as strings, the matcher's ids) its payment keeps off it."""
+    helpers = sorted(set(helper_ids))
+    by_service: dict[str, dict[UUID, Staffing]] = {}
+    out: dict[UUID, frozenset[str]] = {}
+    for booking in bookings:
+        if booking.payment is Payment.public:
+            out[booking.id] = frozenset()
+            continue
+        if booking.service not in by_service:
+            by_service[booking.service] = await staffing(helpers, booking.service)
+        staff = by_service[booking.service]
+        out[booking.id] = frozenset(
+            str(h) for h, s in staff.items() if payment_rule(booking, s) is not None
+        )
+    return out

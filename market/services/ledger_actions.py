@@ -5,7 +5,9 @@ Policy (the `time_bank` section in force for the giver's district):
   relation *to the giver* is in `gift_recipients` (a family member who is the elder's child
   gives to a parent; the elder gives to a child);
 - the part of a balance above `account_cap_minutes` can only be donated to the district pool,
-  and a gift may not lift the recipient above the cap.
+  and a gift may not lift the recipient above the cap;
+- minutes held by the giver's live hours bookings (services/payments.py) are not theirs to give:
+  the checks and the append run holding the giver's row lock, as booking requests do.
 Refusals name the rule and the policy version (`policy.forbids`, 403). Every check runs before
 any entry is written; the ledger's own rules (no overdraft, idempotency, and the recipient's
 cap, checked again under the chain lock so concurrent gifts cannot all slip under it) still
@@ -16,15 +18,20 @@ with the same `request_id` is refused (`ledger.idempotency_failed`) even if it w
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+from ledger.entries import Entry
 from market import policy as policy_rules
-from market.errors import Conflict, Forbidden, InvalidInput
+from market.errors import ApiError, Conflict, Forbidden, InvalidInput
 from market.models import FamilyLink, LinkStatus
 from market.schemas.ledger import DonateHours, GiftHours
+from market.services import payments
+from market.services.booking_tx import booking_transaction
 from market.services.ledger import CAP_RULE, Holder, LedgerGateway
 from market.services.ledger_errors import policy_refusal
+from market.services.ledger_events import publishing_into
 from market.services.ledger_reads import entry_json
 from market.services.scope import Principal
 
@@ -76,10 +83,13 @@ async def _check_spendable(
     gateway: LedgerGateway, giver: Holder, minutes: int, *, cap: int | None, version: int
 ) -> None:
     have = await gateway.store.balance(giver.chain, giver.account)
-    if minutes > have:
+    held = await payments.held_by_payer(giver.user_id)
+    if minutes > have - held:
+        why = f", {held} of them held by your hours bookings" if held else ""
         raise Conflict(
             "ledger.insufficient_minutes",
-            f"your account has {have} minutes, {minutes} requested",
+            f"your account has {have} minutes{why}; {minutes} requested",
+            {"balance_minutes": have, "held_minutes": held},
         )
     if cap is not None and minutes > min(have, cap):
         raise policy_refusal(
@@ -146,7 +156,8 @@ async def gift_hours(
     entry_id = f"gift:{principal.user_id}:{cmd.request_id}"
     actor = f"user:{principal.user_id}"
     giver = await gateway.holder(principal.user_id)
-    if await _first_attempt(gateway, giver, entry_id):
+
+    async def check() -> None:
         try:
             await _check_gift(gateway, principal, giver, cmd)
         except RECORDED as refusal:
@@ -159,14 +170,44 @@ async def gift_hours(
             )
             await gateway.refuse(proposal, refusal)
             raise
-    entry = await gateway.gift(
-        giver_id=principal.user_id,
-        recipient_id=cmd.recipient_id,
-        minutes=cmd.minutes,
-        entry_id=entry_id,
-        actor=actor,
-    )
+
+    async def append() -> Entry:
+        return await gateway.gift(
+            giver_id=principal.user_id,
+            recipient_id=cmd.recipient_id,
+            minutes=cmd.minutes,
+            entry_id=entry_id,
+            actor=actor,
+        )
+
+    entry = await _spend(gateway, giver, entry_id, check, append)
     return await _result(gateway, giver, entry)
+
+
+async def _spend(
+    gateway: LedgerGateway,
+    holder: Holder,
+    entry_id: str,
+    check: Callable[[], Awaitable[None]],
+    append: Callable[[], Awaitable[Entry]],
+) -> Entry:
+    """Check, then append, holding the holder's row lock, as booking requests take it before
+    placing an hours hold: a gift and a request cannot both spend the same minutes. A refusal
+    (the checks' or the ledger's) is recorded against `entry_id` in the same transaction, so it
+    is committed before it is raised."""
+    refusal: ApiError | None = None
+    async with booking_transaction() as tx:
+        with publishing_into(tx):
+            await payments.lock_user(holder.user_id, tx.connection)
+            try:
+                if await _first_attempt(gateway, holder, entry_id):
+                    await check()
+                entry = await append()
+            except ApiError as error:
+                refusal = error
+    if refusal is not None:
+        raise refusal
+    return entry
 
 
 async def donate_hours(
@@ -175,7 +216,8 @@ async def donate_hours(
     entry_id = f"donate:{principal.user_id}:{cmd.request_id}"
     actor = f"user:{principal.user_id}"
     donor = await gateway.holder(principal.user_id)
-    if await _first_attempt(gateway, donor, entry_id):
+
+    async def check() -> None:
         try:
             await _check_spendable(gateway, donor, cmd.minutes, cap=None, version=0)
         except RECORDED as refusal:
@@ -184,7 +226,11 @@ async def donate_hours(
             )
             await gateway.refuse(proposal, refusal)
             raise
-    entry = await gateway.donate(
-        donor_id=principal.user_id, minutes=cmd.minutes, entry_id=entry_id, actor=actor
-    )
+
+    async def append() -> Entry:
+        return await gateway.donate(
+            donor_id=principal.user_id, minutes=cmd.minutes, entry_id=entry_id, actor=actor
+        )
+
+    entry = await _spend(gateway, donor, entry_id, check, append)
     return await _result(gateway, donor, entry)

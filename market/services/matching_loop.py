@@ -41,19 +41,18 @@ from market.models import (
     ListStatus,
     Offer,
     OfferState,
-    Payment,
     Provider,
     User,
     UserStatus,
     VettingStatus,
 )
 from market.policy import DistrictPolicy
-from market.policy import HelperKind as PolicyHelperKind
 from market.services import settlement
 from market.services.booking_tx import booking_transaction
 from market.services.bookings import streams_for, withdraw_open_offers
 from market.services.districts import policy_in_force
-from market.services.eligibility import helper_facts
+from market.services.eligibility import helper_facts, payment_refusals
+from market.services.payments import guarantee_due
 
 log = logging.getLogger("eldercare.matching")
 
@@ -300,16 +299,13 @@ async def _blocked(
         elder_id__in=elders, kind=HelperListKind.blocked
     ).values_list("elder_id", "helper_id"):
         listed[elder_id].add(str(helper_id))  # type: ignore[index]
+    by_payment = await payment_refusals(bookings, facts)
     out = {}
     for booking in bookings:
         refused = (
             set(offered[booking.id]) | listed[booking.elder_id] | set(booking.excluded_helpers)
         )  # type: ignore[attr-defined]
-        if booking.payment is Payment.self_paid:
-            # A self-paid booking buys a provider's priced service; volunteers give time.
-            refused.update(
-                str(h) for h, f in facts.items() if f.kind is not PolicyHelperKind.PROVIDER
-            )
+        refused.update(by_payment[booking.id])
         out[booking.id] = frozenset(refused)
     return out
 
@@ -518,6 +514,7 @@ async def run_round(*, now: datetime) -> int:
     from market.services.offers import expire_offers
 
     await expire_offers(now)
+    await guarantee_due(now)
     await _sweep(now)
     await _auto_confirm(now)
     await _settle_confirmed(now)

@@ -31,6 +31,7 @@ from market.policy import (
     ServiceCode,
 )
 from market.schemas.bookings import CreateRequest
+from market.services import payments
 from market.services.auth import now_utc
 from market.services.booking_tx import booking_transaction
 from market.services.bookings import CODE_PURPOSE, streams_for
@@ -106,7 +107,8 @@ def _check_payment(
     policy: DistrictPolicy,
     today: date,
 ) -> UUID | None:
-    """The hours payer, after the policy's payment rules; raises PolicyForbids."""
+    """The hours payer, after the policy's payment rules; raises PolicyForbids (the pool's
+    priority rule is already the 403 it becomes)."""
     if cmd.payment is Payment.subsidy:
         level = catalogue.level_of(profile.capability_level)
         if not level.at_least(policy.vouchers.eligible_from):
@@ -116,6 +118,8 @@ def _check_payment(
                 f"subsidy vouchers are for elders assessed "
                 f"{policy.vouchers.eligible_from.value} or worse",
             )
+    if cmd.payment is Payment.pool:
+        payments.check_pool_priority(profile, version=version, policy=policy, today=today)
     if cmd.payment is not Payment.hours:
         return None
     rules = policy.time_bank
@@ -226,8 +230,21 @@ async def create_request(
         principal.user_id,
         principal.role.value,
     )
+    held = payments.Request(
+        payment=cmd.payment,
+        elder=elder,
+        profile=profile,
+        payer_id=payer,
+        service=cmd.service,
+        duration=duration,
+        starts=[at for _, at in occurrences],
+        version=version,
+        policy=policy,
+    )
     try:
         async with booking_transaction() as tx:
+            # Locks the payer (or elder, or pool) against other spenders until the commit.
+            terms = await payments.hold_terms(runtime.ledger, held, tx.connection)
             series = None
             if cmd.recurrence is not None:
                 series = await RecurringSeries.create(
@@ -247,7 +264,7 @@ async def create_request(
                     using_db=tx.connection,
                 )
             ids = []
-            for occurrence, at in occurrences:
+            for (occurrence, at), term in zip(occurrences, terms, strict=True):
                 booking = await Booking.create(
                     district_id=elder.district_id,  # type: ignore[attr-defined]
                     elder_id=elder.id,
@@ -269,6 +286,7 @@ async def create_request(
                     confirm_code_enc=runtime.crypto.encrypt(
                         f"{secrets.randbelow(10**6):06d}", purpose=CODE_PURPOSE
                     ),
+                    **term.columns(),
                     using_db=tx.connection,
                 )
                 await lifecycle.record_creation(

@@ -17,11 +17,14 @@ from market.models import (
     Offer,
     RecurringSeries,
 )
+from market.services.runtime import Runtime
 from tests.market.bookings.world import (
     book,
+    fund,
     neighbourhood,
     now,
     post,
+    priced_provider,
     request_body,
     run_round,
     snapshot,
@@ -279,13 +282,15 @@ class TestPayment:
         assert response.json()["error"]["details"]["rule"] == "time_bank.redeemers"
 
     async def test_a_child_pays_hours_for_a_parent(
-        self, client: httpx.AsyncClient, town: City
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
     ) -> None:
+        await fund(runtime, town["family"].user.id, 60)
         body = request_body(payment="hours", elder_id=str(town["elder"].user.id))
         response = await client.post("/api/v1/requests", json=body, headers=town["family"].headers)
         assert response.status_code == 201
         row = await Booking.get(id=response.json()["bookings"][0]["id"])
         assert row.payer_id == town["family"].user.id
+        assert (row.hold_minutes, row.hold_chain) == (5, "east")
 
     async def test_subsidy_needs_a_moderate_assessment(
         self, client: httpx.AsyncClient, town: City
@@ -387,7 +392,9 @@ class TestSelfPaid:
     async def test_a_self_paid_booking_goes_to_provider_staff_only(
         self, client: httpx.AsyncClient, town: City
     ) -> None:
+        await priced_provider(town, cleaning=6000)
         booking = await book(client, town["elder"], payment="self")
+        assert booking["payment_detail"]["quote_fen"] == 6000
         assert await run_round() == 1
         offer = await Offer.get(booking_id=booking["id"])
         assert offer.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]

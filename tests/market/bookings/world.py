@@ -22,10 +22,12 @@ from market.models import (
     IdempotencyRecord,
     LinkStatus,
     Offer,
+    Provider,
     RecurringSeries,
 )
 from market.realtime.models import StoredEvent
 from market.services import matching_loop
+from market.services.runtime import Runtime
 from tests.market.conftest import Actor, City
 
 HOME = (30.0, 120.0)
@@ -54,6 +56,22 @@ async def neighbourhood(city: City) -> City:
         status=LinkStatus.approved,
     )
     return city
+
+
+async def priced_provider(city: City, **prices: int) -> Provider:
+    """A provider of the east district with these prices (fen), employing the city's staff."""
+    services = sorted(prices)
+    provider = await Provider.create(
+        district=city.east,
+        name="Golden Years Care",
+        services=services,
+        prices=prices,
+        capacity_per_day=20,
+    )
+    await HelperProfile.filter(user_id=city["provider_staff"].user.id).update(
+        provider_id=provider.id
+    )
+    return provider
 
 
 async def set_policy(city: City, **bookings: int) -> None:
@@ -141,6 +159,16 @@ async def completed_booking(
     response = await post(client, helper, f"{base}/check-out", position)
     assert response.status_code == 200, response.text
     return response.json()["booking"]  # type: ignore[no-any-return]
+
+
+async def fund(runtime: Runtime, user_id: UUID, minutes: int, entry_id: str | None = None) -> None:
+    """Hours for a user, minted as if earned earlier (a deposit from issuance)."""
+    await runtime.ledger.deposit(
+        volunteer_id=user_id,
+        minutes=minutes,
+        entry_id=entry_id or f"fund-{user_id}-{minutes}",
+        actor="test",
+    )
 
 
 async def ledger_minutes(user_id: UUID, district: str = "east") -> int:
