@@ -23,7 +23,7 @@ fold stored Merkle nodes; `checkpoint_chain` signs and stores a checkpoint when 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ledger import merkle
@@ -157,7 +157,7 @@ async def _apply(
     proposals = [p for _, p in accepted]
     read_ids = not optimistic or len(proposals) < OPTIMISTIC_FROM
     async with store.writer(sorted({p.district for p in proposals})) as writer:
-        plan = await _Plan.load(writer, proposals, read_ids=read_ids)
+        plan = await Plan.load(writer, proposals, read_ids=read_ids)
         for n, p in accepted:
             try:
                 outcomes[n] = plan.apply(p, limits)
@@ -239,6 +239,18 @@ def _valid_account(name: object) -> bool:
     return True
 
 
+def valid_accounts(proposals: Sequence[Proposal]) -> list[AccountKey]:
+    """(district, account) of every valid account the proposals name, once each, in order."""
+    return list(
+        dict.fromkeys(
+            (p.district, account)
+            for p in proposals
+            for account in (p.debit, p.credit)
+            if _valid_account(account)
+        )
+    )
+
+
 def _valid_ref(ref: object) -> bool:
     try:
         check_text("ref", ref)
@@ -248,8 +260,12 @@ def _valid_ref(ref: object) -> bool:
 
 
 @dataclass
-class _Plan:
-    """What the rules need, loaded once per transaction and updated as proposals are applied."""
+class Plan:
+    """What the rules need, loaded once per transaction and updated as proposals are applied.
+
+    `Plan.cached` starts one from state a writer kept instead (`committer.GroupCommitter`):
+    it knows no stored id, so its write must be checked by the store (`append_if_current`).
+    """
 
     tails: dict[str, tuple[int, bytes]]  # district -> (size, hash of the last entry)
     entries: dict[EntryKey, Entry]
@@ -265,7 +281,7 @@ class _Plan:
     @classmethod
     async def load(
         cls, writer: ChainWriter, proposals: Sequence[Proposal], *, read_ids: bool = True
-    ) -> _Plan:
+    ) -> Plan:
         """Proposals must have passed `check_request`; their other fields may still be bad
         (they are refused by `apply`), so only valid refs and accounts are looked up. Without
         `read_ids`, the proposals' ids are looked up among the failed ids only."""
@@ -277,14 +293,7 @@ class _Plan:
                 if isinstance(p.kind, str) and p.kind in CLOSING and _valid_ref(p.ref)
             )
         )
-        accounts = list(
-            dict.fromkeys(
-                (p.district, account)
-                for p in proposals
-                for account in (p.debit, p.credit)
-                if _valid_account(account)
-            )
-        )
+        accounts = valid_accounts(proposals)
         heads = await writer.heads()
         wanted = set(keys) if read_ids else set()
         snapshot = await writer.snapshot(
@@ -302,6 +311,23 @@ class _Plan:
             balances=dict(snapshot.balances),
             start=dict(heads),
             frontier=snapshot.nodes,
+        )
+
+    @classmethod
+    def cached(
+        cls,
+        heads: Mapping[str, Head],
+        frontier: Mapping[str, dict[merkle.NodeKey, bytes]],
+        balances: Mapping[AccountKey, int],
+    ) -> Plan:
+        return cls(
+            tails={d: (head.size, head.head) for d, head in heads.items()},
+            entries={},
+            failures={},
+            closers={},
+            balances=dict(balances),
+            start=dict(heads),
+            frontier=dict(frontier),
         )
 
     def apply(self, p: Proposal, limits: Limits) -> Entry:

@@ -85,6 +85,16 @@ class Snapshot:
     nodes: dict[str, dict[NodeKey, bytes]]
 
 
+@dataclass(frozen=True)
+class ChainState:
+    """Chain heads, the Merkle frontier of each (`nodes.frontier`) and balances, as read at one
+    moment without a lock: what a writer that caches its chains starts from."""
+
+    heads: dict[str, Head]
+    nodes: dict[str, dict[NodeKey, bytes]]
+    balances: dict[AccountKey, int]  # every requested key, 0 when the account has no row
+
+
 class ChainWriter(Protocol):
     async def heads(self) -> dict[str, Head]: ...
 

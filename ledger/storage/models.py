@@ -2,7 +2,9 @@
 
 Every table carries `district` in each unique key so that the schema can later be distributed
 by district (Citus) without redesign. Tortoise has no composite primary keys, so each table has
-a surrogate `row` key and the real key is a unique constraint that starts with `district`.
+a surrogate `row` key and the real key is a unique constraint that starts with `district`;
+except `ledger_entry`, the table every append writes most to, whose primary key is (district,
+seq) (see `LedgerEntry`).
 
 The ledger store queries these tables with plain SQL (see `tortoise_store.py`); the models
 exist to define the schema and its migrations.
@@ -36,9 +38,12 @@ TEXT = 256
 class LedgerEntry(Model):
     """An entry: the exact canonical bytes that were hashed plus columns for queries."""
 
-    row = fields.BigIntField(primary_key=True)
+    # The table's primary key is (district, seq) (migration 0004), its natural key: no
+    # surrogate column to fill and index per entry. Tortoise cannot declare a composite key,
+    # so the model names `seq` as its primary key; entries are only ever inserted, never
+    # fetched, saved or deleted by `pk` through the ORM.
     district = fields.CharField(max_length=64)
-    seq = fields.BigIntField()
+    seq = fields.BigIntField(primary_key=True, generated=False)
     entry_id = fields.CharField(max_length=TEXT)
     kind = fields.CharField(max_length=32)
     debit = fields.CharField(max_length=TEXT)
@@ -58,7 +63,7 @@ class LedgerEntry(Model):
 
     class Meta:
         table = "ledger_entry"
-        unique_together = (("district", "seq"), ("district", "entry_id"))
+        unique_together = (("district", "entry_id"),)
         indexes = (("district", "debit"), ("district", "credit"))
 
 

@@ -15,9 +15,18 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from ledger.entries import Entry, entry_from_bytes
-from ledger.storage.base import AccountKey, EntryKey, Failure, Snapshot, Write
-from ledger.storage.nodes import NodeKey, derive, expand
-from ledger.storage.rows import ENTRY_COLUMNS, ENTRY_TYPES, columns, entry_row, stored_nodes
+from ledger.storage.base import (
+    AccountKey,
+    ChainState,
+    Conflict,
+    EntryKey,
+    Failure,
+    Head,
+    Snapshot,
+    Write,
+)
+from ledger.storage.nodes import NodeKey, derive, expand, frontier
+from ledger.storage.rows import ENTRY_COLUMNS, columns, entry_row, stored_nodes
 
 # One round trip for everything the rules need: rows tagged e(ntry), f(ailure), c(loser),
 # b(alance), n(ode); level-0 Merkle nodes are the entries' own hashes. Every key is looked up
@@ -70,24 +79,29 @@ SELECT 'n', e.district, '0', e.seq, e.hash, NULL, NULL, NULL
 """
 
 
-async def pg_snapshot(
-    conn: BaseDBAsyncClient,
+def _snapshot_values(
     entries: Sequence[EntryKey],
     closers: Sequence[EntryKey],
     accounts: Sequence[AccountKey],
     nodes: Mapping[str, Sequence[NodeKey]],
-    failed: Sequence[EntryKey] = (),
-) -> Snapshot:
+    failed: Sequence[EntryKey],
+) -> list[list[Any]]:
     node_keys = [(d, level, idx) for d, keys in nodes.items() for level, idx in expand(keys)]
     failure_keys = list(dict.fromkeys([*entries, *failed]))
-    values = (
+    return (
         columns(entries, 2)
         + columns(failure_keys, 2)
         + columns(closers, 2)
         + columns(accounts, 2)
         + columns(node_keys, 3)
     )
-    rows = await conn.execute_query_dict(PG_SNAPSHOT, values)
+
+
+def _snapshot_from(
+    rows: Sequence[Mapping[str, Any]],
+    accounts: Sequence[AccountKey],
+    nodes: Mapping[str, Sequence[NodeKey]],
+) -> Snapshot:
     snap = Snapshot({}, {}, {}, {k: 0 for k in accounts}, {d: {} for d in nodes})
     for row in rows:
         tag, district, key = row["tag"], row["district"], row["key"]
@@ -109,34 +123,46 @@ async def pg_snapshot(
     return snap
 
 
-def _entry_columns(entries: Sequence[Entry]) -> list[list[Any]]:
-    rows = [entry_row(e) for e in entries]
-    return [[r[i] for r in rows] for i in range(len(ENTRY_COLUMNS))]
+async def pg_snapshot(
+    conn: BaseDBAsyncClient,
+    entries: Sequence[EntryKey],
+    closers: Sequence[EntryKey],
+    accounts: Sequence[AccountKey],
+    nodes: Mapping[str, Sequence[NodeKey]],
+    failed: Sequence[EntryKey] = (),
+) -> Snapshot:
+    values = _snapshot_values(entries, closers, accounts, nodes, failed)
+    rows = await conn.execute_query_dict(PG_SNAPSHOT, values)
+    return _snapshot_from(rows, accounts, nodes)
 
 
-def _pg_write_sql() -> str:
-    entry_cols = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
-    entry_arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(ENTRY_TYPES, start=1))
-    n = len(ENTRY_TYPES)
-    return f"""
-WITH e AS (INSERT INTO ledger_entry ({entry_cols}) SELECT * FROM unnest({entry_arrays})),
+# Each table's rows go as one array of records (migration 0003's row types).
+PG_WRITE = """
+WITH e AS (INSERT INTO ledger_entry (district, seq, entry_id, kind, debit, credit, minutes,
+                                     category, ref, actor, policy, at_ms, settles, hash, body)
+           SELECT * FROM unnest($1::ledger_entry_row[])),
      b AS (INSERT INTO ledger_balance (district, account, minutes)
-           SELECT * FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::bigint[])
+           SELECT * FROM unnest($2::ledger_balance_row[])
            ON CONFLICT (district, account) DO UPDATE SET minutes = excluded.minutes),
      m AS (INSERT INTO ledger_merkle_node (district, level, idx, hash)
-           SELECT * FROM unnest(${n + 4}::text[], ${n + 5}::int[], ${n + 6}::bigint[],
-                                ${n + 7}::bytea[])),
+           SELECT * FROM unnest($3::ledger_node_row[])),
      f AS (INSERT INTO ledger_failed_id (district, entry_id, code, message, content, at_ms)
-           SELECT * FROM unnest(${n + 8}::text[], ${n + 9}::text[], ${n + 10}::text[],
-                                ${n + 11}::text[], ${n + 12}::text[], ${n + 13}::bigint[])
+           SELECT * FROM unnest($4::ledger_failure_row[])
            ON CONFLICT (district, entry_id) DO NOTHING)
 UPDATE ledger_chain c SET size = h.size, head = h.head
-  FROM unnest(${n + 14}::text[], ${n + 15}::bigint[], ${n + 16}::bytea[]) AS h(district, size, head)
+  FROM unnest($5::ledger_head_row[]) AS h
  WHERE c.district = h.district
 """
 
 
-PG_WRITE = _pg_write_sql()
+def _rows(write: Write) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Balances, Merkle nodes, refused ids and heads of `write` as records."""
+    return (
+        [(d, a, v) for (d, a), v in sorted((write.balances or {}).items())],
+        stored_nodes(write),
+        [(f.district, f.entry_id, f.code, f.message, f.content, f.at_ms) for f in write.failures],
+        [(d, h.size, h.head) for d, h in sorted((write.heads or {}).items())],
+    )
 
 
 # From this many entries on, a write sends them with COPY (binary) ahead of the one statement.
@@ -157,18 +183,8 @@ async def pg_write(conn: BaseDBAsyncClient, write: Write) -> None:
         except asyncpg.IntegrityConstraintViolationError as error:
             raise IntegrityError(error) from error  # what Tortoise makes of it elsewhere
         entries = ()
-    balances = sorted((write.balances or {}).items())
-    failures = [
-        (f.district, f.entry_id, f.code, f.message, f.content, f.at_ms) for f in write.failures
-    ]
-    heads = sorted((write.heads or {}).items())
-    values = (
-        _entry_columns(entries)
-        + columns([(d, a, v) for (d, a), v in balances], 3)
-        + columns(stored_nodes(write), 4)
-        + columns(failures, 6)
-        + columns([(d, h.size, h.head) for d, h in heads], 3)
-    )
+    balances, nodes, failures, heads = _rows(write)
+    values = [[entry_row(e) for e in entries], balances, nodes, failures, heads]
     await conn.execute_query(PG_WRITE, values)
 
 
@@ -178,3 +194,49 @@ async def pg_nodes(
     """Merkle nodes in one round trip (a proof on a 1M chain needs about 40 of them)."""
     snap = await pg_snapshot(conn, (), (), (), {district: keys})
     return snap.nodes[district]
+
+
+APPEND_IF_CURRENT = (
+    "SELECT ledger_append_if_current($1::ledger_head_row[], $2::ledger_head_row[], "
+    "$3::ledger_entry_row[], $4::ledger_balance_row[], $5::ledger_node_row[], "
+    "$6::ledger_failure_row[])"
+)
+CHAIN_HEADS = "SELECT district, size, head FROM ledger_chain WHERE district = ANY($1::text[])"
+
+
+async def pg_chain_state(
+    conn: asyncpg.Connection, districts: Sequence[str], accounts: Sequence[AccountKey]
+) -> ChainState:
+    """Heads, their Merkle frontier and balances on a raw asyncpg connection, no transaction."""
+    heads: dict[str, Head] = {}
+    if districts:
+        rows = await conn.fetch(CHAIN_HEADS, list(districts))
+        heads = {r["district"]: Head(int(r["size"]), bytes(r["head"])) for r in rows}
+    nodes = {d: frontier(h.size) for d, h in heads.items()}
+    snap = _snapshot_from(
+        await conn.fetch(PG_SNAPSHOT, *_snapshot_values((), (), accounts, nodes, ())),
+        accounts,
+        nodes,
+    )
+    return ChainState(heads, snap.nodes, snap.balances)
+
+
+async def pg_append_if_current(
+    conn: asyncpg.Connection, expected: Mapping[str, Head], write: Write
+) -> str:
+    """One statement (migration 0003's function) on a raw asyncpg connection outside any
+    transaction block: 'ok' when written, 'moved' or 'known' when nothing was; `Conflict`
+    when an entry's id is taken."""
+    balances, nodes, failures, heads = _rows(write)
+    values = [
+        [(d, h.size, h.head) for d, h in sorted(expected.items())],
+        heads,
+        [entry_row(e) for e in write.entries],
+        balances,
+        nodes,
+        failures,
+    ]
+    try:
+        return str(await conn.fetchval(APPEND_IF_CURRENT, *values))
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise Conflict(str(error)) from error

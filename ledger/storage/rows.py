@@ -27,24 +27,6 @@ ENTRY_COLUMNS = (
     "hash",
     "body",
 )
-# PostgreSQL array types of ENTRY_COLUMNS, for the unnest() bulk insert.
-ENTRY_TYPES = (
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "bigint",
-    "bigint",
-    "text",
-    "bytea",
-    "bytea",
-)
 FAILURE_COLUMNS = "district, entry_id, code, message, content, at_ms"
 
 

@@ -28,6 +28,7 @@ from tortoise.exceptions import ConfigurationError, IntegrityError
 from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
 from ledger.storage.base import (
     AccountKey,
+    ChainState,
     Conflict,
     EntryKey,
     Failure,
@@ -37,7 +38,13 @@ from ledger.storage.base import (
     Write,
 )
 from ledger.storage.nodes import NodeKey, derive, expand
-from ledger.storage.postgres import pg_nodes, pg_snapshot, pg_write
+from ledger.storage.postgres import (
+    pg_append_if_current,
+    pg_chain_state,
+    pg_nodes,
+    pg_snapshot,
+    pg_write,
+)
 from ledger.storage.rows import ENTRY_COLUMNS, FAILURE_COLUMNS, entry_row, stored_nodes
 
 # SQLite allows 32766 bound parameters; keep IN lists well below.
@@ -403,6 +410,23 @@ class TortoiseStore:
             return await pg_nodes(self._current(), district, keys)
         return await _read_nodes(self._current(), self._sql, district, keys)
 
+    # -- one-statement group commits (PostgreSQL) -------------------------------------------
+
+    @property
+    def direct_appends(self) -> bool:
+        """Whether `direct_session` may be used: on PostgreSQL, unless a subclass wraps the
+        writer (like the market's events, which must see every write)."""
+        return self.postgres and type(self).writer is TortoiseStore.writer
+
+    @asynccontextmanager
+    async def direct_session(self) -> AsyncIterator[DirectSession]:
+        """One pooled connection held for a writer that caches its chains (the group
+        committer): its statements run outside any transaction block, each its own."""
+        if not self.direct_appends:
+            raise RuntimeError("direct appends need a plain TortoiseStore on PostgreSQL")
+        async with self.client.acquire_connection() as connection:
+            yield DirectSession(connection)
+
     async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         c = checkpoint
         await self._current().execute_query(
@@ -428,3 +452,24 @@ class TortoiseStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+class DirectSession:
+    """Statements on one held asyncpg connection, outside any transaction block (each one is
+    its own transaction), without the pool's per-use reset: one round trip each."""
+
+    def __init__(self, connection: Any) -> None:
+        self._conn = connection
+
+    async def chain_state(
+        self, districts: Sequence[str], accounts: Sequence[AccountKey] = ()
+    ) -> ChainState:
+        """Heads (chains without a head row are left out), their frontier nodes and the
+        `accounts`' balances, read in no transaction: `append_if_current` checks them later."""
+        return await pg_chain_state(self._conn, districts, accounts)
+
+    async def append_if_current(self, expected: Mapping[str, Head], write: Write) -> bool:
+        """Commit `write` in one statement if every chain in `expected` still has that head
+        and none of its ids needs a stored record (migration 0003): True when written, False
+        when nothing was. `Conflict` when an entry's id is taken."""
+        return await pg_append_if_current(self._conn, expected, write) == "ok"

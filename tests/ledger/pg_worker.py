@@ -8,6 +8,8 @@ Modes:
 - `concurrent N`: 20 tasks, each N operations on the shared chains A and B: deposits,
   redemptions of shared accounts (often refused), retries of its own ids and of ids that every
   process uses with the same content.
+- `grouped N`: the same, but 15 of the tasks append through one `GroupCommitter` per process
+  (so several committers keep the same chains, and plain appends move their heads).
 - `batches SIZE`: batched appends of SIZE entries over A and B until killed.
 - `transfer STEP`: one cross-district transfer that stops dead (prints and sleeps) at STEP,
   waiting for SIGKILL.
@@ -19,7 +21,9 @@ import asyncio
 import json
 import random
 import sys
+from collections.abc import Awaitable, Callable
 
+from ledger.committer import GroupCommitter
 from ledger.entries import Entry, Kind
 from ledger.errors import IdempotencyFailed, InsufficientMinutes
 from ledger.rules import Proposal
@@ -47,7 +51,10 @@ def proposal(
     return Proposal(district, pid, kind, debit, credit, minutes, "worker", 1, 1_000)
 
 
-async def concurrent_task(store: ChainStore, name: str, task: int, ops: int) -> None:
+Append = Callable[[Proposal], Awaitable[Entry]]
+
+
+async def concurrent_task(append: Append, name: str, task: int, ops: int) -> None:
     rng = random.Random(f"{name}-{task}")
     for i in range(ops):
         district = rng.choice("AB")
@@ -63,19 +70,28 @@ async def concurrent_task(store: ChainStore, name: str, task: int, ops: int) -> 
             shared = rng.randrange(10)
             p = proposal(district, f"shared-{shared}", Kind.DEPOSIT, "issuance", ACCOUNTS[0], 5)
         try:
-            entry = await append(store, p)
+            entry = await append(p)
         except (InsufficientMinutes, IdempotencyFailed):
             continue
         ack(entry)
         if rng.random() < 0.2:
             # A client that lost the acknowledgement retries with the same id.
-            again = await append(store, p)
+            again = await append(p)
             assert again.hash == entry.hash
             ack(again)
 
 
-async def concurrent(store: ChainStore, name: str, ops: int) -> None:
-    await asyncio.gather(*(concurrent_task(store, name, t, ops) for t in range(TASKS)))
+async def concurrent(store: ChainStore, name: str, ops: int, *, grouped: bool = False) -> None:
+    committer = GroupCommitter(store)
+
+    def plain(p: Proposal) -> Awaitable[Entry]:
+        return append(store, p)
+
+    def way(task: int) -> Append:
+        return committer.append if grouped and task % 4 else plain
+
+    await asyncio.gather(*(concurrent_task(way(t), name, t, ops) for t in range(TASKS)))
+    await committer.close()
 
 
 async def batches(store: ChainStore, name: str, size: int) -> None:
@@ -116,8 +132,8 @@ async def transfer(store: ChainStore, name: str, stop_at: str) -> None:
 
 async def main(mode: str, url: str, name: str, arg: str) -> None:
     async with open_store(url) as store:
-        if mode == "concurrent":
-            await concurrent(store, name, int(arg))
+        if mode in ("concurrent", "grouped"):
+            await concurrent(store, name, int(arg), grouped=mode == "grouped")
         elif mode == "batches":
             await batches(store, name, int(arg))
         elif mode == "transfer":

@@ -1,5 +1,5 @@
 """Several OS processes x 20 asyncio tasks appending to the same chains (PostgreSQL, and the
-embedded SQLite file too)."""
+embedded SQLite file too), directly or most of them through a group committer per process."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ PROCESSES = 2
 OPS_PER_TASK = 10
 
 
-async def run_worker(url: str, name: str) -> list[dict[str, object]]:
+async def run_worker(url: str, name: str, mode: str = "concurrent") -> list[dict[str, object]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "tests.ledger.pg_worker",
-        "concurrent",
+        mode,
         url + "?maxsize=10" if url.startswith("postgres") else url,
         name,
         str(OPS_PER_TASK),
@@ -41,8 +41,10 @@ def shared_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url"))
 
 
-async def test_processes_append_to_shared_chains(shared_url: str) -> None:
-    results = await asyncio.gather(*(run_worker(shared_url, f"p{i}") for i in range(PROCESSES)))
+@pytest.mark.parametrize("mode", ["concurrent", "grouped"])
+async def test_processes_append_to_shared_chains(shared_url: str, mode: str) -> None:
+    workers = (run_worker(shared_url, f"p{i}", mode) for i in range(PROCESSES))
+    results = await asyncio.gather(*workers)
     acks = [line for lines in results for line in lines if "id" in line]
     assert all(any("finished" in line for line in lines) for lines in results)
     async with open_store(shared_url) as store:

@@ -95,4 +95,9 @@ class TestMigrations:
     def test_migration_files(self) -> None:
         folder = Path(ledger.migrations.__file__).parent
         names = sorted(p.stem for p in folder.glob("0*.py"))
-        assert names == ["0001_initial", "0002_append_only"]
+        assert names == [
+            "0001_initial",
+            "0002_append_only",
+            "0003_append_if_current",
+            "0004_entry_key",
+        ]
