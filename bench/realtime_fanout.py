@@ -22,7 +22,10 @@ Memory per connection: the server processes' resident memory (VmRSS) after all c
 subscribed, minus before any, divided by the connections. CPU per event: the servers' and this
 process's CPU time (user + system) from the first commit until every event was delivered,
 divided by the events; on a shared machine it says what the fan-out costs when the delays
-mostly say how busy the machine was.
+mostly say how busy the machine was. Before the first commit, `--idle-seconds` of rest give
+the CPU share that merely holding the connections takes (heartbeat frames and their answers,
+the rights re-read every 3 heartbeats); `server_cpu_ms_per_event_above_idle` subtracts that
+share over the fan-out's duration.
 """
 
 from __future__ import annotations
@@ -97,6 +100,17 @@ def cpu_seconds(pid: int) -> float:
 def client_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+async def idle_cpu(servers: list[subprocess.Popen[bytes]], seconds: float) -> tuple[float, float]:
+    """CPU share (of one core) of the servers and of this process while nothing is published:
+    the cost of holding the connections (heartbeats, rights re-reads)."""
+    started = time.monotonic()
+    server, client = sum(cpu_seconds(p.pid) for p in servers), client_cpu_seconds()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - started
+    server = sum(cpu_seconds(p.pid) for p in servers) - server
+    return server / elapsed, (client_cpu_seconds() - client) / elapsed
 
 
 def raise_file_limit(needed: int) -> None:
@@ -255,9 +269,11 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
             connect_seconds = time.monotonic() - started
             await asyncio.sleep(2.0)
             after = sum(rss_kib(p.pid) for p in servers)
+            idle_server, idle_client = await idle_cpu(servers, args.idle_seconds)
             committed: dict[int, float] = {}
             subscribers = readers[: args.subscribers]
             cpu_before = (client_cpu_seconds(), sum(cpu_seconds(p.pid) for p in servers))
+            fanout_started = time.monotonic()
             for n in range(args.events):
                 async with event_transaction() as tx:
                     (event,) = await tx.publish([stream], "bench.tick", {"n": n})
@@ -271,6 +287,8 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
                 await asyncio.sleep(0.1)
             client_cpu = client_cpu_seconds() - cpu_before[0]
             server_cpu = sum(cpu_seconds(p.pid) for p in servers) - cpu_before[1]
+            # What holding the connections would have cost over the same time anyway.
+            at_rest = idle_server * (time.monotonic() - fanout_started)
             # Per event: when its last subscriber had it (the whole fan-out's duration).
             whole = [
                 (max(r.arrivals[seq] for r in subscribers) - at) * 1000
@@ -308,7 +326,10 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
         "kib_per_connection": round((after - before) / args.connections, 1),
         # CPU time spent while the events were committed and delivered, per event: what the
         # fan-out costs whatever else the machine runs (the delays depend on that).
+        "server_idle_cpu_pct": round(idle_server * 100, 1),
+        "client_idle_cpu_pct": round(idle_client * 100, 1),
         "server_cpu_ms_per_event": round(server_cpu / args.events * 1000, 1),
+        "server_cpu_ms_per_event_above_idle": round((server_cpu - at_rest) / args.events * 1000, 1),
         "client_cpu_ms_per_event": round(client_cpu / args.events * 1000, 1),
         "delivered": len(delays),
         "expected": expected,
@@ -347,6 +368,9 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between commits")
     parser.add_argument("--drain-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--idle-seconds", type=float, default=20.0, help="CPU at rest measured this long"
+    )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     if not 0 < args.subscribers <= args.connections:
