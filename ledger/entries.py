@@ -527,11 +527,12 @@ def entry_from_bytes(body: bytes) -> Entry:
 
 # A fast reader for the verifier: one regular expression that matches exactly the canonical
 # bodies with ASCII text, no escapes, integers below 10**15 and a meta of at most eight string
-# values, capturing credit, debit, id, kind, meta text, minutes, ref and seq. Meta key order is
-# checked by `read_plain_meta`. Bodies it does not match must go through `entry_from_bytes`.
+# values, capturing credit, debit, id, kind, meta text, minutes, prev, ref and seq. Meta key
+# order is checked by `read_plain_meta`. Bodies it does not match must go through
+# `entry_from_bytes`. Text is printable ASCII only, so a match is an ASCII body.
 # Possessive repeats (`{m,n}+`): no character class here can also match what follows it, so
 # giving characters back can never help a match, and not recording that is about 10 % faster.
-_TEXT = rb'[^"\\\x00-\x1f]{1,256}+'
+_TEXT = rb"[\x20\x21\x23-\x5b\x5d-\x7e]{1,256}+"
 _INT = rb"(?:0|[1-9][0-9]{0,14}+)"
 _KINDS = b"|".join(sorted(kind.encode() for kind in KIND_VALUES))
 _META_KEY = rb'"[a-z_]{1,32}+":"' + _TEXT + rb'"'
@@ -542,9 +543,15 @@ _PLAIN_ACCOUNT = (
 )
 
 
-@lru_cache(maxsize=64)
-def plain_body_pattern(district: str) -> re.Pattern[bytes]:
-    """The fast reader for one district's chain (the district is matched literally)."""
+@lru_cache(maxsize=128)
+def plain_body_pattern(district: str, *, linked: bool = False) -> re.Pattern[bytes]:
+    """The fast reader for one district's chain (the district is matched literally).
+
+    `linked`: for a reader that compares every captured prev with the hex of the entry before
+    (`verify.feed_both`), which only lowercase hex can equal; the pattern then skips the 64
+    characters instead of testing each (a third of the matching time).
+    """
+    prev = rb"((?s:.){64})" if linked else rb"([0-9a-f]{64})"
     return re.compile(
         rb'\{"actor":"'
         + _TEXT
@@ -569,7 +576,9 @@ def plain_body_pattern(district: str) -> re.Pattern[bytes]:
         + rb"){0,7})?\},"
         + rb'"minutes":([1-9][0-9]{0,14}+),"policy":'
         + _INT
-        + rb',"prev":"[0-9a-f]{64}","ref":(null|"'
+        + rb',"prev":"'
+        + prev
+        + rb'","ref":(null|"'
         + _TEXT
         + rb'"),"seq":('
         + _INT

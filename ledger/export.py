@@ -41,6 +41,7 @@ from ledger.verify import (
     TailSummary,
     VerifyReport,
     combine,
+    feed_both,
     verify_chain,
     verify_mirrors,
 )
@@ -237,9 +238,8 @@ def _verify_tail(
             data = handle.read()
     lines = data[:-1].split(b"\n") if data else []
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
-    links.feed(lines)
-    replay.feed(lines)
-    replay.lines = []  # the parent never needs them: closings into its part carry their fields
+    feed_both(links, replay, lines)
+    replay.pack()  # only what the parent needs to join the parts, cheap to send
     return links.tail_summary(sizes), replay
 
 
@@ -260,8 +260,7 @@ def _verify_in_two(
     tail = pool.submit(_verify_tail, source, chain.district, start, offset, sizes, max_minutes)
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
-    links.feed(head)
-    replay.feed(head)
+    feed_both(links, replay, head)
     links.own_index()  # while the child may still be working
     summary, later = tail.result()
     if not links.absorb(summary) or not replay.absorb(later):

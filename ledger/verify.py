@@ -28,6 +28,7 @@ import re
 from binascii import hexlify
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as encode_json_string
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, KeysArgument, checkpoint_problems
@@ -343,6 +344,12 @@ class Closing:
 _NO_META: Mapping[str, Any] = {}
 
 
+def _id_key(text: str) -> bytes:
+    """An id or ref as the body writes it, between its quotes: what the fast path reads, and
+    never a raw newline (JSON escapes every control character)."""
+    return encode_json_string(text)[1:-1].encode()
+
+
 class _Bad(Exception):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(reason)
@@ -375,7 +382,8 @@ class ReplayPass:
         self.accounts: dict[bytes, list[Any]] = {}
         self.lowest: dict[bytes, int] = {}
         self.closings: list[Closing] = []
-        self.ids: dict[bytes, int] = {}
+        self.ids: dict[bytes, int] = {}  # id as it is written in the body (`_id_key`) -> seq
+        self.packed_ids: bytes | None = None  # see `pack`
         self.lines: list[bytes] = []
         self._closed: dict[bytes, bytes] = {}  # ref -> id of the reverse / post / void
         self._holds: dict[bytes, _Hold] = {}
@@ -394,20 +402,45 @@ class ReplayPass:
     def feed(self, lines: Sequence[bytes]) -> None:
         if self.problem is not None:
             return
+        self.lines.extend(lines)  # closings read their targets back from here
+        self._run(lines, None)
+
+    def _run(self, lines: Sequence[bytes], links: LinkPass | None) -> int:
+        """Replay `lines` (already in `self.lines`); with `links`, also hash and link each
+        line as `LinkPass.feed` would, until a link breaks or the replay finds a problem.
+        Returns how many lines `links` has taken; `self.size` tells how far the replay got."""
         match = plain_body_pattern(self.district).fullmatch
         ids, accounts = self.ids, self.accounts
-        self.lines.extend(lines)  # closings read their targets back from here
         limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
+        if links is not None:
+            sha256, prefix, hashes = hashlib.sha256, LEAF_DATA_PREFIX, links.hashes
+            last_hex = links._last_hex
+        linked = 0
         seq = self.size
         try:
             for line in lines:
                 fields = match(line)
-                if fields is None or not line.isascii():
+                if fields is None:
+                    if links is not None:  # hashed and linked the way LinkPass reads any line
+                        links.feed((line,))
+                        linked += 1
+                        last_hex = links._last_hex
+                        if links.broken_at is not None:
+                            break  # `feed_both` goes on pass by pass
                     self.size = seq
                     self._slow(line)
                     seq += 1
                     continue
-                credit, debit, entry_id, kind, meta_text, minutes_b, ref, seq_b = fields.groups()
+                (credit, debit, entry_id, kind, meta_text, minutes_b, prev_hex, ref, seq_b) = (
+                    fields.groups()
+                )
+                if links is not None:
+                    if prev_hex != last_hex:
+                        break  # a broken link: `feed_both` goes on pass by pass
+                    digest = sha256(prefix + line).digest()
+                    hashes.append(digest)
+                    links._last_hex = last_hex = hexlify(digest)
+                    linked += 1
                 meta = _NO_META if meta_text is None else read_plain_meta(meta_text)
                 if meta is None:  # meta keys out of order: the strict path says why
                     self.size = seq
@@ -444,6 +477,7 @@ class ReplayPass:
         except LedgerError as exc:
             self.problem = Problem(seq, exc.message)
         self.size = seq
+        return linked if links is not None else len(lines)
 
     def _slow(self, line: bytes) -> None:
         seq = self.size
@@ -452,14 +486,14 @@ class ReplayPass:
             raise _Bad(seq, f"seq is {entry.seq}, expected {seq}")
         if entry.district != self.district:
             raise _Bad(seq, f"district is {entry.district}, expected {self.district}")
-        entry_id = entry.id.encode()
+        entry_id = _id_key(entry.id)
         if entry_id in self.ids:
             raise _Bad(seq, f"id {entry.id} repeats entry {self.ids[entry_id]}")
         self.ids[entry_id] = seq
         if self.max_minutes is not None and entry.minutes >= self.max_minutes:
             raise _Bad(seq, f"{entry.minutes} minutes is not below the ceiling {self.max_minutes}")
         debit, credit = entry.debit.encode(), entry.credit.encode()
-        ref = entry.ref.encode() if entry.ref is not None else None
+        ref = _id_key(entry.ref) if entry.ref is not None else None
         self._special(
             str(entry.kind), debit, credit, entry.minutes, entry_id, ref, entry.meta, line
         )
@@ -547,8 +581,8 @@ class ReplayPass:
         """Kind, debit, credit and minutes of an earlier entry of this pass."""
         line = self.lines[seq - self.start]
         fields = plain_body_pattern(self.district).fullmatch(line)
-        if fields is not None and line.isascii():
-            credit, debit, _, kind, _, minutes, _, _ = fields.groups()
+        if fields is not None:
+            credit, debit, _, kind, _, minutes, _, _, _ = fields.groups()
             return kind.decode(), debit, credit, int(minutes)
         entry = entry_from_bytes(line)
         return str(entry.kind), entry.debit.encode(), entry.credit.encode(), entry.minutes
@@ -580,12 +614,28 @@ class ReplayPass:
         hold.closed_by = closing.entry_id.decode()
         hold.state = "posted" if kind == Kind.HOLD_POST else "voided"
 
+    def pack(self) -> None:
+        """Shrink a finished detached pass to what `absorb` needs, for the trip back from a
+        helper process: its ids as one byte string in seq order (a dict of half a million ids
+        pickles slowly; no id holds a raw newline, see `_id_key`), and no lines (closings of
+        entries before the pass carry their own fields)."""
+        self.packed_ids = b"\n".join(self.ids)
+        self.ids = {}
+        self.lines = []
+
+    def _later_ids(self) -> Iterable[tuple[bytes, int]]:
+        if self.packed_ids is None:
+            return self.ids.items()
+        keys = self.packed_ids.split(b"\n") if self.packed_ids else []
+        return zip(keys, range(self.start, self.start + len(keys)), strict=True)
+
     def absorb(self, later: ReplayPass) -> bool:
         """Append a detached pass that started where this one ended; False if anything is off
         (the caller then replays everything in order to name the first bad seq)."""
         if self.problem or later.problem or later.start != self.size:
             return False
-        if not self.ids.keys().isdisjoint(later.ids):
+        later_ids = dict(later._later_ids())
+        if len(later_ids) != later.size - later.start or not self.ids.keys().isdisjoint(later_ids):
             return False
         for name, lowest in later.lowest.items():
             start = self.accounts[name][0] if name in self.accounts else 0
@@ -601,7 +651,7 @@ class ReplayPass:
         for name, (delta, _kind) in later.accounts.items():
             record = self.accounts.get(name) or self._account(name)
             record[0] += delta
-        self.ids.update(later.ids)
+        self.ids.update(later_ids)
         self._closed.update(later._closed)
         self._holds.update(later._holds)
         self.credits.extend(later.credits)
@@ -617,6 +667,24 @@ class ReplayPass:
 
     def balances_by_name(self) -> dict[str, int]:
         return {name.decode(): record[0] for name, record in sorted(self.accounts.items())}
+
+
+def feed_both(links: LinkPass, replay: ReplayPass, lines: Sequence[bytes]) -> None:
+    """`links.feed(lines)` and `replay.feed(lines)` in one loop over the lines (one regular
+    expression match reads every field, prev included), for as long as every link holds and
+    the replay finds nothing wrong; from there on pass by pass, as each would alone."""
+    if replay.problem is not None or links.broken_at is not None or links._last_hex is None:
+        links.feed(lines)
+        replay.feed(lines)
+        return
+    replay.lines.extend(lines)
+    before = replay.size
+    linked = replay._run(lines, links)
+    if linked < len(lines):
+        links.feed(lines[linked:])
+    replayed = replay.size - before
+    if replay.problem is None and replayed < len(lines):
+        replay._run(lines[replayed:], None)
 
 
 def compare_balances(replayed: Mapping[str, int], stored: Mapping[str, int]) -> list[Problem]:
@@ -688,11 +756,9 @@ def verify_chain(
             body = _stored_bytes(body)
         pending.append(body)
         if len(pending) >= batch:
-            links.feed(pending)
-            replay.feed(pending)
+            feed_both(links, replay, pending)
             pending = []
-    links.feed(pending)
-    replay.feed(pending)
+    feed_both(links, replay, pending)
     return combine(
         district,
         links,

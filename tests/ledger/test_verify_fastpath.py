@@ -69,10 +69,12 @@ def bodies(draw: st.DrawFn) -> bytes:
 @given(bodies())
 def test_fast_matches_only_valid_entries_and_reads_the_same_fields(body: bytes) -> None:
     match = FAST.fullmatch(body)
-    if match is None or not body.isascii():
+    if match is None:
         return
+    assert body.isascii()
     entry = entry_from_bytes(body)
-    credit, debit, entry_id, kind, meta, minutes, ref, seq = match.groups()
+    credit, debit, entry_id, kind, meta, minutes, prev, ref, seq = match.groups()
+    assert prev.decode() == entry.prev.hex()
     assert (read_plain_meta(meta) if meta is not None else {}) == dict(entry.meta)
     assert entry.district == "xuhui"
     assert (credit.decode(), debit.decode(), entry_id.decode()) == (
