@@ -232,6 +232,12 @@ async def apply(
         "actor_role": actor.role,
     }
     await tx.publish(streams, "booking.state", payload)
+    if booking.emergency and target in (S.requested, S.escalated):
+        # Back to be staffed: an emergency acknowledged by the helper who dropped out (or by
+        # the centre while offers were out) is open again, in this same transaction.
+        from market.emergency.calls import booking_returned
+
+        await booking_returned(tx, booking, change.action.value, now=now)
     return booking
 
 

@@ -5,8 +5,13 @@ row, its steps and the events announcing them commit together, and locks the cal
 (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite has one writer): the state it checks cannot
 change under it, so of any number of concurrent acknowledgements exactly one finds the call
 open, and the steps of one call are numbered without gaps. A transaction that also touches the
-booking (fan-out, accept) has locked the booking row before the call row; nothing locks them
-the other way round, so they never deadlock.
+booking (fan-out, accept, any transition) has locked the booking row before the call row;
+nothing locks them the other way round, so they never deadlock.
+
+An acknowledgement holds while someone is on the way: when the booking goes back to be
+staffed (its helper dropped out, the offers the centre had seen all lapsed), the transition's
+own transaction re-opens the call (`booking_returned`, called by `lifecycle.apply`), and the
+timer escalates it again from then on, on the delays it opened with.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ from market.emergency.models import (
     EmergencyStep,
     Escalation,
     StepKind,
+    WebhookState,
 )
-from market.models import Booking
+from market.lifecycle import Publisher
+from market.models import Booking, BookingState
 from market.policy import DistrictPolicy
 from market.realtime.events import admin_stream, elder_stream
-from market.services.booking_tx import BookingTransaction
 from market.services.scope import Principal
+
+# The booking waits to be staffed again: nobody is on the way any more.
+RETURNED = frozenset({BookingState.requested, BookingState.escalated})
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,13 @@ def acknowledge_path(call_id: UUID) -> str:
     return f"/api/v1/emergencies/{call_id}/acknowledgement"
 
 
-async def lock_call(tx: BookingTransaction, **where: Any) -> EmergencyCall | None:
+async def lock_call(tx: Publisher, **where: Any) -> EmergencyCall | None:
     """The call row, locked until the transaction ends."""
     return await EmergencyCall.select_for_update().using_db(tx.connection).get_or_none(**where)
 
 
 async def log_step(
-    tx: BookingTransaction,
+    tx: Publisher,
     call: EmergencyCall,
     kind: StepKind,
     *,
@@ -82,7 +91,7 @@ def _ids(call: EmergencyCall) -> dict[str, str]:
 
 
 async def publish(
-    tx: BookingTransaction,
+    tx: Publisher,
     call: EmergencyCall,
     kind: str,
     extra: Mapping[str, Any] | None = None,
@@ -97,7 +106,7 @@ async def publish(
 
 
 async def alert_duty_feed(
-    tx: BookingTransaction, call: EmergencyCall, *, now: datetime, reason: str
+    tx: Publisher, call: EmergencyCall, *, now: datetime, reason: str
 ) -> None:
     """Escalation step 1: an alert on the district's admin feed that needs acknowledging."""
     call.escalation = Escalation.duty_feed
@@ -118,7 +127,7 @@ async def alert_duty_feed(
 
 
 async def _open(
-    tx: BookingTransaction,
+    tx: Publisher,
     booking: Booking,
     version: int,
     policy: DistrictPolicy,
@@ -133,19 +142,98 @@ async def _open(
         created_at=now,
         duty_feed_due_at=now + timedelta(seconds=rules.emergency_duty_feed_after_seconds),
         webhook_due_at=now + timedelta(seconds=rules.emergency_webhook_after_seconds),
+        duty_feed_after_seconds=rules.emergency_duty_feed_after_seconds,
+        webhook_after_seconds=rules.emergency_webhook_after_seconds,
         using_db=tx.connection,
     )
-    due = {
-        "duty_feed_due_at": call.duty_feed_due_at.isoformat(),
-        "webhook_due_at": call.webhook_due_at.isoformat(),
-    }
+    due = _due(call)
     await log_step(tx, call, StepKind.created, at=now, detail={"policy_version": version, **due})
     await publish(tx, call, "emergency.opened", due, elder_side=True)
     return call
 
 
+def _due(call: EmergencyCall) -> dict[str, str]:
+    return {
+        "duty_feed_due_at": call.duty_feed_due_at.isoformat(),
+        "webhook_due_at": call.webhook_due_at.isoformat(),
+    }
+
+
+# Everything `reopen` writes on the call row.
+REOPENED_FIELDS = [
+    "state",
+    "escalation",
+    "duty_feed_due_at",
+    "webhook_due_at",
+    "webhook_state",
+    "webhook_delivery_id",
+    "webhook_lease_until",
+    "acknowledged_at",
+    "acknowledged_by_id",
+    "acknowledged_role",
+    "acknowledged_via",
+    "handling",
+]
+
+
+async def reopen(
+    tx: Publisher, call: EmergencyCall, *, now: datetime, booking_state: str, action: str
+) -> None:
+    """Open the locked, acknowledged `call` again: nobody is on the way any more.
+
+    The acknowledgement it had is kept in the `reopened` step (and in the log before it); the
+    escalation starts over from `now` on the delays the call opened with. A webhook still
+    being sent for the earlier escalation is stopped: the next one is claimed afresh, with a
+    new delivery id, when it falls due."""
+    before = {
+        "booking_state": booking_state,
+        "action": action,
+        "via": call.acknowledged_via.value if call.acknowledged_via else None,
+        "acknowledged_role": call.acknowledged_role,
+        "acknowledged_by": str(call.acknowledged_by_id) if call.acknowledged_by_id else None,
+        "handling": call.handling,
+    }
+    if call.webhook_state is WebhookState.pending:
+        detail = {"delivery_id": str(call.webhook_delivery_id), "reason": "reopened"}
+        await log_step(tx, call, StepKind.webhook_stopped, at=now, detail=detail)
+    call.state = CallState.open
+    call.escalation = Escalation.none
+    call.duty_feed_due_at = now + timedelta(seconds=call.duty_feed_after_seconds)
+    call.webhook_due_at = now + timedelta(seconds=call.webhook_after_seconds)
+    call.webhook_state = None
+    call.webhook_delivery_id = None
+    call.webhook_lease_until = None
+    call.acknowledged_at = None
+    call.acknowledged_by_id = None
+    call.acknowledged_role = None
+    call.acknowledged_via = None
+    call.handling = False
+    await call.save(using_db=tx.connection, update_fields=REOPENED_FIELDS)
+    due = _due(call)
+    await log_step(tx, call, StepKind.reopened, at=now, detail={**before, **due})
+    payload = {
+        "booking_state": booking_state,
+        "needs_acknowledgement": True,
+        "acknowledge": acknowledge_path(call.id),
+        **due,
+    }
+    await publish(tx, call, "emergency.reopened", payload, elder_side=True)
+
+
+async def booking_returned(tx: Publisher, booking: Booking, action: str, *, now: datetime) -> None:
+    """Called by `lifecycle.apply` in the transition's transaction (which has updated, so
+    locked, the booking row before the call row) when an emergency booking goes back to be
+    staffed: its acknowledged call opens again."""
+    if not booking.emergency or booking.state not in RETURNED:
+        return
+    call = await lock_call(tx, booking_id=booking.id)
+    if call is None or call.state is not CallState.acknowledged:
+        return
+    await reopen(tx, call, now=now, booking_state=booking.state.value, action=action)
+
+
 async def fanned_out(
-    tx: BookingTransaction,
+    tx: Publisher,
     booking: Booking,
     version: int,
     policy: DistrictPolicy,
@@ -161,6 +249,10 @@ async def fanned_out(
     call = await lock_call(tx, booking_id=booking.id)
     if call is None:
         call = await _open(tx, booking, version, policy, now)
+    elif call.state is CallState.acknowledged:
+        # Fanned out again, so nobody is on the way. `booking_returned` re-opened it when the
+        # booking came back; this catches a call acknowledged before that was in place.
+        await reopen(tx, call, now=now, booking_state=booking.state.value, action="fan_out")
     if chosen:
         helpers = [a.helper_id for a in chosen]
         detail = {"helpers": len(helpers), "helper_ids": helpers}
@@ -172,7 +264,7 @@ async def fanned_out(
 
 
 async def acknowledge(
-    tx: BookingTransaction,
+    tx: Publisher,
     call: EmergencyCall,
     actor: Actor,
     via: AckVia,
@@ -216,7 +308,7 @@ async def acknowledge(
 
 
 async def helper_accepted(
-    tx: BookingTransaction, booking: Booking, principal: Principal, *, now: datetime
+    tx: Publisher, booking: Booking, principal: Principal, *, now: datetime
 ) -> None:
     """Called by the winning accept in its transaction (the booking row is locked): a helper
     taking an emergency acknowledges it, unless the centre was first."""

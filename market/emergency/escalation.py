@@ -330,8 +330,14 @@ class Escalator:
                     await calls.log_step(tx, locked, StepKind.webhook_attempt, at=at, detail=detail)
 
         async def keep_going() -> bool:
-            state = await EmergencyCall.filter(id=call.id).values_list("state", flat=True)
-            return state == [CallState.open]
+            # Still open and still this delivery's: a call acknowledged and then re-opened
+            # meanwhile has dropped it, and will claim a delivery of its own when due.
+            return await EmergencyCall.exists(
+                id=call.id,
+                state=CallState.open,
+                webhook_state=WebhookState.pending,
+                webhook_delivery_id=delivery_id,
+            )
 
         try:
             result = await send_webhook(
@@ -378,8 +384,12 @@ class Escalator:
             detail["reason"] = "acknowledged or closed"
         async with booking_transaction() as tx:
             call = await calls.lock_call(tx, id=call_id)
-            if call is None or call.webhook_state is not WebhookState.pending:
-                return
+            if (
+                call is None
+                or call.webhook_state is not WebhookState.pending
+                or str(call.webhook_delivery_id) != result.delivery_id
+            ):
+                return  # settled meanwhile, or dropped by a re-opening (`calls.reopen`)
             await self._settle(tx, call, outcome, self._clock(), detail)
 
     async def _settle(

@@ -22,7 +22,9 @@ from tortoise.models import Model
 
 class CallState(StrEnum):
     open = "open"  # nobody has acknowledged it: the timer escalates it
-    acknowledged = "acknowledged"  # a helper accepted or the centre acknowledged: no more steps
+    # A helper accepted or the centre acknowledged: no more escalation, unless the booking
+    # goes back to be staffed again (its helper dropped out), which re-opens the call.
+    acknowledged = "acknowledged"
     closed = "closed"  # the booking is over (served, cancelled, expired)
 
 
@@ -61,6 +63,7 @@ class StepKind(StrEnum):
     webhook_skipped = "webhook_skipped"
     acknowledged = "acknowledged"
     helper_accepted = "helper_accepted"  # a helper took it after the centre had acknowledged
+    reopened = "reopened"  # the booking went back to be staffed: acknowledged no more
     closed = "closed"
 
 
@@ -78,6 +81,11 @@ class EmergencyCall(Model):
     escalation = fields.IntEnumField(Escalation, default=Escalation.none)
     duty_feed_due_at = fields.DatetimeField()
     webhook_due_at = fields.DatetimeField()
+    # The delays behind those due times, fixed from `policy_version` when the call opened: a
+    # call re-opened (its helper dropped out) escalates again on them, counted from then.
+    # 0 (never left by `calls`) would escalate at once: the safe side for an emergency.
+    duty_feed_after_seconds = fields.IntField(default=0)
+    webhook_after_seconds = fields.IntField(default=0)
     webhook_state = fields.CharEnumField(WebhookState, max_length=16, null=True)
     # The same id on every attempt and after a restart, so the gateway drops repeats.
     webhook_delivery_id = fields.UUIDField(null=True)

@@ -18,8 +18,9 @@ CENTRE = [Role.centre_admin]
 RECORD = (
     "The call's state, acknowledgement and escalation, and every step in order: created, "
     "offered (to how many helpers), no helper in reach, duty feed alerted, each webhook "
-    "attempt and its outcome, acknowledged (by whom, how), closed. The elder and linked family "
-    "see the steps without helper and staff ids or the webhook's errors."
+    "attempt and its outcome, acknowledged (by whom, how), reopened (the booking went back to be "
+    "staffed: its helper dropped out), closed. The elder and linked family see the steps "
+    "without helper and staff ids or the webhook's errors."
 )
 
 
