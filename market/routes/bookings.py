@@ -26,9 +26,10 @@ from market.schemas.bookings import (
     RateBooking,
     ReportNoShow,
     StateReason,
+    VoucherQuery,
 )
 from market.schemas.parse import json_body, parse, parse_body, parse_query, path_uuid
-from market.services import auth, bookings, checkin, requests
+from market.services import auth, bookings, checkin, payments, requests
 from market.services.runtime import runtime_of
 
 ELDER_SIDE = [Role.elder, Role.family]
@@ -268,6 +269,22 @@ async def set_helper_list(request: Request) -> Response:
     return JSONResponse({"helpers": lists})
 
 
+@endpoint(
+    summary="An elder's subsidy vouchers of a month: cap, used, held, left",
+    tag="bookings",
+    roles=BOOKERS,
+    query=VoucherQuery,
+    description="For the elder, linked family and the elder's centre. `used_fen` is what "
+    "settled bookings of the month paid by voucher, `held_fen` what live subsidy bookings hold "
+    "against it, out of `vouchers.monthly_cap_fen` of the policy in force on the month's first "
+    "day (local time); `month` is `YYYY-MM`, the current month when left out.",
+)
+async def vouchers(request: Request) -> Response:
+    query = parse_query(request, VoucherQuery)
+    status = await payments.voucher_status(auth.current(request), path_uuid(request), query.month)
+    return JSONResponse(status)
+
+
 routes = [
     Route("/api/v1/requests", create_request, methods=["POST"]),
     Route("/api/v1/bookings", list_bookings, methods=["GET"]),
@@ -285,4 +302,5 @@ routes = [
     Route("/api/v1/bookings/{id}/rate", rate, methods=["POST"]),
     Route("/api/v1/elders/{id}/helper-lists", get_helper_lists, methods=["GET"]),
     Route("/api/v1/elders/{id}/helper-lists", set_helper_list, methods=["POST"]),
+    Route("/api/v1/elders/{id}/vouchers", vouchers, methods=["GET"]),
 ]

@@ -140,3 +140,10 @@ class BookingListQuery:
     service: ServiceCode | None = None
     limit: Annotated[int, Range(1, 500)] = 100
     offset: Annotated[int, Range(0, 1_000_000)] = 0
+
+
+@dataclass(frozen=True)
+class VoucherQuery:
+    """`GET /api/v1/elders/{id}/vouchers`: one local month (default: the current one)."""
+
+    month: Annotated[str, Text(7, 7, r"20[0-9]{2}-(0[1-9]|1[0-2])")] | None = None

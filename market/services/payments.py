@@ -319,14 +319,18 @@ def payment_view(booking: Booking) -> dict[str, Any]:
     }
 
 
-async def voucher_status(principal: Principal, elder_id: UUID, month: str) -> dict[str, Any]:
-    """An elder's vouchers of a month: the cap in force, what settled bookings used, what live
-    ones hold, what is left. For the elder, linked family and the elder's centre."""
+async def voucher_status(
+    principal: Principal, elder_id: UUID, month: str | None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """An elder's vouchers of a month (default: the current local one): the cap in force, what
+    settled bookings used, what live ones hold, what is left. For the elder, linked family and
+    the elder's centre."""
     elder = await User.get_or_none(id=elder_id, role=Role.elder)
     if elder is None:
         raise NotFound("elder_not_found", f"no elder {elder_id}")
     if not await can_see_elder(principal, elder):
         raise Forbidden("elder_forbidden", "only the elder, linked family or their centre")
+    month = month or local_month(now or datetime.now(LOCAL_TIME))
     year, number = (int(part) for part in month.split("-"))
     first = datetime(year, number, 1, tzinfo=LOCAL_TIME)
     version, policy = await policy_in_force(elder.district_id, first)  # type: ignore[attr-defined]

@@ -138,6 +138,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/v1/bookings/{id}/rate"): frozenset({E, F}),
     ("GET", "/api/v1/elders/{id}/helper-lists"): ELDER_SIDE,
     ("POST", "/api/v1/elders/{id}/helper-lists"): ELDER_SIDE,
+    ("GET", "/api/v1/elders/{id}/vouchers"): ELDER_SIDE,
     ("GET", "/api/v1/offers"): HELPERS,
     ("POST", "/api/v1/offers/{id}/accept"): HELPERS,
     ("POST", "/api/v1/offers/{id}/decline"): HELPERS,
@@ -547,6 +548,13 @@ SCOPE = [
         "family",
         EAST_PEOPLE,
         lambda ids: {"helper_id": ids["volunteer"], "kind": "blocked"},
+    ),
+    Scope(
+        "GET",
+        "/api/v1/elders/{id}/vouchers",
+        "/api/v1/elders/{elder}/vouchers",
+        "family",
+        EAST_PEOPLE,
     ),
     Scope(
         "POST",

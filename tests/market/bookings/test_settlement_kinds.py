@@ -391,6 +391,40 @@ class TestSubsidy:
         month = detail["voucher_month"]
         used, live = await payments.voucher_use(assessed["elder"].user.id, month)
         assert (used, live) == (5_000, 0)
+        # The family follows the month's vouchers.
+        url = f"/api/v1/elders/{assessed['elder'].user.id}/vouchers?month={month}"
+        response = await client.get(url, headers=assessed["family"].headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "elder_id": str(assessed["elder"].user.id),
+            "month": month,
+            "policy_version": 0,
+            "monthly_cap_fen": 80_000,
+            "share_bp": 5_000,
+            "used_fen": 5_000,
+            "held_fen": 0,
+            "left_fen": 75_000,
+        }
+
+    async def test_the_months_vouchers_show_what_live_bookings_hold(
+        self, client: httpx.AsyncClient, assessed: City
+    ) -> None:
+        booking = await book(client, assessed["elder"], payment="subsidy")
+        url = f"/api/v1/elders/{assessed['elder'].user.id}/vouchers"
+        response = await client.get(url, headers=assessed["elder"].headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["month"] == booking["payment_detail"]["voucher_month"]
+        assert (body["used_fen"], body["held_fen"], body["left_fen"]) == (0, 5_000, 75_000)
+
+    @pytest.mark.parametrize("month", ["2025-13", "25-01", "2025-1", "month", "2025-01&x=1"])
+    async def test_a_bad_month_is_422(
+        self, client: httpx.AsyncClient, assessed: City, month: str
+    ) -> None:
+        url = f"/api/v1/elders/{assessed['elder'].user.id}/vouchers"
+        response = await client.get(url, params={"month": month}, headers=assessed["elder"].headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "month"
 
     async def test_a_month_whose_vouchers_are_used_up_is_refused_naming_the_rule(
         self, client: httpx.AsyncClient, assessed: City
