@@ -91,17 +91,12 @@ def _ids(call: EmergencyCall) -> dict[str, str]:
 
 
 async def publish(
-    tx: Publisher,
-    call: EmergencyCall,
-    kind: str,
-    extra: Mapping[str, Any] | None = None,
-    *,
-    elder_side: bool = False,
+    tx: Publisher, call: EmergencyCall, kind: str, extra: Mapping[str, Any] | None = None
 ) -> None:
-    """Tell the district's admin feed (and, for what family should know, the elder's stream)."""
-    streams = [admin_stream(call.district_id)]
-    if elder_side:
-        streams.append(elder_stream(call.elder_id))
+    """Tell the district's admin feed and the elder's stream (which linked family read): the
+    elder's side follows every step live. Payloads carry the call's and booking's ids and
+    what happened, never a helper's or an admin's id (those are in the centre's record)."""
+    streams = [admin_stream(call.district_id), elder_stream(call.elder_id)]
     await tx.publish(streams, kind, {**_ids(call), **(extra or {})})
 
 
@@ -148,7 +143,7 @@ async def _open(
     )
     due = _due(call)
     await log_step(tx, call, StepKind.created, at=now, detail={"policy_version": version, **due})
-    await publish(tx, call, "emergency.opened", due, elder_side=True)
+    await publish(tx, call, "emergency.opened", due)
     return call
 
 
@@ -217,7 +212,7 @@ async def reopen(
         "acknowledge": acknowledge_path(call.id),
         **due,
     }
-    await publish(tx, call, "emergency.reopened", payload, elder_side=True)
+    await publish(tx, call, "emergency.reopened", payload)
 
 
 async def booking_returned(tx: Publisher, booking: Booking, action: str, *, now: datetime) -> None:
@@ -303,7 +298,6 @@ async def acknowledge(
         call,
         "emergency.acknowledged",
         {"via": via.value, "role": actor.role, "handling": handling},
-        elder_side=True,
     )
 
 

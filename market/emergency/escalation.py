@@ -222,7 +222,7 @@ class Escalator:
             )
             detail = {"booking_state": booking_state.value, "unacknowledged": unacknowledged}
             await calls.log_step(tx, call, StepKind.closed, at=now, detail=detail)
-            await calls.publish(tx, call, "emergency.closed", detail, elder_side=True)
+            await calls.publish(tx, call, "emergency.closed", detail)
         return 1
 
     async def _alert_duty_feed(self, call_id: UUID, now: datetime) -> int:

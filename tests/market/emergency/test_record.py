@@ -56,3 +56,38 @@ async def test_the_winning_accept_acknowledges_the_call(
     assert call.state is CallState.acknowledged and call.acknowledged_via is AckVia.accept
     assert call.acknowledged_by_id == city["volunteer"].user.id
     assert await kinds(call) == ["created", "offered", "acknowledged"]
+
+
+async def test_the_elder_side_follows_every_step_live_without_anyones_id(
+    client: httpx.AsyncClient, city: City
+) -> None:
+    """Every `emergency.*` event goes to the elder's stream too (the family's page lists the
+    steps live), carrying the call's and booking's ids only."""
+    await neighbourhood(city)
+    booking = await book(client, city["elder"], service="emergency")
+    call = await EmergencyCall.get(booking_id=booking["id"])
+    acknowledged = await post(
+        client, city["centre_admin"], f"/api/v1/emergencies/{call.id}/acknowledgement"
+    )
+    assert acknowledged.status_code == 201
+    admin = await read_stream(admin_stream(city.east_community.id), 0, 100)
+    family = await read_stream(elder_stream(city["elder"].user.id), 0, 100)
+    emergency_kinds = ["emergency.opened", "emergency.acknowledged"]
+    for events in (admin, family):
+        mine = [e for e in events if e.kind.startswith("emergency.")]
+        assert [e.kind for e in mine] == emergency_kinds
+        for event in mine:
+            ids = {event.payload["emergency_id"], event.payload["booking_id"]}
+            assert ids == {str(call.id), booking["id"]}
+            text = str(event.payload)
+            for person in ("volunteer", "provider_staff", "centre_admin", "elder"):
+                assert str(city[person].user.id) not in text
+
+
+async def test_the_duty_feed_alert_reaches_the_elder_side_too(
+    client: httpx.AsyncClient, city: City
+) -> None:
+    booking = await book(client, city["elder"], service="emergency")
+    events = await read_stream(elder_stream(city["elder"].user.id), 0, 100)
+    (alert,) = [e for e in events if e.kind == "emergency.escalated"]
+    assert alert.payload["booking_id"] == booking["id"] and alert.payload["step"] == "duty_feed"
