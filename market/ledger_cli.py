@@ -38,7 +38,8 @@ from ledger.errors import BadSignature, ExportInvalid, InvalidCheckpoint, Invali
 from ledger.export import ENTRIES, read_export, verify_exported, write_export
 from ledger.keys import is_key_id
 from ledger.service import DEFAULT_LIMITS
-from ledger.verify import MirrorReport, Problem, VerifyReport, verify_chain, verify_mirrors
+from ledger.verify import MirrorReport, Problem, VerifyReport, verify_mirrors
+from ledger.verify_db import verify_stored
 from market.settings import Settings
 
 
@@ -241,7 +242,6 @@ async def verify_database(settings: Settings, district: str | None, checks: Chec
         return 1
     verified = []
     for chain in [district] if district else known:
-        bodies = [body for _, body in await store.raw_bodies(chain)]
         history: KeyHistory | None
         try:
             history = key_history(gateway.keys, chain)
@@ -249,13 +249,13 @@ async def verify_database(settings: Settings, district: str | None, checks: Chec
             history = None  # a chain that was never checkpointed has no key yet
         checkpoints = _with_trusted(await all_checkpoints(chain), checks.trusted, chain)
         pinned = checks.trusted_keys.get(chain)
-        report = verify_chain(
-            bodies,
-            district=chain,
+        # Streamed from the database (COPY on PostgreSQL), two processes for a long chain.
+        report = await verify_stored(
+            store,
+            chain,
             checkpoints=checkpoints,
             public_keys=history,
             trusted_key_id=pinned,
-            stored_balances=await store.balances(chain),
             max_minutes=checks.max_minutes,
         )
         report = _with_problems(report, _key_problems(chain, history, pinned))

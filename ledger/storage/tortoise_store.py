@@ -346,17 +346,51 @@ class TortoiseStore:
         return [(int(r["seq"]), bytes(r["body"])) for r in rows]
 
     async def stream_bodies(
-        self, district: str, *, chunk: int = 20_000
+        self, district: str, *, chunk: int = 20_000, start: int = 0, end: int | None = None
     ) -> AsyncIterator[list[tuple[int, bytes]]]:
-        """The whole chain as (seq, stored bytes) in chunks, by seq ranges (keyset paging), for
-        verifying a large chain without holding it in memory."""
-        start = 0
-        while True:
-            rows = await self.raw_bodies(district, start, start + chunk)
+        """The chain (seq in [start, end)) as (seq, stored bytes) in chunks, by seq ranges
+        (keyset paging), for verifying a large chain without holding it in memory."""
+        while end is None or start < end:
+            stop = start + chunk if end is None else min(start + chunk, end)
+            rows = await self.raw_bodies(district, start, stop)
             if not rows:
                 return
             yield rows
             start = rows[-1][0] + 1
+
+    async def size_and_balances(
+        self, district: str, *, balances: bool = True
+    ) -> tuple[int, dict[str, int] | None]:
+        """The chain's size and (if asked) its stored balances, read in one snapshot."""
+        conn: Any
+        async with self._current()._in_transaction() as conn:
+            if self.postgres:  # one snapshot for both reads
+                await conn.execute_script("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rows = await _select(
+                conn, self._sql, "SELECT size FROM ledger_chain WHERE district = ?", [district]
+            )
+            size = int(rows[0]["size"]) if rows else 0
+            if not balances:
+                return size, None
+            rows = await _select(
+                conn,
+                self._sql,
+                "SELECT account, minutes FROM ledger_balance WHERE district = ? ORDER BY account",
+                [district],
+            )
+            return size, {r["account"]: int(r["minutes"]) for r in rows}
+
+    def connection_parameters(self) -> dict[str, Any]:
+        """What `asyncpg.connect` needs for another connection to the same PostgreSQL database
+        (a helper process verifying part of a chain)."""
+        client: Any = self.client
+        return {
+            "host": client.host,
+            "port": client.port,
+            "user": client.user,
+            "password": client.password,
+            "database": client.database,
+        }
 
     async def entry(self, district: str, entry_id: str) -> Entry | None:
         rows = await self._rows(
