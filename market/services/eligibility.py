@@ -6,7 +6,7 @@ the matcher as blocked pairs:
 - `self` and `subsidy` buy a provider's priced service: provider staff only, of a provider
   that prices the service and is not black-listed (`payment.provider_only`, `payment.unpriced`);
 - `hours` and `pool` pay volunteers first: provider staff only once the district guaranteed
-  the booking (`payment.volunteers_first`, see services/payments.py);
+  the booking, an emergency at once (`payment.volunteers_first`, see services/payments.py);
 - `pool` hours stay in their district's chain: the volunteer must keep hours there
   (`payment.pool_other_district`).
 """
@@ -141,7 +141,9 @@ def payment_rule(booking: Booking, staff: Staffing) -> tuple[str, str] | None:
             )
         if staff.price is None:
             return ("payment.unpriced", "the helper's provider has no price for this service")
-    if payment in TIME_BANK and staff.kind is HelperKind.PROVIDER and booking.guaranteed_at is None:
+    # An emergency cannot wait for volunteers: the district guarantees it from the start.
+    waiting = booking.guaranteed_at is None and not booking.emergency
+    if payment in TIME_BANK and staff.kind is HelperKind.PROVIDER and waiting:
         return (
             "payment.volunteers_first",
             "hours pay volunteers first; provider staff serve once the district guarantees it",

@@ -549,3 +549,17 @@ class TestGuaranteedRedemption:
         response = await post(client, town["centre_admin"], path, body)
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "payment.volunteers_first"
+
+    async def test_an_hours_paid_emergency_goes_to_providers_at_once(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        await priced_provider(town, emergency=20_000)
+        await only_provider_staff(town)
+        elder, staff = town["elder"], town["provider_staff"]
+        await fund(runtime, elder.user.id, 120)
+        booking = await book(client, elder, service="emergency", payment="hours")
+        await serve(client, staff, booking["id"])
+        view = await confirm(client, elder, booking["id"])
+        assert view["state"] == "settled"
+        assert [kind for _, kind, *_ in await entries_of(runtime.ledger, view["id"])] == ["redeem"]
+        assert view["payment_detail"]["price_fen"] == 20_000
