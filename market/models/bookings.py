@@ -125,6 +125,8 @@ class Booking(Model):
     # Check-in or check-out outside the policy's tolerance: reasons given, shown to the centre.
     flagged = fields.BooleanField(default=False)
     flags = fields.JSONField(default=list)
+    # Why the last matching round left it without an offer, in the matcher's words and counts.
+    match_note = fields.JSONField(null=True)
     confirmed_by_id = fields.UUIDField(null=True)
     confirmed_at = fields.DatetimeField(null=True)
     # free | late (cancellation), dispute_upheld; none while the booking is live.

@@ -63,6 +63,9 @@ class HelperProfile(Model):
     )
     vetted_by_id = fields.UUIDField(null=True)
     capacity_per_day = fields.IntField(default=3)
+    # Provider staff sent together under this account (certified bathing needs two); set by
+    # the centre, 1 for volunteers.
+    crew_size = fields.IntField(default=1)
     rating_sum = fields.IntField(default=0)
     rating_count = fields.IntField(default=0)
     updated_at = fields.DatetimeField(auto_now=True)
