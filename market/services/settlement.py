@@ -116,16 +116,17 @@ async def plan_settlement(gateway: LedgerGateway, booking: Booking, now: datetim
     helper: UUID = booking.helper_id  # type: ignore[attr-defined]
     staff = (await staffing([helper], booking.service))[helper]
     minutes = await weighted_minutes(booking, now)
-    if booking.payment in payments.TIME_BANK:
-        minutes = min(minutes, booking.hold_minutes or 0)
+    if booking.payment in payments.TIME_BANK and booking.hold_minutes is not None:
+        # The payer agreed to the booked minutes; a booking made before holds pays what it used.
+        minutes = min(minutes, booking.hold_minutes)
     if staff.kind is HelperKind.PROVIDER:
         return await _provider_plan(gateway, booking, staff, helper, minutes)
     plan = Plan(Funding.nothing, helper, minutes)
-    if booking.payment in payments.PRICED:
-        return _refuse(plan, "payment.provider_only", "a volunteer cannot be paid a price")
     if minutes == 0:
         return plan
-    if booking.payment is Payment.public:
+    if booking.payment in (Payment.public, *payments.PRICED):
+        # Priced bookings go to provider staff; one a volunteer served anyway (made before the
+        # payment rules) was given time, which the district funds as it funds public service.
         plan.funding = Funding.issuance
     elif booking.payment is Payment.pool:
         plan.funding = Funding.pool

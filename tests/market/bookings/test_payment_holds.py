@@ -340,3 +340,33 @@ class TestCap:
         assert again.settle_blocked["tries"] == 1  # type: ignore[index]
         later = await settlement.settle_booking(first, now=now() + timedelta(minutes=2))
         assert later.settle_blocked["tries"] == 2  # type: ignore[index]
+
+
+class TestBookingsMadeBeforeHolds:
+    """Bookings confirmed before this release (no hold, no payment rules) settle too."""
+
+    async def test_an_hours_booking_without_a_hold_pays_what_was_served(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        elder, volunteer = town["elder"], town["volunteer"]
+        await fund(runtime, elder.user.id, 60)
+        booking_id = await confirmed_unsettled(client, town, payment="hours")
+        await Booking.filter(id=booking_id).update(hold_minutes=None, hold_chain=None)
+        settled = await settlement.settle_booking(await row(booking_id), now=now())
+        assert settled.state.value == "settled"
+        m = settled.served_minutes
+        assert await entries_of(runtime.ledger, booking_id) == [
+            ("east", "deposit", user(elder), user(volunteer), m)
+        ]
+
+    async def test_a_subsidised_booking_a_volunteer_served_is_district_funded(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        booking_id = await confirmed_unsettled(client, town)
+        await Booking.filter(id=booking_id).update(payment="subsidy")
+        settled = await settlement.settle_booking(await row(booking_id), now=now())
+        assert settled.state.value == "settled"
+        assert settled.settlement["funding"] == "issuance"  # type: ignore[index]
+        assert await entries_of(runtime.ledger, booking_id) == [
+            ("east", "deposit", "issuance", user(town["volunteer"]), settled.served_minutes)
+        ]
