@@ -337,6 +337,9 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
         "duplicates_dropped": duplicates,
         "readers_failed": len(failures),
         "last_subscriber_p50_ms": round(statistics.median(whole), 1) if whole else float("nan"),
+        # A few late events or a backlog that grew over the run: the p99 alone cannot tell.
+        "last_subscriber_max_ms": round(max(whole), 1) if whole else float("nan"),
+        "events_last_subscriber_over_1s": sum(1 for ms in whole if ms > 1000),
         "p50_ms": round(statistics.median(delays), 1) if delays else float("nan"),
         "p99_ms": round(percentile(delays, 0.99), 1) if delays else float("nan"),
         "max_ms": round(max(delays), 1) if delays else float("nan"),
