@@ -2,6 +2,8 @@
 // step each party can take (helper: set off, check in, check out; elder side: confirm, rate,
 // cancel; centre: dispatch a suggested helper, or refuse an escalated request). Any event about
 // the booking reloads it over HTTP, so the screen always shows the server's state, not a guess.
+// An emergency booking also shows its emergency call to the elder's side and the centre: its
+// steps as they happen (helpers alerted, centre alerted, SMS sent, acknowledged...).
 
 import * as api from "../api.js";
 import { definitionList, field, h, replace } from "../dom.js";
@@ -10,6 +12,7 @@ import { flashInfo, showError, showPending } from "../notice.js";
 import { coalesce, onScreen } from "../live.js";
 import { statusTimeline } from "../components/timeline.js";
 import { suggestionList } from "../components/suggestions.js";
+import { emergencyRecord } from "../components/emergency.js";
 
 const HELPERS = ["volunteer", "provider_staff"];
 const ELDER_SIDE = ["elder", "family"];
@@ -216,6 +219,9 @@ export async function bookingView(main, user, bookingId) {
   const facts = h("div");
   const actions = h("div", { class: "actions" });
   const heading = h("h1", {});
+  const emergencySlot = h("div");
+  // The call's record, made once the booking is known to be an emergency.
+  let record = null;
   let current = null;
   const act = async (path, body, doneKey) => {
     const result = await api.post(`/api/v1/bookings/${id}/${path}`, body);
@@ -240,14 +246,25 @@ export async function bookingView(main, user, bookingId) {
     );
     const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);
     replace(actions, mine);
+    if (booking.emergency && !record && !HELPERS.includes(user.role)) {
+      record = emergencyRecord(id, { centre: user.role === "centre_admin" });
+      replace(emergencySlot, record.element);
+    }
   };
-  const reload = async () => render((await api.get(`/api/v1/bookings/${id}`)).booking);
+  const reload = async () => {
+    render((await api.get(`/api/v1/bookings/${id}`)).booking);
+    if (record) await record.load();
+  };
+  const reloadRecord = coalesce(() => record?.load(), showError, 100);
   onScreen({
     event: (e) => {
-      if (e.payload?.booking_id === id && (current === null || e.payload.version !== current.version)) reload().catch(showError);
+      if (e.payload?.booking_id !== id) return;
+      // The call's steps (centre alerted, SMS sent, acknowledged...) change the call, not the booking.
+      if (e.kind.startsWith("emergency.")) reloadRecord();
+      else if (current === null || e.payload.version !== current.version) reload().catch(showError);
     },
     reload: () => reload().catch(showError),
   });
-  replace(main, heading, h("section", { class: "card" }, facts), timeline.element, actions);
+  replace(main, heading, h("section", { class: "card" }, facts), emergencySlot, timeline.element, actions);
   await reload();
 }

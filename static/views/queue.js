@@ -1,12 +1,15 @@
 // The centre's queue of what needs a human, each item with its one-click action:
+// - emergency calls nobody has acknowledged yet: "I'm handling it" stops their escalation
+//   (the duty feed, then the SMS to the duty officer);
 // - escalated requests nobody took, and requests still waiting for a match: the matcher's
 //   suggested helpers, each dispatched with one click;
 // - disputes: open the booking to decide;
 // - elders whose check-in visit is overdue: book today's visit service;
 // - volunteers awaiting vetting: approve or reject (the reason is filled in, editable);
 // - certificates expiring within a month: verify the unchecked ones, open the helper.
-// Booking sections reload on every booking event of the district and the visit section on
-// visit events, so two admins see each other's decisions at once.
+// Booking sections reload on every booking event of the district, the emergency section on
+// every `emergency.*` event and the visit section on visit events, so two admins see each
+// other's decisions at once.
 
 import * as api from "../api.js";
 import { field, h, replace, replaceKeeping } from "../dom.js";
@@ -16,6 +19,7 @@ import { coalesce, onScreen } from "../live.js";
 import { bookingSummary } from "./bookings.js";
 import { suggestionList } from "../components/suggestions.js";
 import { isoLocal } from "../components/timechoice.js";
+import { emergencyQueueItem } from "../components/emergency.js";
 
 const LIMIT = 20;
 // Suggestions are fetched at once for the first few escalated requests; the rest on a click.
@@ -205,11 +209,28 @@ function certificateItem(helper, before, reload) {
   );
 }
 
+// Open emergency calls, oldest first: the longest unanswered is the most urgent.
+function emergencySection(page, reload) {
+  const calls = [...page.emergencies].reverse();
+  return section(
+    "emergencies",
+    "queue.emergencies",
+    calls.length,
+    page.total > calls.length,
+    calls.length ? h("ul", { class: "plain" }, calls.map((call) => emergencyQueueItem(call, reload))) : h("p", {}, t("queue.empty")),
+  );
+}
+
 export async function queueView(main, user) {
+  const emergenciesSlot = h("div");
   const bookingsSlot = h("div");
   const visitsSlot = h("div");
   const helpersSlot = h("div");
   const expanded = new Set();
+  const reloadEmergencies = async () => {
+    const page = await api.get(`/api/v1/districts/${user.district_id}/emergencies?state=open&limit=${LIMIT}`);
+    replace(emergenciesSlot, emergencySection(page, reloadEmergencies));
+  };
   const reloadBookings = async () => {
     const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&limit=${LIMIT}`)));
     replace(bookingsSlot, bookingSections(lists, reloadBookings, expanded));
@@ -239,17 +260,19 @@ export async function queueView(main, user) {
   };
   // A newly approved helper may be just who an open request needs: suggest again.
   const afterVetting = () => Promise.all([reloadHelpers(), reloadBookings()]);
-  const reloadAll = () => Promise.all([reloadBookings(), reloadVisits(), reloadHelpers()]);
+  const reloadAll = () => Promise.all([reloadEmergencies(), reloadBookings(), reloadVisits(), reloadHelpers()]);
+  const emergenciesSoon = coalesce(reloadEmergencies, showError);
   const bookingsSoon = coalesce(reloadBookings, showError);
   const visitsSoon = coalesce(reloadVisits, showError);
   onScreen({
     event: (e) => {
+      if (e.kind.startsWith("emergency.")) emergenciesSoon();
       if (e.kind.startsWith("booking.")) bookingsSoon();
       if (e.kind.startsWith("visit.") || (e.kind === "booking.state" && e.payload?.service === "visit")) visitsSoon();
     },
     reload: () => reloadAll().catch(showError),
   });
-  replace(main, h("h1", {}, t("nav.queue")), bookingsSlot, visitsSlot, helpersSlot);
+  replace(main, h("h1", {}, t("nav.queue")), emergenciesSlot, bookingsSlot, visitsSlot, helpersSlot);
   await reloadAll();
   showPending();
 }

@@ -18,7 +18,8 @@ AXE = (ROOT / "static" / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 WIDTHS = (360, 1280)
 
 # (name, role or None for signed out, hash, heading shown when the page is ready); {booking}
-# is a meal the family booked for tomorrow, {elder} the seeded elder.
+# is a meal the family booked for tomorrow, {emergency} an emergency the family raised (its
+# call open, waiting for the centre), {elder} the seeded elder.
 PAGES = [
     ("signin", None, "#/signin", "登录"),
     ("admin-elders", "centre_admin", "#/elders", "老人档案"),
@@ -55,6 +56,9 @@ PAGES = [
     ("volunteer-today", "volunteer", "#/today", "今天的任务"),
     ("provider-offers", "provider_staff", "#/offers", "新派单"),
     ("provider-today", "provider_staff", "#/today", "今天的任务"),
+    ("family-emergency", "family", "#/bookings/{emergency}", "⚠ 紧急求助"),
+    ("elder-emergency", "elder", "#/bookings/{emergency}", "⚠ 紧急求助"),
+    ("admin-emergency", "centre_admin", "#/bookings/{emergency}", "⚠ 紧急求助"),
 ]
 
 
@@ -68,16 +72,16 @@ def api(server: Server, method: str, path: str, body: Any = None, token: str = "
         return json.loads(response.read())
 
 
+def family_token(server: Server) -> str:
+    family = server.account("family")
+    body = {"phone": family["phone"], "password": server.password}
+    return str(api(server, "POST", "/api/v1/auth/login", body)["token"])
+
+
 @pytest.fixture(scope="module")
 def booking(server: Server) -> str:
     """A meal the family booked for their elder tomorrow at ten, through the API."""
-    family = server.account("family")
-    token = api(
-        server,
-        "POST",
-        "/api/v1/auth/login",
-        {"phone": family["phone"], "password": server.password},
-    )["token"]
+    token = family_token(server)
     start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0, second=0)
     body = {
         "service": "meal",
@@ -86,6 +90,21 @@ def booking(server: Server) -> str:
         "payment": "public",
     }
     created = api(server, "POST", "/api/v1/requests", body, token)
+    return str(created["bookings"][0]["id"])
+
+
+@pytest.fixture(scope="module")
+def emergency(server: Server) -> str:
+    """An emergency the family raised for their elder: nobody near can take it, so its call
+    is open on the centre's queue and its record lists the duty feed alert."""
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    body = {
+        "service": "emergency",
+        "elder_id": server.account("elder")["id"],
+        "window_start": start.isoformat(),
+        "payment": "public",
+    }
+    created = api(server, "POST", "/api/v1/requests", body, family_token(server))
     return str(created["bookings"][0]["id"])
 
 
@@ -129,12 +148,17 @@ ELDER_CHECKS = """() => {
 
 @pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
 def test_pages_are_accessible_and_captured(
-    page: Any, server: Server, screenshots: Path, role: str | None, booking: str
+    page: Any,
+    server: Server,
+    screenshots: Path,
+    role: str | None,
+    booking: str,
+    emergency: str,
 ) -> None:
     # One sign-in per role, then each of its pages: signing in costs a password hash.
     if role is not None:
         sign_in(page, server, role)
-    ids = {"elder": server.account("elder")["id"], "booking": booking}
+    ids = {"elder": server.account("elder")["id"], "booking": booking, "emergency": emergency}
     ids["pending_volunteer"] = server.account("pending_volunteer")["id"]
     for name, page_role, hash_, heading in PAGES:
         if page_role != role:
@@ -142,6 +166,10 @@ def test_pages_are_accessible_and_captured(
         page.goto(server.base_url + "/" + hash_.format(**ids))
         # A screen is attached only once its data is in, so the heading means "ready".
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        if "{emergency}" in hash_:
+            # The call's record is part of the page: its steps so far, the alert among them.
+            steps = page.locator(".emergency-record .emergency-steps li")
+            expect(steps.filter(has_text="已提醒服务中心值班人员")).to_have_count(1)
         if role in ("elder", "family"):
             checks = page.evaluate(ELDER_CHECKS)
             assert checks == {"small": [], "short": []}, (name, checks)
