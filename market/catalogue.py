@@ -133,6 +133,7 @@ class HelperFacts:
     kind: HelperKind
     # Verified certificates and their expiry dates.
     certificates: Mapping[CertificateKind, date]
+    crew_size: int = 1  # staff sent together under this account
 
 
 def _valid_kinds(facts: HelperFacts, on: date) -> frozenset[CertificateKind]:
@@ -170,6 +171,13 @@ def check_helper(
                 f"{rule_path}.certified_only_from",
                 version,
                 f"for an elder assessed {level.value} only certified provider staff may serve",
+            )
+        if facts.crew_size < certified_rule.certified_min_staff:
+            raise PolicyForbids(
+                f"{rule_path}.certified_min_staff",
+                version,
+                f"this service needs a crew of {certified_rule.certified_min_staff} certified "
+                f"staff; this helper is sent as {facts.crew_size}",
             )
         if not (_valid_kinds(facts, on) & certified_rule.certificates):
             wanted = ", ".join(sorted(c.value for c in certified_rule.certificates))

@@ -15,6 +15,7 @@ from market.schemas.people import (
     HelperListQuery,
     ProviderListing,
     ProviderListQuery,
+    SetCrew,
     UpdateHelperProfile,
     VettingDecision,
 )
@@ -97,6 +98,22 @@ async def verify_certificate(request: Request) -> Response:
 
 
 @endpoint(
+    summary="Set how many staff are sent under a provider staff account",
+    tag="helpers",
+    roles=[Role.centre_admin],
+    body=SetCrew,
+    description="A crew of provider staff dispatched together (certified bathing needs the "
+    "district policy's minimum, two by default). Volunteers serve alone: only 1 is accepted.",
+)
+async def set_crew(request: Request) -> Response:
+    cmd = await parse_body(request, SetCrew)
+    helper = await helpers.set_crew(auth.current(request), path_uuid(request), cmd)
+    return JSONResponse(
+        {"helper": await helpers.helper_json(helper, viewer_may_see_certificates=True)}
+    )
+
+
+@endpoint(
     summary="Approve or reject a helper after vetting",
     tag="helpers",
     roles=[Role.centre_admin],
@@ -154,6 +171,7 @@ routes = [
     Route("/api/v1/helpers/me", update_profile, methods=["POST"]),
     Route("/api/v1/helpers/{id}", get_helper, methods=["GET"]),
     Route("/api/v1/helpers/{id}/vetting", vet_helper, methods=["POST"]),
+    Route("/api/v1/helpers/{id}/crew", set_crew, methods=["POST"]),
     Route("/api/v1/certificates", add_certificate, methods=["POST"]),
     Route("/api/v1/certificates/{id}", get_certificate, methods=["GET"]),
     Route("/api/v1/certificates/{id}/verify", verify_certificate, methods=["POST"]),

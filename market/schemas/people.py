@@ -154,6 +154,11 @@ class AddCertificate:
 
 
 @dataclass(frozen=True)
+class SetCrew:
+    crew_size: Annotated[int, Range(1, 10)]
+
+
+@dataclass(frozen=True)
 class VettingDecision:
     decision: Literal["approved", "rejected"]
     reason: ShortText

@@ -65,7 +65,7 @@ async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperF
     ids = sorted(set(user_ids))
     profiles = await HelperProfile.filter(
         user_id__in=ids, vetting_status="approved", user__status=UserStatus.active
-    ).values_list("user_id", "kind")
+    ).values_list("user_id", "kind", "crew_size")
     certificates: dict[UUID, dict[CertificateKind, date]] = defaultdict(dict)
     rows = await Certificate.filter(helper_id__in=ids, verified_at__isnull=False).values_list(
         "helper_id", "kind", "expires_on"
@@ -76,8 +76,8 @@ async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperF
             held = certificates[helper_id]
             held[cert] = max(expires, held.get(cert, expires))
     return {
-        user_id: catalogue.HelperFacts(HelperKind(kind), dict(certificates[user_id]))
-        for user_id, kind in profiles
+        user_id: catalogue.HelperFacts(HelperKind(kind), dict(certificates[user_id]), crew)
+        for user_id, kind, crew in profiles
     }
 
 

@@ -29,6 +29,7 @@ from market.schemas.people import (
     HelperListQuery,
     ProviderListing,
     ProviderListQuery,
+    SetCrew,
     UpdateHelperProfile,
     VettingDecision,
 )
@@ -197,6 +198,19 @@ async def decide_vetting(
     return helper
 
 
+async def set_crew(principal: Principal, user_id: UUID, cmd: SetCrew) -> HelperProfile:
+    """How many certified staff the provider sends under this account; the centre vouches
+    for it, as it does for certificates (certified bathing needs a crew of two)."""
+    helper = await get_helper(user_id)
+    user: User = helper.user
+    require_admin_of(principal, user.district_id, "set crews of this district's helpers")  # type: ignore[attr-defined]
+    if helper.kind is not HelperKind.provider and cmd.crew_size != 1:
+        raise Conflict("crew_volunteer", "a volunteer serves alone: crew_size must be 1")
+    await HelperProfile.filter(user_id=user_id).update(crew_size=cmd.crew_size)
+    helper.crew_size = cmd.crew_size
+    return helper
+
+
 async def helper_json(
     helper: HelperProfile, *, viewer_may_see_certificates: bool
 ) -> dict[str, Any]:
@@ -208,6 +222,7 @@ async def helper_json(
         "availability": helper.availability,
         "radius_minutes": helper.radius_minutes,
         "capacity_per_day": helper.capacity_per_day,
+        "crew_size": helper.crew_size,
         "vetting_status": helper.vetting_status.value,
         "rating": round(helper.rating_sum / helper.rating_count, 2)
         if helper.rating_count

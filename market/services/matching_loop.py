@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -278,6 +279,7 @@ async def candidate_helpers(
                 rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
                 gender=matching.Gender(user.gender) if user.gender in ("female", "male") else None,
                 provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]
+                crew_size=profile.crew_size,
             )
         )
     blocked = await _blocked(bookings, facts)
@@ -452,6 +454,44 @@ async def _settle_confirmed(now: datetime) -> None:
             continue
 
 
+def match_note(unmatched: matching.Unmatched) -> dict[str, Any]:
+    """The matcher's reason in words and counts, as kept on the booking."""
+    return {
+        "code": unmatched.code.value,
+        "message": unmatched.message,
+        "funnel": [{"code": s.code.value, "remaining": s.remaining} for s in unmatched.funnel],
+    }
+
+
+async def _note_unmatched(
+    unmatched: Sequence[matching.Unmatched], by_id: dict[str, Booking], now: datetime
+) -> None:
+    """Keep on each booking why the round left it without an offer, and tell the centre and
+    the elder's side when that reason changes (a request waiting for hours writes once)."""
+    for item in unmatched:
+        booking = by_id[item.request_id]
+        note = match_note(item)
+        kept = booking.match_note or {}
+        if all(kept.get(key) == value for key, value in note.items()):
+            continue
+        async with booking_transaction() as tx:
+            changed = (
+                await Booking.filter(id=booking.id, state=BookingState.requested)
+                .using_db(tx.connection)
+                .update(match_note={**note, "at": now.isoformat()})
+            )
+            if changed:
+                await tx.publish(
+                    streams_for(booking),
+                    "booking.unmatched",
+                    {
+                        "booking_id": str(booking.id),
+                        "code": note["code"],
+                        "message": note["message"],
+                    },
+                )
+
+
 async def _match_district(district_id: UUID, bookings: list[Booking], now: datetime) -> int:
     from market.services.offers import create_offer, emergency_fanout
 
@@ -472,6 +512,7 @@ async def _match_district(district_id: UUID, bookings: list[Booking], now: datet
     requests = [await request_of(b, blocked.get(b.id, frozenset())) for b in routine]
     result = matching.match(requests, helpers, policy=match_policy, now=_epoch_minutes(now))
     by_id = {str(b.id): b for b in routine}
+    await _note_unmatched(result.unmatched, by_id, now)
     deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
     for assignment in result.assignments:
         booking = by_id[assignment.request_id]
@@ -497,7 +538,11 @@ async def _match_district(district_id: UUID, bookings: list[Booking], now: datet
                 await lifecycle.apply(
                     tx,
                     booking,
-                    Change(Action.offer, detail={"helper_id": assignment.helper_id}),
+                    Change(
+                        Action.offer,
+                        detail={"helper_id": assignment.helper_id},
+                        columns={"match_note": None},
+                    ),
                     lifecycle.SYSTEM,
                     now=now,
                     streams=streams_for(booking, helper_id),

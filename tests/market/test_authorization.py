@@ -110,6 +110,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/v1/helpers/me"): HELPERS,
     ("GET", "/api/v1/helpers/{id}"): HELPERS | CENTRE,
     ("POST", "/api/v1/helpers/{id}/vetting"): CENTRE,
+    ("POST", "/api/v1/helpers/{id}/crew"): CENTRE,
     ("POST", "/api/v1/certificates"): HELPERS,
     ("GET", "/api/v1/certificates/{id}"): HELPERS | CENTRE,
     ("POST", "/api/v1/certificates/{id}/verify"): CENTRE,
@@ -417,6 +418,14 @@ SCOPE = [
         "centre_admin",
         WEST,
         {"decision": "approved", "reason": "interviewed"},
+    ),
+    Scope(
+        "POST",
+        "/api/v1/helpers/{id}/crew",
+        "/api/v1/helpers/{provider_staff}/crew",
+        "centre_admin",
+        WEST,
+        {"crew_size": 2},
     ),
     Scope(
         "GET",
