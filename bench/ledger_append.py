@@ -1,20 +1,23 @@
 """Ledger append throughput on PostgreSQL (fsync on): batched, naive ORM, single acknowledged.
 
     python bench/ledger_append.py [--url postgres://postgres@127.0.0.1:5432/ledger_bench]
-                                  [--entries 200000] [--seconds 5]
+                                  [--entries 200000] [--seconds 5] [--runs 3]
 
-Recreates the `ledger_bench` database, migrates it, then measures
+Recreates the database of `--url`, migrates it, then measures, `--runs` times each (fresh
+district chains per run, so every run starts from the same state):
 1. batched appends (`append_batch`, 1,000 entries per transaction) by 4 concurrent writers,
-   one per district chain, through the full append path (rules, idempotency lookup, balances,
-   Merkle nodes, head row lock), in 1 and in `--processes` OS processes (Python builds and
-   hashes every entry, so one process is bound to one core);
-2. inclusion proofs read from the stored Merkle nodes (one query per proof), on chain D1 or
-   on a chain grown to `--proof-chain` entries;
-3. the naive one-entry-per-transaction ORM append (Tortoise models, `select_for_update`),
-   for the ratio;
-4. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
-   returning only after its commit: once with one transaction per append, once through the
-   `GroupCommitter` (concurrent appends share a commit). Median and p99 latency.
+   one per district chain, through the full append path (rules, idempotency, balances, Merkle
+   nodes, head row lock), in 1 and in `--processes` OS processes;
+2. the naive one-entry-per-transaction ORM append (Tortoise models, `select_for_update`), for
+   the ratio;
+3. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
+   returning only after its commit: one transaction per append, and through the
+   `GroupCommitter` (a group in one statement); median and p99 latency;
+4. inclusion proofs read from the stored Merkle nodes, on chain R1D1 or on a chain grown to
+   `--proof-chain` entries.
+Each run prints the load average, the CPU time of every benchmark process and of the server
+backends that served it, and the cost of one durable commit measured just before it
+(`ledger_common`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,7 +36,18 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ledger_common import (
+    Runs,
+    backends_cpu,
+    commit_cost,
+    cpu_note,
+    load,
+    machine,
+    own_cpu,
+    with_query,
+)
 from tortoise.transactions import in_transaction
 
 from ledger.committer import GroupCommitter
@@ -74,8 +85,17 @@ async def recreate(url: str) -> None:
         pass
 
 
-async def _batched_writers(url: str, districts: list[str], per_district: int) -> None:
-    async with open_store(url + "?maxsize=4") as store:
+def _spawned(processes: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+
+
+# -- batched --------------------------------------------------------------------------------
+
+
+async def _batched_writers(
+    url: str, districts: list[str], per_district: int, app: str
+) -> tuple[float, float, float, float]:
+    async with open_store(with_query(url, maxsize=len(districts), application_name=app)) as store:
 
         async def writer(district: str) -> None:
             for start in range(0, per_district, BATCH):
@@ -85,41 +105,49 @@ async def _batched_writers(url: str, districts: list[str], per_district: int) ->
                 ]
                 await append_batch(store, ps)
 
+        cpu, began = own_cpu(), time.time()
         await asyncio.gather(*(writer(d) for d in districts))
+        ended, cpu = time.time(), own_cpu() - cpu
+        return began, ended, cpu, await backends_cpu(url, app)
 
 
 def _batched_process(
-    url: str, districts: list[str], per_district: int, start_at: float
-) -> tuple[float, float]:
+    url: str, districts: list[str], per_district: int, start_at: float, app: str
+) -> tuple[float, float, float, float]:
     # Every process starts at the same wall-clock moment (or as soon as it has imported
     # everything, if later) and reports when it really began and finished.
     time.sleep(max(0.0, start_at - time.time()))
-    began = time.time()
-    asyncio.run(_batched_writers(url, districts, per_district))
-    return began, time.time()
+    return asyncio.run(_batched_writers(url, districts, per_district, app))
 
 
-async def batched(url: str, total: int, processes: int) -> float:
-    """Entries/s of `processes` OS processes sharing the 4 district chains between them."""
+async def batched(url: str, total: int, processes: int, run: int) -> tuple[float, str]:
+    """Entries/s of `processes` OS processes sharing 4 new district chains between them."""
     per_district = total // len(DISTRICTS)
+    districts = [f"R{run}P{processes}{d}" for d in DISTRICTS]
+    shares = [districts[i::processes] for i in range(processes)]
     start_at = time.time() + 8.0
-    shares = [DISTRICTS[i::processes] for i in range(processes)]
     loop = asyncio.get_running_loop()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with _spawned(processes) as pool:
         spans = await asyncio.gather(
             *(
-                loop.run_in_executor(pool, _batched_process, url, share, per_district, start_at)
-                for share in shares
+                loop.run_in_executor(
+                    pool, _batched_process, url, share, per_district, start_at, f"bench-b{run}-{i}"
+                )
+                for i, share in enumerate(shares)
             )
         )
-    began = min(b for b, _ in spans)
-    return per_district * len(DISTRICTS) / (max(e for _, e in spans) - began)
+    began, ended = min(s[0] for s in spans), max(s[1] for s in spans)
+    note = cpu_note([s[2] for s in spans], sum(s[3] for s in spans))
+    return per_district * len(DISTRICTS) / (ended - began), f"{note}, wall {ended - began:.2f} s"
 
 
-async def naive_orm(url: str, total: int) -> float:
+# -- naive ORM ------------------------------------------------------------------------------
+
+
+async def naive_orm(url: str, total: int, run: int) -> tuple[float, str]:
     """One entry per transaction through the ORM: lock head, read balance, insert, update."""
-    async with open_store(url + "?maxsize=8"):
+    app = f"bench-n{run}"
+    async with open_store(with_query(url, maxsize=8, application_name=app)):
 
         async def one(district: str, n: int) -> None:
             async with in_transaction():
@@ -153,24 +181,31 @@ async def naive_orm(url: str, total: int) -> float:
             for n in range(per_district):
                 await one(district, n)
 
-        began = time.perf_counter()
-        await asyncio.gather(*(writer(f"N{d}") for d in DISTRICTS))
-        elapsed = time.perf_counter() - began
-    return per_district * len(DISTRICTS) / elapsed
+        cpu, began = own_cpu(), time.perf_counter()
+        await asyncio.gather(*(writer(f"R{run}N{d}") for d in DISTRICTS))
+        elapsed, cpu = time.perf_counter() - began, own_cpu() - cpu
+        backends = await backends_cpu(url, app)
+    return per_district * len(DISTRICTS) / elapsed, cpu_note([cpu], backends)
+
+
+# -- acknowledged -----------------------------------------------------------------------------
 
 
 async def _acknowledged_clients(
-    url: str, districts: list[str], seconds: float, grouped: bool, tag: str
-) -> list[float]:
+    url: str, districts: list[str], seconds: float, grouped: bool, app: str
+) -> tuple[list[float], float, float]:
     latencies: list[float] = []
-    async with open_store(url + "?maxsize=16") as store:
+    async with open_store(with_query(url, maxsize=16, application_name=app)) as store:
         committer = GroupCommitter(store)
+        for district in districts:  # the chains exist before the clock starts
+            await committer.append(deposit(district, f"{district}-first", 0))
+        cpu = own_cpu()
         deadline = time.perf_counter() + seconds
 
         async def client(district: str, c: int) -> None:
             n = 0
             while time.perf_counter() < deadline:
-                p = deposit(f"{tag}{district}", f"{tag}-{district}-{c}-{n}", n)
+                p = deposit(district, f"{district}-{c}-{n}", n)
                 began = time.perf_counter()
                 if grouped:
                     await committer.append(p)
@@ -181,52 +216,66 @@ async def _acknowledged_clients(
 
         await asyncio.gather(*(client(d, c) for d in districts for c in range(4)))
         await committer.close()
-    return latencies
+        cpu = own_cpu() - cpu
+        return latencies, cpu, await backends_cpu(url, app)
 
 
 def _acknowledged_process(
-    url: str, districts: list[str], seconds: float, grouped: bool, tag: str, start_at: float
-) -> list[float]:
+    url: str, districts: list[str], seconds: float, grouped: bool, start_at: float, app: str
+) -> tuple[list[float], float, float]:
     time.sleep(max(0.0, start_at - time.time()))
-    return asyncio.run(_acknowledged_clients(url, districts, seconds, grouped, tag))
+    return asyncio.run(_acknowledged_clients(url, districts, seconds, grouped, app))
 
 
 async def acknowledged(
-    url: str, seconds: float, grouped: bool, processes: int
-) -> tuple[float, float, float]:
-    """(appends/s per chain, median ms, p99 ms) for 4 clients per district, the 4 districts
-    shared among `processes` OS processes (each with its own committer)."""
-    tag = f"{'g' if grouped else 's'}{processes}"
+    url: str, seconds: float, grouped: bool, processes: int, run: int
+) -> tuple[float, str]:
+    """Appends/s per chain for 4 clients per district, the 4 districts shared among
+    `processes` OS processes (each with its own committer); the note has median and p99."""
+    tag = f"R{run}{'G' if grouped else 'S'}{processes}"
+    districts = [f"{tag}{d}" for d in DISTRICTS]
+    shares = [districts[i::processes] for i in range(processes)]
     start_at = time.time() + 8.0
-    shares = [DISTRICTS[i::processes] for i in range(processes)]
     loop = asyncio.get_running_loop()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with _spawned(processes) as pool:
         results = await asyncio.gather(
             *(
                 loop.run_in_executor(
-                    pool, _acknowledged_process, url, share, seconds, grouped, tag, start_at
+                    pool,
+                    _acknowledged_process,
+                    url,
+                    share,
+                    seconds,
+                    grouped,
+                    start_at,
+                    f"bench-{tag}-{i}",
                 )
-                for share in shares
+                for i, share in enumerate(shares)
             )
         )
-    latencies = sorted(x for lat in results for x in lat)
+    latencies = sorted(x for lat, _, _ in results for x in lat)
     per_chain = len(latencies) / seconds / len(DISTRICTS)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return per_chain, statistics.median(latencies) * 1000, p99 * 1000
+    median = statistics.median(latencies)
+    note = cpu_note([cpu for _, cpu, _ in results], sum(b for _, _, b in results))
+    return per_chain, f"median {median * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms; {note}"
 
 
-async def proofs(url: str, district: str, count: int, chain: int) -> tuple[int, float, float]:
-    """(chain size, median ms, p99 ms) of inclusion proofs for random entries, each verified."""
-    rng = random.Random(1)
+# -- proofs ---------------------------------------------------------------------------------
+
+
+async def grow(url: str, district: str, size: int) -> None:
     async with open_store(url) as store:
-        if chain:
-            done = (await store.head(district)).size
-            for start in range(done, chain, BATCH):
-                ps = [
-                    deposit(district, f"p-{n}", n) for n in range(start, min(start + BATCH, chain))
-                ]
-                await append_batch(store, ps)
+        done = (await store.head(district)).size
+        for start in range(done, size, BATCH):
+            ps = [deposit(district, f"p-{n}", n) for n in range(start, min(start + BATCH, size))]
+            await append_batch(store, ps)
+
+
+async def proofs(url: str, district: str, count: int, seed: int) -> tuple[float, str]:
+    """Median ms of inclusion proofs for random entries (each verified); the note has p99."""
+    rng = random.Random(seed)
+    async with open_store(url) as store:
         size = (await store.head(district)).size
         root = await tree_root(store, district, size)
         took = []
@@ -238,37 +287,21 @@ async def proofs(url: str, district: str, count: int, chain: int) -> tuple[int, 
             (entry,) = await store.entries(district, seq, seq + 1)
             assert verify_inclusion(entry.hash, seq, size, proof, root)
     took.sort()
-    return size, statistics.median(took) * 1000, took[int(len(took) * 0.99)] * 1000
+    p99 = took[int(len(took) * 0.99)] * 1000
+    return statistics.median(took) * 1000, f"chain of {size:,}, p99 {p99:.2f} ms"
 
 
-async def commit_floor(url: str, count: int = 300) -> float:
-    """Median ms of one durable commit of a one-row insert: the floor of any acknowledged append."""
-    parts = urlsplit(url)
-    conn = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
-    try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)")
-        took = []
-        for n in range(count):
-            began = time.perf_counter()
-            await conn.execute("INSERT INTO bench_commit_probe VALUES ($1)", n)
-            took.append(time.perf_counter() - began)
-        await conn.execute("DROP TABLE bench_commit_probe")
-    finally:
-        await conn.close()
-    return statistics.median(took) * 1000
+# -- main -----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    date = time.strftime("%Y-%m-%d", time.gmtime())
-    return f"{os.cpu_count()} cores, {model}, {platform.python_version()}, {date}"
+async def measure(runs: Runs, count: int, url: str, figure) -> None:  # type: ignore[no-untyped-def]
+    print(runs.label, flush=True)
+    for run in range(1, count + 1):
+        commit = await commit_cost(url)
+        before = load()
+        value, note = await figure(run)
+        runs.add(value, f"{note}; load {before:.1f} -> {load():.1f}; one commit {commit:.2f} ms")
+    print(runs.summary(), flush=True)
 
 
 async def main() -> None:
@@ -278,52 +311,59 @@ async def main() -> None:
     parser.add_argument("--naive", type=int, default=4_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--proof-chain", type=int, default=0, help="grow chain P to this size for the proofs"
     )
     parser.add_argument(
-        "--stages", default="batched,proofs,naive,acknowledged", help="comma-separated subset"
+        "--stages", default="batched,naive,acknowledged,proofs", help="comma-separated subset"
     )
+    parser.add_argument("--keep", action="store_true", help="do not recreate the database")
     args = parser.parse_args()
     stages = set(args.stages.split(","))
-    print(f"machine: {machine()}, load {os.getloadavg()[0]:.1f}")
-    await recreate(args.url)
-    rate = 0.0
+    url, n = args.url, args.runs
+    print(f"machine: {machine()}; load {load():.1f}", flush=True)
+    if not args.keep:
+        await recreate(url)
+    summaries: list[Runs] = []
     if "batched" in stages:
         for processes in sorted({1, args.processes}):
-            measured = await batched(args.url, args.entries, processes)
-            rate = max(rate, measured)
-            print(
-                f"batched append, 4 districts, {BATCH}/tx, {processes} process(es): "
-                f"{measured:,.0f} entries/s"
-            )
-    if "proofs" in stages:
-        district = "P" if args.proof_chain else DISTRICTS[0]
-        size, median, p99 = await proofs(args.url, district, 2000, args.proof_chain)
-        print(
-            f"inclusion proof from PostgreSQL, chain of {size:,}: "
-            f"median {median:.2f} ms, p99 {p99:.2f} ms"
-        )
+            runs = Runs(f"batched append_batch, 4 chains, {BATCH}/tx, {processes} process(es)",
+                        "entries/s")  # fmt: skip
+            await measure(runs, n, url, lambda r, p=processes: batched(url, args.entries, p, r))
+            summaries.append(runs)
     if "naive" in stages:
-        naive = await naive_orm(args.url, args.naive)
-        print(f"naive ORM append, 1 entry/tx, 4 districts: {naive:,.0f} entries/s")
-        if rate:
-            print(f"ratio best batched / naive: {rate / naive:,.1f}x")
+        runs = Runs("naive ORM append, 1 entry/tx, 4 chains", "entries/s")
+        await measure(runs, n, url, lambda r: naive_orm(url, args.naive, r))
+        summaries.append(runs)
     if "acknowledged" in stages:
-        floor = await commit_floor(args.url)
-        print(f"one durable commit (INSERT + fsync'd COMMIT, one client): median {floor:.2f} ms")
         for grouped in (False, True):
             for processes in sorted({1, args.processes}):
-                per_chain, median, p99 = await acknowledged(
-                    args.url, args.seconds, grouped, processes
+                how = "GroupCommitter" if grouped else "one tx per append"
+                runs = Runs(
+                    f"acknowledged appends ({how}), 4 clients x 4 chains, {processes} process(es)",
+                    "/s per chain",
                 )
-                label = "group commit" if grouped else "one tx per append"
-                print(
-                    f"acknowledged appends ({label}), 4 clients x 4 districts, "
-                    f"{processes} process(es): {per_chain:,.0f}/s per chain, "
-                    f"median {median:.2f} ms, p99 {p99:.2f} ms"
-                )
-    print(f"load at the end: {os.getloadavg()[0]:.1f}")
+                await measure(
+                    runs, n, url,
+                    lambda r, g=grouped, p=processes: acknowledged(url, args.seconds, g, p, r),
+                )  # fmt: skip
+                summaries.append(runs)
+    if "proofs" in stages:
+        district = "P" if args.proof_chain else "R1P1D1"
+        if args.proof_chain:
+            await grow(url, district, args.proof_chain)
+        runs = Runs("inclusion proof from PostgreSQL", "ms median")
+        await measure(runs, n, url, lambda r: proofs(url, district, 2000, r))
+        summaries.append(runs)
+    print(f"\nsummary ({machine()}; load {load():.1f}):")
+    for runs in summaries:
+        print(f"- {runs.summary()}")
+    rates = {r.label: r.median for r in summaries}
+    batched_best = max((v for k, v in rates.items() if k.startswith("batched")), default=0)
+    naive = next((v for k, v in rates.items() if k.startswith("naive")), 0)
+    if batched_best and naive:
+        print(f"- ratio best batched / naive (medians): {batched_best / naive:,.0f}x")
 
 
 if __name__ == "__main__":

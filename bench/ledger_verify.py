@@ -1,32 +1,59 @@
-"""Benchmark: verify a 1,000,000-entry district chain from an export file.
+"""Benchmark: verify a 1,000,000-entry district chain from an export file and from PostgreSQL.
 
 Generates a realistic valid history (deposits, redemptions, gifts, donations, pool deposits,
-expiries, reversals, cross-district holds posted or voided) straight into an export directory
-in a temporary folder, signs a checkpoint over it, then times `verify_export` with two
-processes and with one.
+expiries, reversals, cross-district holds posted or voided) straight into an export directory,
+signs a checkpoint over it, then times `verify_export` with two processes and with one. With
+`--pg URL` it also loads the same chain into that PostgreSQL database (its rows, balances,
+Merkle nodes, head and checkpoint, as the append path stores them; kept for later runs) and
+times `ledger.verify_db.verify_stored`, which streams the bodies with COPY into the same
+passes, with two processes and with one.
 
-    python bench/ledger_verify.py [--entries 1000000] [--runs 3]
+    python bench/ledger_verify.py [--entries 1000000] [--runs 3] [--dir DIR] [--pg URL]
+
+Each run prints the load average and the CPU time of the processes that did the work
+(`ledger_common`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
-import os
-import platform
+import json
 import random
-import resource
-import statistics
+import sys
 import tempfile
 import time
 from binascii import hexlify
 from pathlib import Path
 
-from ledger.checkpoint import KeyHistory, sign_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import asyncpg
+from ledger_common import (
+    Runs,
+    backends_cpu,
+    children_cpu,
+    load,
+    machine,
+    own_cpu,
+    plain_url,
+    with_query,
+)
+
+from ledger.canonical import encode
+from ledger.checkpoint import Checkpoint, KeyHistory, sign_checkpoint
 from ledger.entries import VERSION_TAG, Kind, build_entry, entry_from_bytes
-from ledger.export import verify_export, write_export
+from ledger.export import read_export, verify_export, write_export
 from ledger.keys import PublicKey, Signer
 from ledger.merkle import MerkleIndex
+from ledger.rules import CLOSING
+from ledger.storage.base import StoredCheckpoint
+from ledger.storage.database import open_store
+from ledger.storage.nodes import STORED_FROM
+from ledger.storage.rows import ENTRY_COLUMNS
+from ledger.verify_db import verify_stored
 
 DISTRICT = "xuhui"
 TEMPLATE = (
@@ -160,26 +187,6 @@ def plain_entry(rnd, seq, at, prev, user, funded, users, balances, deposits) -> 
     )
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, load {load:.2f}"
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """CPU time of this process and of its finished children (the helper process)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
-
-
 def prepare(directory: Path, count: int) -> Path:
     """Write the export (or reuse one this script wrote before with the same count)."""
     path = directory / f"{DISTRICT}.jsonl"
@@ -207,31 +214,144 @@ def prepare(directory: Path, count: int) -> Path:
     return path
 
 
-def run(path: Path, runs: int) -> None:
+def run_file(path: Path, runs: int) -> list[Runs]:
     size_mb = path.stat().st_size / 1e6
     count = int((path.parent / "entries.txt").read_text())
-    print(f"export file: {size_mb:.0f} MB, {size_mb * 1e6 / count:.0f} bytes/entry")
+    print(f"export file: {size_mb:.0f} MB, {size_mb * 1e6 / count:.0f} bytes/entry", flush=True)
+    results = []
     for workers in (2, 1):
-        times, parent_cpu, helper_cpu = [], [], []
+        figure = Runs(f"verify_export, {count:,} entries, {workers} process(es)", "s wall")
+        print(figure.label, flush=True)
         for _ in range(runs):
-            wall = time.perf_counter()
-            parent, helper = cpu_seconds()
+            before, parent, helper = load(), own_cpu(), children_cpu()
+            began = time.perf_counter()
             report = verify_export(path, workers=workers)
-            times.append(time.perf_counter() - wall)
-            parent_after, helper_after = cpu_seconds()
-            parent_cpu.append(parent_after - parent)
-            helper_cpu.append(helper_after - helper)
+            wall = time.perf_counter() - began
+            parent, helper = own_cpu() - parent, children_cpu() - helper
             assert report.ok, report.reason
-        # On a loaded machine the wall time mostly measures waiting for a core; the CPU time
-        # of the busier process is what the wall time would be with a core to itself.
-        busiest = statistics.median(max(p, h) for p, h in zip(parent_cpu, helper_cpu, strict=True))
-        print(
-            f"verify_export, {workers} process(es): wall median {statistics.median(times):.2f} s, "
-            f"best {min(times):.2f} s over {runs} runs; CPU parent "
-            f"{statistics.median(parent_cpu):.2f} s + helper {statistics.median(helper_cpu):.2f} s"
-            f" (busiest process {busiest:.2f} s); {report.chains[0].entries:,} entries: links, "
-            "hashes, canonical form, rules, balances, checkpoint root and signature"
+            cpu = f"CPU parent {parent:.2f} s" + (
+                f" + helper {helper:.2f} s" if workers > 1 else ""
+            )
+            figure.add(wall, f"{cpu}; load {before:.1f} -> {load():.1f}")
+        print(figure.summary(), flush=True)
+        results.append(figure)
+    return results
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def stored_rows(bodies: list[bytes]) -> tuple[list[tuple], dict[str, int], list[bytes]]:
+    """The ledger_entry rows of these bodies (as `rows.entry_row` gives them), the balances
+    they leave and their hashes."""
+    rows, balances, hashes = [], {}, []
+    for body in bodies:
+        b = json.loads(body)
+        kind = b["kind"]
+        digest = hashlib.sha256(LEAF + body).digest()
+        settles = b["ref"] if kind in CLOSING else None
+        rows.append((
+            b["district"], b["seq"], b["id"], kind, b["debit"], b["credit"], b["minutes"],
+            b["category"], b["ref"], b["actor"], b["policy"], b["at"], settles, digest, body,
+        ))  # fmt: skip
+        hashes.append(digest)
+        if kind != Kind.HOLD_POST:
+            balances[b["debit"]] = balances.get(b["debit"], 0) - b["minutes"]
+            balances[b["credit"]] = balances.get(b["credit"], 0) + b["minutes"]
+    return rows, balances, hashes
+
+
+async def ensure_database(url: str) -> None:
+    name = url.split("?", 1)[0].rsplit("/", 1)[1]
+    admin = await asyncpg.connect(plain_url(url).rsplit("/", 1)[0] + "/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def load_into(url: str, path: Path) -> Checkpoint:
+    """Store the export's chain in `url` as the append path would (once; reused later)."""
+    await ensure_database(url)
+    chain = read_export(path)
+    assert chain.checkpoint is not None
+    async with open_store(url, migrate=True) as store:
+        if (await store.head(DISTRICT)).size == chain.count:
+            print(f"reusing the chain of {chain.count:,} entries in the database", flush=True)
+            return chain.checkpoint
+    started = time.perf_counter()
+    rows, balances, hashes = stored_rows(chain.bodies)
+    index = MerkleIndex.from_leaves(hashes)
+    nodes = [
+        (DISTRICT, level, i, index.node(level, i))
+        for level in range(STORED_FROM, len(hashes).bit_length())
+        for i in range(len(hashes) >> level)
+    ]
+    connection = await asyncpg.connect(plain_url(url))
+    try:
+        async with connection.transaction():
+            for start in range(0, len(rows), 100_000):
+                await connection.copy_records_to_table(
+                    "ledger_entry", records=rows[start : start + 100_000], columns=ENTRY_COLUMNS
+                )
+            await connection.copy_records_to_table(
+                "ledger_merkle_node", records=nodes, columns=["district", "level", "idx", "hash"]
+            )
+            await connection.copy_records_to_table(
+                "ledger_balance",
+                records=[(DISTRICT, a, v) for a, v in sorted(balances.items())],
+                columns=["district", "account", "minutes"],
+            )
+            await connection.execute(
+                "INSERT INTO ledger_chain (district, size, head) VALUES ($1, $2, $3)",
+                DISTRICT, len(hashes), hashes[-1],
+            )  # fmt: skip
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    cp = chain.checkpoint
+    async with open_store(url) as store:
+        await store.add_checkpoint(
+            StoredCheckpoint(DISTRICT, cp.size, cp.root, cp.at_ms, encode(cp.to_json()))
         )
+    print(f"loaded {len(rows):,} entries into PostgreSQL in {time.perf_counter() - started:.1f} s")
+    return cp
+
+
+async def verify_pg_once(url: str, workers: int, cp: Checkpoint, keys: KeyHistory) -> str:
+    app = "bench-verify"
+    async with open_store(with_query(url, maxsize=2, application_name=app)) as store:
+        await store.head(DISTRICT)  # the pool's connection exists before the clock starts
+        backends, parent, helper = await backends_cpu(url, app), own_cpu(), children_cpu()
+        began = time.perf_counter()
+        report = await verify_stored(
+            store, DISTRICT, checkpoints=[cp], public_keys=keys, workers=workers
+        )
+        wall = time.perf_counter() - began
+        parent, helper = own_cpu() - parent, children_cpu() - helper
+        backends = await backends_cpu(url, app) - backends
+    assert report.ok and report.checkpoints_verified == 1, report.reason
+    cpu = f"CPU parent {parent:.2f} s" + (f" + helper {helper:.2f} s" if workers > 1 else "")
+    return f"{wall:.3f}|{cpu}, parent's server backend {backends:.2f} s"
+
+
+def run_pg(url: str, path: Path, runs: int) -> list[Runs]:
+    cp = asyncio.run(load_into(url, path))
+    keys = read_export(path).keys
+    assert keys is not None
+    results = []
+    for workers in (2, 1):
+        figure = Runs(f"verify_stored from PostgreSQL, {cp.size:,} entries, {workers} process(es)",
+                      "s wall")  # fmt: skip
+        print(figure.label, flush=True)
+        for _ in range(runs):
+            before = load()
+            wall, note = asyncio.run(verify_pg_once(url, workers, cp, keys)).split("|")
+            figure.add(float(wall), f"{note}; load {before:.1f} -> {load():.1f}")
+        print(figure.summary(), flush=True)
+        results.append(figure)
+    return results
 
 
 def main() -> None:
@@ -239,15 +359,20 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="keep the export here and reuse it next time")
+    parser.add_argument("--pg", help="also load the chain into this PostgreSQL database")
+    parser.add_argument("--only-pg", action="store_true", help="skip the export-file figures")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        run(prepare(args.dir, args.entries), args.runs)
-    else:
-        with tempfile.TemporaryDirectory() as directory:
-            run(prepare(Path(directory), args.entries), args.runs)
-    print(f"machine after: {machine()}")
+    print(f"machine: {machine()}; load {load():.1f}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = args.dir or Path(scratch)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = prepare(directory, args.entries)
+        results = [] if args.only_pg else run_file(path, args.runs)
+        if args.pg:
+            results += run_pg(args.pg, path, args.runs)
+    print(f"\nsummary ({machine()}; load {load():.1f}):")
+    for figure in results:
+        print(f"- {figure.summary()}")
 
 
 if __name__ == "__main__":

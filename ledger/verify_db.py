@@ -72,22 +72,24 @@ class CopyRows:
             pos = 19 + extension
             self._started = True
         rows: list[bytes] = []
-        unpack, size_of_data = _ROW.unpack_from, len(data)
-        while pos + 2 <= size_of_data:
-            if data[pos : pos + 2] == _TRAILER:
-                self.ended = True
-                pos += 2
-                break
-            if pos + 6 > size_of_data:
-                break
+        append, unpack, size_of_data = rows.append, _ROW.unpack_from, len(data)
+        while pos + 6 <= size_of_data:
             fields, length = unpack(data, pos)
-            if fields != 1 or length < 0:
+            if fields != 1:
+                if fields == -1:  # the trailer
+                    self.ended = True
+                    pos += 2
+                    break
                 raise ChainBroken("a stored entry body is missing")
             end = pos + 6 + length
             if end > size_of_data:
                 break
-            rows.append(data[pos + 6 : end])
+            append(data[pos + 6 : end])
             pos = end
+        else:
+            if data[pos : pos + 2] == _TRAILER:
+                self.ended = True
+                pos += 2
         self._pending = data[pos:]
         return rows
 
@@ -133,7 +135,8 @@ def _verify_tail(
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
 
     async def run() -> None:
-        connection = await asyncpg.connect(**connect)
+        settings = {"application_name": "ledger verify helper"}
+        connection = await asyncpg.connect(**connect, server_settings=settings)
         try:
             await copy_bodies(connection, district, start, end, _feeder(links, replay))
         finally:
@@ -227,6 +230,7 @@ async def _verify_in_two(
             summary, later = await tail
         except Exception:  # the helper failed: verify everything in this process instead
             return None
+        pool.shutdown(wait=True)  # its work is done: let it exit (and count as a child)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if not links.absorb(summary) or not replay.absorb(later):
