@@ -887,6 +887,8 @@ class _Writer:
             vetting_status=VettingStatus.approved if helper.approved else VettingStatus.pending,
             vetted_by_id=admin.id if helper.approved else None,
             capacity_per_day=helper.capacity_per_day,
+            # Provider staff trained for bathing go out in pairs, as certified bathing asks.
+            crew_size=2 if helper.provider is not None and "bathing" in helper.skills else 1,
         )
 
     def _certificate(self, user: User, admin: User, planned: PlannedCertificate) -> Certificate:

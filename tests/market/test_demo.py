@@ -120,6 +120,8 @@ class TestBuild:
             staff = await HelperProfile.filter(provider=provider)
             assert 5 <= len(staff) <= 10
             assert all(set(h.skills) <= set(provider.services) for h in staff)
+            # Bathing staff go in pairs, so a frail elder's bath can be matched.
+            assert all(h.crew_size == (2 if "bathing" in h.skills else 1) for h in staff)
         assert await FamilyLink.filter(status=LinkStatus.approved).count() >= 140
         assert await Certificate.filter(verified_at=None).count() > 0
         assert await Certificate.exclude(verified_at=None).count() > 0
