@@ -54,12 +54,15 @@ from ledger.service import refuse as refuse_id
 from ledger.storage.tortoise_store import TortoiseStore
 from ledger.transfer import (
     META_PAYEE,
-    LocalServing,
+    CreditAnswer,
+    CreditRequest,
     ServingSide,
     TransferOutcome,
     TransferRequest,
     hold_id,
     run_transfer,
+    serve_abort,
+    serve_credit,
     settle_hold,
 )
 from market import policy as policy_rules
@@ -123,6 +126,25 @@ def chain_name(code: str) -> str:
         raise Conflict(
             "ledger.bad_district_code", f"district code {code!r} cannot name a ledger chain"
         ) from None
+
+
+@dataclass(frozen=True)
+class CappedLocalServing:
+    """The serving side of a local chain: credits a payee as `LocalServing` does, under the
+    serving district's per-account cap checked by the ledger under the chain lock (a credit
+    past it is refused, so the home district voids its hold)."""
+
+    gateway: LedgerGateway
+
+    async def credit(self, request: CreditRequest) -> CreditAnswer:
+        gateway = self.gateway
+        district = await gateway.district_of_chain(request.serving)
+        _, policy = await gateway.policy(district.id, gateway.clock())
+        limits = capped(gateway.limits, policy.time_bank.account_cap_minutes)
+        return await serve_credit(gateway.store, request, now_ms=gateway.clock(), limits=limits)
+
+    async def abort(self, request: CreditRequest) -> CreditAnswer:
+        return await serve_abort(self.gateway.store, request, now_ms=self.gateway.clock())
 
 
 def capped(limits: Limits, cap: int) -> Limits:
@@ -540,7 +562,7 @@ class LedgerGateway:
 
     def network(self, local: set[str]) -> Callable[[str], ServingSide]:
         """Local chains answer in-process; others through the configured federation peers."""
-        serving_here = LocalServing(self.store, self.clock, self.limits)
+        serving_here = CappedLocalServing(self)
 
         def side(district: str) -> ServingSide:
             if district in local:

@@ -38,7 +38,7 @@ from tests.market.bookings.world import (
     run_round,
     snapshot,
 )
-from tests.market.conftest import City
+from tests.market.conftest import Actor, City
 from tests.market.ledger.conftest import stop_background
 
 
@@ -563,3 +563,66 @@ class TestGuaranteedRedemption:
         assert view["state"] == "settled"
         assert [kind for _, kind, *_ in await entries_of(runtime.ledger, view["id"])] == ["redeem"]
         assert view["payment_detail"]["price_fen"] == 20_000
+
+
+class TestCrossDistrictCap:
+    @pytest.fixture
+    async def capped(self, client: httpx.AsyncClient, runtime: Runtime, town: City) -> Actor:
+        """The east volunteer at east's cap of 60 minutes; a west child who pays in hours."""
+        await time_bank_policy(town, account_cap_minutes=60)
+        await fund(runtime, town["volunteer"].user.id, 60)
+        child = await west_child(client, runtime, town)
+        await fund(runtime, child.user.id, 50)
+        return child
+
+    async def test_a_credit_past_the_cap_is_refused_before_any_hold(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City, capped: Actor
+    ) -> None:
+        elder_id = str(town["elder"].user.id)
+        view = await booked_and_served(
+            client, town, town["volunteer"], capped, payment="hours", elder_id=elder_id
+        )
+        assert view["state"] == "confirmed"
+        assert view["payment_detail"]["settle_blocked"]["rule"] == "time_bank.account_cap_minutes"
+        assert await entries_of(runtime.ledger, view["id"]) == []
+
+    async def test_the_serving_district_refuses_a_credit_past_the_cap_under_its_lock(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        town: City,
+        capped: Actor,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def passes(gateway: object, plan: settlement.Plan, now: object) -> settlement.Plan:
+            return plan  # as if the volunteer's balance rose right after the check
+
+        monkeypatch.setattr(settlement, "_check_cap", passes)
+        elder_id = str(town["elder"].user.id)
+        view = await booked_and_served(
+            client, town, town["volunteer"], capped, payment="hours", elder_id=elder_id
+        )
+        assert view["state"] == "confirmed"
+        assert [kind for _, kind, *_ in await entries_of(runtime.ledger, view["id"])] == [
+            "hold_pending",
+            "hold_void",
+        ]
+        blocked = view["payment_detail"]["settle_blocked"]
+        assert blocked["code"] == "ledger.transfer_voided"
+        assert "max_balance" in blocked["message"]
+        assert await balance(runtime.ledger, capped.user.id) == 50
+        assert await balance(runtime.ledger, town["volunteer"].user.id) == 60
+
+
+async def time_bank_policy(city: City, **time_bank: int) -> None:
+    policy = dataclasses.replace(
+        rules.DEFAULT_POLICY,
+        time_bank=dataclasses.replace(rules.DEFAULT_POLICY.time_bank, **time_bank),
+    )
+    latest = await DistrictPolicy.filter(district=city.east).count()
+    await DistrictPolicy.create(
+        district=city.east,
+        version=latest + 1,
+        effective_from=now() - timedelta(days=1),
+        content=rules.policy_to_json(policy),
+    )
