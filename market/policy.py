@@ -47,6 +47,9 @@ class CertificateKind(enum.Enum):
 
 
 class RelationKind(enum.Enum):
+    """What one person is to another: a family link says what the family member is to the
+    elder; a policy's gift and redemption rules say what the other person is to the giver."""
+
     SPOUSE = "spouse"
     PARENT = "parent"
     CHILD = "child"
@@ -54,6 +57,32 @@ class RelationKind(enum.Enum):
     GRANDCHILD = "grandchild"
     SIBLING = "sibling"
     PARENT_IN_LAW = "parent_in_law"
+    CHILD_IN_LAW = "child_in_law"  # 儿媳 / 女婿, often the one who books for the elder
+
+    @classmethod
+    def parse(cls, value: str) -> RelationKind | None:
+        """The kind a stored relation names, None for one this version does not know."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+    @property
+    def inverse(self) -> RelationKind:
+        """What the other person is to this one (a child's elder is their parent)."""
+        return _INVERSE_RELATION[self]
+
+
+_INVERSE_RELATION = {
+    RelationKind.SPOUSE: RelationKind.SPOUSE,
+    RelationKind.PARENT: RelationKind.CHILD,
+    RelationKind.CHILD: RelationKind.PARENT,
+    RelationKind.GRANDPARENT: RelationKind.GRANDCHILD,
+    RelationKind.GRANDCHILD: RelationKind.GRANDPARENT,
+    RelationKind.SIBLING: RelationKind.SIBLING,
+    RelationKind.PARENT_IN_LAW: RelationKind.CHILD_IN_LAW,
+    RelationKind.CHILD_IN_LAW: RelationKind.PARENT_IN_LAW,
+}
 
 
 class PriorityFlag(enum.Enum):

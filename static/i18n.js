@@ -557,6 +557,7 @@ const STRINGS = {
     "relation.parent": "父母",
     "relation.grandparent": "祖父母或外祖父母",
     "relation.parent_in_law": "公婆或岳父母",
+    "relation.child_in_law": "儿媳或女婿",
 
     "hours.no_relatives": "还没有可以赠送的亲属。赠送只能给已确认关联的直系亲属。",
     "hours.gift_barred": "按现行政策不能赠送给：{names}",
@@ -1192,6 +1193,7 @@ const STRINGS = {
     "relation.parent": "Parent",
     "relation.grandparent": "Grandparent",
     "relation.parent_in_law": "Parent-in-law",
+    "relation.child_in_law": "Son- or daughter-in-law",
 
     "hours.no_relatives": "Nobody to gift hours to yet. Hours go only to close relatives with an approved family link.",
     "hours.gift_barred": "The current policy does not allow gifts to: {names}",

@@ -40,35 +40,21 @@ GIFT_RULE = "time_bank.gift_recipients"
 # is not: nothing about the gift was decided).
 RECORDED = (Conflict, Forbidden, InvalidInput)
 
-# FamilyLink.relation says what the family member is to the elder; a gift needs what the
-# recipient is to the giver.
-_ELDER_TO_FAMILY = {
-    "spouse": policy_rules.RelationKind.SPOUSE,
-    "child": policy_rules.RelationKind.PARENT,
-    "child_in_law": policy_rules.RelationKind.PARENT_IN_LAW,
-    "grandchild": policy_rules.RelationKind.GRANDPARENT,
-    "sibling": policy_rules.RelationKind.SIBLING,
-}
-_FAMILY_TO_ELDER = {
-    "spouse": policy_rules.RelationKind.SPOUSE,
-    "child": policy_rules.RelationKind.CHILD,
-    "grandchild": policy_rules.RelationKind.GRANDCHILD,
-    "sibling": policy_rules.RelationKind.SIBLING,
-}
-
 
 async def relation_of(recipient: UUID, giver: UUID) -> policy_rules.RelationKind | None:
     """What `recipient` is to `giver` through an approved family link, if anything."""
+    # A link says what the family member is to the elder.
     link = await FamilyLink.get_or_none(
         family_id=giver, elder_id=recipient, status=LinkStatus.approved
     )
     if link is not None:
-        return _ELDER_TO_FAMILY.get(link.relation)
+        kind = policy_rules.RelationKind.parse(link.relation)
+        return kind.inverse if kind else None
     link = await FamilyLink.get_or_none(
         family_id=recipient, elder_id=giver, status=LinkStatus.approved
     )
     if link is not None:
-        return _FAMILY_TO_ELDER.get(link.relation)
+        return policy_rules.RelationKind.parse(link.relation)
     return None
 
 

@@ -131,8 +131,9 @@ def _check_payment(
         raise PolicyForbids(rule, version, f"hours are redeemed for elders from {age_needed}")
     if relation is None:
         return profile.user_id  # type: ignore[attr-defined,no-any-return]
-    known = {r.value for r in RelationKind}
-    if relation not in known or RelationKind(relation) not in rules.redeemers:
+    # The link says what the payer is to the elder; the rule, what the elder is to the payer.
+    kind = RelationKind.parse(relation)
+    if kind is None or kind.inverse not in rules.redeemers:
         raise PolicyForbids(
             "time_bank.redeemers", version, f"a {relation} may not pay hours for this elder"
         )

@@ -7,7 +7,7 @@ import { t } from "../i18n.js";
 import { flashInfo, showError, showPending } from "../notice.js";
 
 // What the family member is to the elder: the API's relation kinds (market.policy.RelationKind).
-const RELATIONS = ["child", "spouse", "grandchild", "sibling", "parent", "grandparent", "parent_in_law"];
+const RELATIONS = ["child", "child_in_law", "spouse", "grandchild", "sibling", "parent", "grandparent", "parent_in_law"];
 
 function linkItem(link, user, reload) {
   const other = user.role === "family" ? link.elder_id : link.family_id;

@@ -285,3 +285,17 @@ class TestPolicyForbids:
             "policy.forbids",
         )
         assert "time_bank.redemption_age" in str(error) and "version 2" in str(error)
+
+
+class TestRelations:
+    def test_each_relation_read_from_the_other_side_and_back_is_itself(self) -> None:
+        for kind in RelationKind:
+            assert kind.inverse.inverse is kind
+
+    def test_a_child_in_laws_elder_is_their_parent_in_law(self) -> None:
+        assert RelationKind.CHILD_IN_LAW.inverse is RelationKind.PARENT_IN_LAW
+        assert RelationKind.CHILD.inverse is RelationKind.PARENT
+
+    def test_a_stored_relation_this_version_does_not_know_is_none(self) -> None:
+        assert RelationKind.parse("neighbour") is None
+        assert RelationKind.parse("spouse") is RelationKind.SPOUSE

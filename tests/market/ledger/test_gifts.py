@@ -122,6 +122,24 @@ class TestGift:
         assert_policy_refusal(response, "time_bank.gift_recipients", 1)
         assert await chain_state(lcity) == before
 
+    async def test_a_parent_in_law_receives_only_where_the_policy_says(
+        self, client: httpx.AsyncClient, runtime: Any, lcity: LedgerCity
+    ) -> None:
+        # The volunteer is the elder's child-in-law (儿媳 or 女婿): the elder is their
+        # parent-in-law, whom the default policy does not count among gift recipients.
+        in_law = await make_actor(client, runtime, Role.elder, lcity.city.east_community)
+        await link(lcity["volunteer"], in_law, "child_in_law", LinkStatus.approved)
+        volunteer = lcity["volunteer"]
+        await fund(lcity.gateway, volunteer.user.id, 90)
+        body = {**gift_body(lcity), "recipient_id": str(in_law.user.id)}
+        refused = await client.post(GIFTS, json=body, headers=volunteer.headers)
+        assert_policy_refusal(refused, "time_bank.gift_recipients", 0)
+        rules = TimeBankRules(gift_recipients=frozenset({RelationKind.PARENT_IN_LAW}))
+        await set_policy(lcity.city.east, with_rules(time_bank=rules), version=1)
+        body["request_id"] = "g2"
+        given = await client.post(GIFTS, json=body, headers=volunteer.headers)
+        assert given.status_code == 201, given.text
+
     async def test_minutes_above_cap_can_only_be_donated(
         self, client: httpx.AsyncClient, lcity: LedgerCity
     ) -> None:
