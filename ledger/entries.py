@@ -225,6 +225,10 @@ def _check_int(name: str, value: object, minimum: int) -> int:
 def check_text(name: str, value: object, *, optional: bool = False) -> str | None:
     """A text field of an entry (id, actor, category, ref): 1 to `MAX_TEXT` characters, none of
     them a control character or a lone surrogate, so that every store can hold it as it is."""
+    # isprintable() is one fast pass; only text it doubts (any control, format or separator
+    # character) needs the search for what a store really cannot hold.
+    if type(value) is str and 0 < len(value) <= MAX_TEXT and value.isprintable():
+        return value
     if value is None and optional:
         return None
     if not isinstance(value, str):
@@ -233,9 +237,7 @@ def check_text(name: str, value: object, *, optional: bool = False) -> str | Non
         raise InvalidEntry(name, "must not be empty")
     if len(value) > MAX_TEXT:
         raise InvalidEntry(name, f"is {len(value)} characters long, at most {MAX_TEXT} allowed")
-    # isprintable() is one fast pass; only text it doubts (any control, format or separator
-    # character) needs the search for what a store really cannot hold.
-    bad = None if value.isprintable() else _UNSTORABLE.search(value)
+    bad = _UNSTORABLE.search(value)
     if bad is not None:
         raise InvalidEntry(
             name, f"contains {bad.group()!r} at {bad.start()}: no control characters or lone "
@@ -247,6 +249,8 @@ def check_text(name: str, value: object, *, optional: bool = False) -> str | Non
 def check_entry_id(value: object) -> str:
     """An entry id as the ledger accepts it; refused ids are never recorded as failed, since
     they could not be stored (a retry is refused by this same check)."""
+    if type(value) is str and 0 < len(value) <= MAX_TEXT and value.isprintable():
+        return value
     checked = check_text("id", value)
     assert checked is not None
     return checked
