@@ -12,8 +12,8 @@ The client remembers the last seq of every stream and resumes from it after any 
 most once and in seq order per stream. It gives up only when the server refuses the token
 (`AuthenticationFailed`) or the protocol (`ProtocolRefused`), or when `close()` is called.
 
-Each connection attempt is bounded by `open_timeout`: the handshake and the `subscribed` answer
-must both arrive within it, or the socket is closed and the attempt fails with `TimeoutError`
+Each connection attempt is bounded: the handshake, and then the `subscribed` answer, must each
+arrive within `open_timeout`, or the socket is closed and the attempt fails with `TimeoutError`
 (retried with backoff when reconnecting). `ping_interval=None` turns off the websockets library's
 protocol pings; the server's own heartbeat frames still flow (the benchmark holds thousands of
 connections that way). A runnable example is in `docs/realtime.md`.
