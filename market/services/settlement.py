@@ -322,9 +322,12 @@ async def _transfer(
 
 
 async def _block_now(booking: Booking, plan: Plan, now: datetime, *, next_attempt: bool) -> None:
+    """Note the refusal of `booking`'s attempt in a transaction of its own. A concurrent
+    settler that already noted this attempt's failure moved on to the next one: nothing to add."""
     async with booking_transaction() as tx:
         current = await _lock(tx, booking)
-        if current.state is BookingState.confirmed:
+        same = current.settle_attempt == booking.settle_attempt
+        if current.state is BookingState.confirmed and same:
             assert plan.refusal is not None
             await _block(tx, current, plan.refusal, now, next_attempt=next_attempt)
 

@@ -196,6 +196,7 @@ CASES: dict[str, Case] = {
         body={"helper_id": "{volunteer}", "kind": "blocked"},
         bad_body={"helper_id": "{volunteer}", "kind": "vip"},
     ),
+    "vouchers": Case("GET", "/api/v1/elders/{elder}/vouchers", BOOKERS),
     "offers": Case("GET", "/api/v1/offers", HELPER | {"provider_staff"}),
     "accept": Case(
         "POST",

@@ -3,6 +3,7 @@ confirm -> settled, with exactly the ledger entries (or the price) that kind owe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -206,7 +207,9 @@ class TestCrossDistrictFailure:
         # refusal, the home side voids the hold.
         later = gateway.clock() + 25 * 3600 * 1000
         monkeypatch.setattr(gateway, "clock", lambda: later)
-        await settlement.settle_booking(await row(view["id"]), now=now())
+        # Two settlers at once (a confirming request and the loop's sweep): one void, one note.
+        copies = [await row(view["id"]), await row(view["id"])]
+        await asyncio.gather(*(settlement.settle_booking(b, now=now()) for b in copies))
         assert await entries_of(gateway, view["id"]) == [
             ("west", "hold_pending", user(child), "clearing:east", m),
             ("west", "hold_void", "clearing:east", user(child), m),
