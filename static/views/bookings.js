@@ -40,6 +40,7 @@ export function bookingSummary(booking) {
     " ",
     stateBadge(booking.state),
     h("p", { class: "hint" }, when(booking)),
+    waitingReason(booking) ? h("p", { class: "hint match-note" }, waitingReason(booking)) : null,
   );
 }
 
@@ -213,6 +214,12 @@ function centreActions(booking, act, render) {
   ];
 }
 
+// Why nobody has been offered it yet, from the last matching round (its reason code).
+export function waitingReason(booking) {
+  if (!booking.match_note || !["requested", "escalated"].includes(booking.state)) return null;
+  return t(`match.${booking.match_note.code}`);
+}
+
 export async function bookingView(main, user, bookingId) {
   const id = bookingId.toLowerCase();
   const timeline = statusTimeline();
@@ -240,6 +247,7 @@ export async function bookingView(main, user, bookingId) {
         [t("booking.when"), when(booking)],
         [t("booking.payment"), t(`pay.${booking.payment}`)],
         booking.helper_name ? [t("booking.helper"), booking.helper_name] : null,
+        waitingReason(booking) ? [t("booking.why_waiting"), waitingReason(booking)] : null,
         booking.notes ? [t("book.notes"), booking.notes] : null,
         booking.served_minutes ? [t("booking.served"), t("policy.minutes", { minutes: booking.served_minutes })] : null,
       ]),

@@ -6,6 +6,7 @@ import json
 import re
 
 from market.assessment import ITEMS
+from matching import ReasonCode
 from tests.web.conftest import ROOT
 
 STATIC = ROOT / "static"
@@ -33,6 +34,12 @@ def test_every_string_key_used_in_code_exists() -> None:
             continue
         used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', path.read_text(encoding="utf-8")))
     assert used - defined == set(), sorted(used - defined)
+
+
+def test_every_reason_the_matcher_gives_has_words_for_the_elder() -> None:
+    # The booking page and the queue show `match.<code>` for the booking's match note.
+    defined = _keys("zh")
+    assert {f"match.{code.value}" for code in ReasonCode} <= defined
 
 
 def test_assessment_items_match_the_server() -> None:
