@@ -304,11 +304,12 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
             # What holding the connections would have cost over the same time anyway.
             at_rest = idle_server * (time.monotonic() - fanout_started)
             # Per event: when its last subscriber had it (the whole fan-out's duration).
-            whole = [
-                (max(r.arrivals[seq] for r in subscribers) - at) * 1000
-                for seq, at in committed.items()
+            by_event = [
+                (n, (max(r.arrivals[seq] for r in subscribers) - at) * 1000)
+                for n, (seq, at) in enumerate(committed.items())
                 if all(seq in r.arrivals for r in subscribers)
             ]
+            whole = [ms for _, ms in by_event]
             delays = [
                 (reader.arrivals[seq] - at) * 1000
                 for reader in subscribers
@@ -354,7 +355,9 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
         "last_subscriber_p50_ms": round(statistics.median(whole), 1) if whole else float("nan"),
         # A few late events or a backlog that grew over the run: the p99 alone cannot tell.
         "last_subscriber_max_ms": round(max(whole), 1) if whole else float("nan"),
-        "events_last_subscriber_over_1s": sum(1 for ms in whole if ms > 1000),
+        # [n, ms] of each event (n: 0 for the first committed) whose last subscriber had it
+        # over 1 s after the commit.
+        "late_events": [[n, round(ms)] for n, ms in by_event if ms > 1000],
         "p50_ms": round(statistics.median(delays), 1) if delays else float("nan"),
         "p99_ms": round(percentile(delays, 0.99), 1) if delays else float("nan"),
         "max_ms": round(max(delays), 1) if delays else float("nan"),
