@@ -28,62 +28,13 @@ from ledger.storage.base import (
 from ledger.storage.nodes import NodeKey, derive, expand, frontier
 from ledger.storage.rows import ENTRY_COLUMNS, columns, entry_row, stored_nodes
 
-# One round trip for everything the rules need: rows tagged e(ntry), f(ailure), c(loser),
-# b(alance), n(ode); level-0 Merkle nodes are the entries' own hashes. Every key is looked up
-# through its unique index (LATERAL ... LIMIT 1, which the planner cannot flatten into a join),
-# so the cost grows with the batch, never with the chain: a plain join lets the planner
-# hash-join against a sequential scan of the whole table.
-# Text keys travel as one string per column, joined by the unit separator (U+001F, which no
-# district, id or account may hold): a text[] of a thousand ids costs the client a type check
-# per element.
-PG_SNAPSHOT = """
-WITH ek AS (SELECT * FROM unnest(string_to_array($1, chr(31)), string_to_array($2, chr(31)))
-              AS k(district, entry_id)),
-     fk AS (SELECT * FROM unnest(string_to_array($3, chr(31)), string_to_array($4, chr(31)))
-              AS k(district, entry_id)),
-     ck AS (SELECT * FROM unnest(string_to_array($5, chr(31)), string_to_array($6, chr(31)))
-              AS k(district, settles)),
-     bk AS (SELECT * FROM unnest(string_to_array($7, chr(31)), string_to_array($8, chr(31)))
-              AS k(district, account)),
-     nk AS (SELECT * FROM unnest($9::text[], $10::int[], $11::bigint[]) AS k(district, level, idx))
-SELECT 'e' AS tag, e.district, e.entry_id AS key, NULL::bigint AS n, e.body AS data,
-       NULL AS code, NULL AS message, NULL AS content
-  FROM ek CROSS JOIN LATERAL (
-       SELECT * FROM ledger_entry x
-        WHERE x.district = ek.district AND x.entry_id = ek.entry_id LIMIT 1
-  ) e
-UNION ALL
-SELECT 'f', f.district, f.entry_id, f.at_ms, NULL, f.code, f.message, f.content
-  FROM fk CROSS JOIN LATERAL (
-       SELECT * FROM ledger_failed_id x
-        WHERE x.district = fk.district AND x.entry_id = fk.entry_id LIMIT 1
-  ) f
-UNION ALL
-SELECT 'c', e.district, e.settles, NULL, NULL, e.entry_id, NULL, NULL
-  FROM ck CROSS JOIN LATERAL (
-       SELECT * FROM ledger_entry x
-        WHERE x.district = ck.district AND x.settles = ck.settles LIMIT 1
-  ) e
-UNION ALL
-SELECT 'b', b.district, b.account, b.minutes, NULL, NULL, NULL, NULL
-  FROM bk CROSS JOIN LATERAL (
-       SELECT * FROM ledger_balance x
-        WHERE x.district = bk.district AND x.account = bk.account LIMIT 1
-  ) b
-UNION ALL
-SELECT 'n', m.district, m.level::text, m.idx, m.hash, NULL, NULL, NULL
-  FROM nk CROSS JOIN LATERAL (
-       SELECT * FROM ledger_merkle_node x
-        WHERE x.district = nk.district AND x.level = nk.level AND x.idx = nk.idx LIMIT 1
-  ) m
- WHERE nk.level > 0
-UNION ALL
-SELECT 'n', e.district, '0', e.seq, e.hash, NULL, NULL, NULL
-  FROM nk CROSS JOIN LATERAL (
-       SELECT * FROM ledger_entry x WHERE x.district = nk.district AND x.seq = nk.idx LIMIT 1
-  ) e
- WHERE nk.level = 0
-"""
+# One round trip for everything the rules need, and one to write: migration 0005's functions,
+# which PostgreSQL plans once per connection (as prepared statements it planned them on every
+# call). The snapshot returns rows tagged e(ntry), f(ailure), c(loser), b(alance), n(ode);
+# level-0 Merkle nodes are the entries' own hashes. Text keys travel as one string per column,
+# joined by the unit separator (U+001F, which no district, id or account may hold): a text[] of
+# a thousand ids costs the client a type check per element.
+PG_SNAPSHOT = "SELECT * FROM ledger_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 
 def _snapshot_values(
@@ -153,22 +104,10 @@ async def pg_snapshot(
 
 
 # Each table's rows go as one array of records (migration 0003's row types).
-PG_WRITE = """
-WITH e AS (INSERT INTO ledger_entry (district, seq, entry_id, kind, debit, credit, minutes,
-                                     category, ref, actor, policy, at_ms, settles, hash, body)
-           SELECT * FROM unnest($1::ledger_entry_row[])),
-     b AS (INSERT INTO ledger_balance (district, account, minutes)
-           SELECT * FROM unnest($2::ledger_balance_row[])
-           ON CONFLICT (district, account) DO UPDATE SET minutes = excluded.minutes),
-     m AS (INSERT INTO ledger_merkle_node (district, level, idx, hash)
-           SELECT * FROM unnest($3::ledger_node_row[])),
-     f AS (INSERT INTO ledger_failed_id (district, entry_id, code, message, content, at_ms)
-           SELECT * FROM unnest($4::ledger_failure_row[])
-           ON CONFLICT (district, entry_id) DO NOTHING)
-UPDATE ledger_chain c SET size = h.size, head = h.head
-  FROM unnest($5::ledger_head_row[]) AS h
- WHERE c.district = h.district
-"""
+PG_WRITE = (
+    "SELECT ledger_write($1::ledger_entry_row[], $2::ledger_balance_row[], "
+    "$3::ledger_node_row[], $4::ledger_failure_row[], $5::ledger_head_row[])"
+)
 
 
 def _rows(write: Write) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
@@ -201,7 +140,7 @@ async def pg_write(conn: BaseDBAsyncClient, write: Write) -> None:
         entries = ()
     balances, nodes, failures, heads = _rows(write)
     values = [[entry_row(e) for e in entries], balances, nodes, failures, heads]
-    await conn.execute_query(PG_WRITE, values)
+    await conn.execute_query_dict(PG_WRITE, values)
 
 
 async def pg_nodes(

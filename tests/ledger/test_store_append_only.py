@@ -100,4 +100,5 @@ class TestMigrations:
             "0002_append_only",
             "0003_append_if_current",
             "0004_entry_key",
+            "0005_read_write_functions",
         ]
