@@ -122,15 +122,16 @@ class GroupCommitter:
         if any(isinstance(p.kind, str) and p.kind in CLOSING for p in proposals):
             return None
         districts = sorted({p.district for p in proposals})
-        accounts = [k for k in valid_accounts(proposals) if k not in self._balances]
+        accounts = valid_accounts(proposals)
+        missing = [k for k in accounts if k not in self._balances]
         unknown = [d for d in districts if d not in self._chains]
-        if (unknown or accounts) and not await self._read(session, unknown, accounts):
+        if (unknown or missing) and not await self._read(session, unknown, missing):
             return None  # a chain without a head row yet: the general path creates it
         chains = {d: self._chains[d] for d in districts}
+        expected = {d: c.head for d, c in chains.items()}
+        balances = self._balances
         plan = Plan.cached(
-            {d: c.head for d, c in chains.items()},
-            {d: c.nodes for d, c in chains.items()},
-            {k: self._balances[k] for k in valid_accounts(proposals)},
+            expected, {d: c.nodes for d, c in chains.items()}, {k: balances[k] for k in accounts}
         )
         outcomes: list[Outcome] = []
         for p in proposals:
@@ -140,7 +141,6 @@ class GroupCommitter:
                 outcomes.append(error)
         write = plan.to_write()
         try:
-            expected = {d: c.head for d, c in chains.items()}
             written = await session.append_if_current(expected, write)
         except Conflict:
             written = False
