@@ -157,7 +157,9 @@ async def seed(connections: int, subscribers: int, keys_dir: Path) -> tuple[str,
     return admin_stream(district.id), tokens
 
 
-def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    database_url: str, data_dir: Path, heartbeat_seconds: int
+) -> tuple[subprocess.Popen[bytes], int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -166,7 +168,7 @@ def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[by
         **os.environ,
         "DATABASE_URL": database_url,
         "ELDERCARE_DATA_DIR": str(data_dir),
-        "ELDERCARE_REALTIME_HEARTBEAT_SECONDS": "20",
+        "ELDERCARE_REALTIME_HEARTBEAT_SECONDS": str(heartbeat_seconds),
         "ELDERCARE_REALTIME_IDLE_TIMEOUT_SECONDS": "600",
         "ELDERCARE_MATCHING_ENABLED": "0",
     }
@@ -265,7 +267,7 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
             ports = []
             # One after the other: the first start creates the key files the others read.
             for _ in range(processes):
-                proc, port = start_server(url, data_dir)
+                proc, port = start_server(url, data_dir, args.heartbeat_seconds)
                 servers.append(proc)
                 ports.append(port)
                 await wait_healthy(port)
@@ -332,6 +334,7 @@ async def run_once(args: argparse.Namespace, processes: int) -> dict[str, object
     return {
         "processes": processes,
         "load_1min_start_end": [round(load_at_start, 1), round(load_at_end, 1)],
+        "heartbeat_s": args.heartbeat_seconds,
         "connections": args.connections,
         "subscribers": args.subscribers,
         "events": args.events,
@@ -391,6 +394,13 @@ async def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=60.0)
     parser.add_argument(
         "--idle-seconds", type=float, default=20.0, help="CPU at rest measured this long"
+    )
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=int,
+        default=20,
+        help="the servers' ELDERCARE_REALTIME_HEARTBEAT_SECONDS (each session also re-reads its "
+        "rights every 3 heartbeats); 20 is the service's default",
     )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
