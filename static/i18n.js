@@ -342,6 +342,7 @@ const STRINGS = {
 
     "pay.public": "公益服务（政府出资）",
     "pay.self": "自费",
+    "pay.pool": "公益时间池（他人捐赠的时间）",
 
     "book.title": "预约服务",
     "book.elder": "为哪位老人预约",
@@ -993,6 +994,7 @@ const STRINGS = {
 
     "pay.public": "Publicly funded",
     "pay.self": "Pay myself",
+    "pay.pool": "Donated hours (district pool)",
 
     "book.title": "Book help",
     "book.elder": "Book for",

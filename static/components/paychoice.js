@@ -9,6 +9,8 @@ const KINDS = [
   ["hours", "pay.hours"],
   ["subsidy", "pay.subsidy"],
   ["self", "pay.self"],
+  // Donated hours, for elders the district's pool serves first (the server checks who).
+  ["pool", "pay.pool"],
 ];
 
 // Integer minutes as words: "1 小时 30 分钟", "45 分钟", "2 小时". The ledger counts minutes,

@@ -157,3 +157,20 @@ class TestKeyboard:
             " })()"
         )
         assert focused["outline"] == "solid" and focused["width"] >= 3, focused
+
+
+class TestPaymentChoices:
+    def test_donated_hours_are_offered_and_a_refusal_names_the_rule(
+        self, page: Any, server: Server
+    ) -> None:
+        # The seeded elder is in none of the pool's priority groups: the API refuses, and the
+        # page says so with the rule instead of failing quietly.
+        sign_in(page, server, "family")
+        page.get_by_role("link", name="预约服务").click()
+        page.get_by_role("button", name="助洁").click()
+        page.get_by_label("明天").check()
+        page.get_by_label("公益时间池（他人捐赠的时间）").check()
+        page.get_by_role("button", name="确认预约").click()
+        alert = page.locator(".notice-error")
+        expect(alert).to_contain_text("出错了")
+        expect(alert).to_contain_text("pool serves only its priority elders")
