@@ -12,7 +12,8 @@ district chains per run, so every run starts from the same state):
    the ratio;
 3. single acknowledged appends by 4 concurrent clients per district (16 in all), each call
    returning only after its commit: one transaction per append, and through the
-   `GroupCommitter` (a group in one statement); median and p99 latency;
+   `GroupCommitter` (a group in one statement) with one lane or two, in 1 and in
+   `--processes` OS processes (each with its own committer); median and p99 latency;
 4. inclusion proofs read from the stored Merkle nodes, on chain R1D1 or on a chain grown to
    `--proof-chain` entries.
 Each run prints the load average, the CPU time of every benchmark process and of the server
@@ -192,11 +193,13 @@ async def naive_orm(url: str, total: int, run: int) -> tuple[float, str]:
 
 
 async def _acknowledged_clients(
-    url: str, districts: list[str], seconds: float, grouped: bool, app: str
+    url: str, districts: list[str], seconds: float, lanes: int, app: str
 ) -> tuple[list[float], float, float]:
+    """`lanes` 0: one transaction per append; else through a GroupCommitter of that many."""
     latencies: list[float] = []
+    grouped = lanes > 0
     async with open_store(with_query(url, maxsize=16, application_name=app)) as store:
-        committer = GroupCommitter(store)
+        committer = GroupCommitter(store, lanes=max(lanes, 1))
         for district in districts:  # the chains exist before the clock starts
             await committer.append(deposit(district, f"{district}-first", 0))
         cpu = own_cpu()
@@ -221,18 +224,19 @@ async def _acknowledged_clients(
 
 
 def _acknowledged_process(
-    url: str, districts: list[str], seconds: float, grouped: bool, start_at: float, app: str
+    url: str, districts: list[str], seconds: float, lanes: int, start_at: float, app: str
 ) -> tuple[list[float], float, float]:
     time.sleep(max(0.0, start_at - time.time()))
-    return asyncio.run(_acknowledged_clients(url, districts, seconds, grouped, app))
+    return asyncio.run(_acknowledged_clients(url, districts, seconds, lanes, app))
 
 
 async def acknowledged(
-    url: str, seconds: float, grouped: bool, processes: int, run: int
+    url: str, seconds: float, lanes: int, processes: int, run: int
 ) -> tuple[float, str]:
     """Appends/s per chain for 4 clients per district, the 4 districts shared among
-    `processes` OS processes (each with its own committer); the note has median and p99."""
-    tag = f"R{run}{'G' if grouped else 'S'}{processes}"
+    `processes` OS processes (each with its own committer of `lanes` lanes, or one transaction
+    per append with `lanes` 0); the note has median and p99."""
+    tag = f"R{run}L{lanes}P{processes}"
     districts = [f"{tag}{d}" for d in DISTRICTS]
     shares = [districts[i::processes] for i in range(processes)]
     start_at = time.time() + 8.0
@@ -246,7 +250,7 @@ async def acknowledged(
                     url,
                     share,
                     seconds,
-                    grouped,
+                    lanes,
                     start_at,
                     f"bench-{tag}-{i}",
                 )
@@ -337,18 +341,18 @@ async def main() -> None:
         await measure(runs, n, url, lambda r: naive_orm(url, args.naive, r))
         summaries.append(runs)
     if "acknowledged" in stages:
-        for grouped in (False, True):
-            for processes in sorted({1, args.processes}):
-                how = "GroupCommitter" if grouped else "one tx per append"
-                runs = Runs(
-                    f"acknowledged appends ({how}), 4 clients x 4 chains, {processes} process(es)",
-                    "/s per chain",
-                )
-                await measure(
-                    runs, n, url,
-                    lambda r, g=grouped, p=processes: acknowledged(url, args.seconds, g, p, r),
-                )  # fmt: skip
-                summaries.append(runs)
+        ways = [(0, 1), (0, args.processes), (1, 1), (2, 1), (1, args.processes)]
+        for lanes, processes in dict.fromkeys(ways):
+            how = f"GroupCommitter, {lanes} lane(s)" if lanes else "one tx per append"
+            runs = Runs(
+                f"acknowledged appends ({how}), 4 clients x 4 chains, {processes} process(es)",
+                "/s per chain",
+            )
+            await measure(
+                runs, n, url,
+                lambda r, lanes=lanes, p=processes: acknowledged(url, args.seconds, lanes, p, r),
+            )  # fmt: skip
+            summaries.append(runs)
     if "proofs" in stages:
         district = "P" if args.proof_chain else "R1P1D1"
         if args.proof_chain:

@@ -3,9 +3,9 @@
 A chain serialises its appends (the head row lock) and every transaction ends with a WAL flush,
 so one transaction per append caps a chain at one flush per entry. `GroupCommitter.append`
 queues the proposal; while a flush is running, new proposals wait, and the next flush takes all
-of them, of every district, in one transaction: one WAL flush for the group. Every caller gets
-its own outcome (its entry, or the `LedgerError` that refused it) only after that transaction
-committed, so an acknowledgement still means "durable".
+of them, of every district of its lane (below), in one transaction: one WAL flush for the group.
+Every caller gets its own outcome (its entry, or the `LedgerError` that refused it) only after
+that transaction committed, so an acknowledgement still means "durable".
 
 On PostgreSQL (`TortoiseStore.direct_appends`) a flush is one statement, one round trip: the
 committer keeps each chain's head, Merkle frontier and the balances it has seen, applies the
@@ -19,6 +19,11 @@ and the committer reads its chains again:
 - a proposal that closes another entry (reverse, hold_post, hold_void): it needs that entry;
 - a chain the committer has not read yet.
 So a committer is fastest as its chains' main writer; other writers only cost it a re-read.
+
+Chains may be shared out among `lanes` (each chain to one lane for good): a lane has its own
+queue and connection, and the flushes of different lanes run at the same time, so one group's
+commit (its WAL flush) overlaps another lane's work. That pays when a core is free; on a busy
+machine more, smaller groups cost more CPU per entry, hence one lane by default.
 
 Use one committer per store and process; several processes may each have one, since the
 database locks still serialise their flushes per chain.
@@ -52,40 +57,63 @@ class _Chain:
 
 
 @dataclass
+class _Lane:
+    """A share of the chains with its own queue, flusher and (on PostgreSQL) connection."""
+
+    queue: list[Waiting] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+    session: Any = None  # TortoiseStore.direct_session(), held until close()
+    districts: int = 0
+
+
+@dataclass
 class GroupCommitter:
     store: ChainStore
     limits: Limits = DEFAULT_LIMITS
     max_batch: int = 2000
-    _queue: list[Waiting] = field(default_factory=list)
-    _flusher: asyncio.Task[None] | None = None
+    lanes: int = 1
+    _lanes: list[_Lane] = field(default_factory=list)
+    _lane_of: dict[str, _Lane] = field(default_factory=dict)
     _chains: dict[str, _Chain] = field(default_factory=dict)
     _balances: dict[AccountKey, int] = field(default_factory=dict)
-    _session: Any = None  # TortoiseStore.direct_session(), held until close()
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    def __post_init__(self) -> None:
+        self._lanes = [_Lane() for _ in range(max(1, self.lanes))]
 
     async def append(self, proposal: Proposal) -> Entry:
         # A bad district or id would fail the whole group's transaction: refuse it to its
         # caller alone.
         check_request(proposal)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
-        self._queue.append((proposal, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._drain())
+        lane = self._lane(proposal.district)
+        lane.queue.append((proposal, future))
+        if lane.flusher is None:
+            lane.flusher = asyncio.create_task(self._drain(lane))
         return await future
 
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                await self._flush(batch)
-        finally:
-            self._flusher = None
+    def _lane(self, district: str) -> _Lane:
+        """A chain's lane: the one with the fewest chains when it is first seen, for good."""
+        lane = self._lane_of.get(district)
+        if lane is None:
+            lane = min(self._lanes, key=lambda candidate: candidate.districts)
+            lane.districts += 1
+            self._lane_of[district] = lane
+        return lane
 
-    async def _flush(self, batch: list[Waiting]) -> None:
+    async def _drain(self, lane: _Lane) -> None:
+        try:
+            while lane.queue:
+                batch = lane.queue[: self.max_batch]
+                del lane.queue[: self.max_batch]
+                await self._flush(lane, batch)
+        finally:
+            lane.flusher = None
+
+    async def _flush(self, lane: _Lane, batch: list[Waiting]) -> None:
         proposals = [p for p, _ in batch]
         try:
-            outcomes = await self._direct(proposals)
+            outcomes = await self._direct(lane, proposals)
             if outcomes is None:
                 outcomes = await append_many(self.store, proposals, limits=self.limits)
                 self._forget(proposals)
@@ -111,14 +139,14 @@ class GroupCommitter:
         for key in [k for k in self._balances if k[0] in districts]:
             del self._balances[key]
 
-    async def _direct(self, proposals: list[Proposal]) -> list[Outcome] | None:
+    async def _direct(self, lane: _Lane, proposals: list[Proposal]) -> list[Outcome] | None:
         """The group in one statement, or None when it must take the general path."""
         store: Any = self.store
         if not getattr(store, "direct_appends", False):
             return None
-        if self._session is None:
-            self._session = await self._exit.enter_async_context(store.direct_session())
-        session = self._session
+        if lane.session is None:
+            lane.session = await self._exit.enter_async_context(store.direct_session())
+        session = lane.session
         if any(isinstance(p.kind, str) and p.kind in CLOSING for p in proposals):
             return None
         districts = sorted({p.district for p in proposals})
@@ -172,8 +200,9 @@ class GroupCommitter:
             self._chains[district] = _Chain(head, {k: known[k] for k in frontier(head.size)})
 
     async def close(self) -> None:
-        """Wait until every queued proposal is flushed, then give back the held connection."""
-        while self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        self._session = None
+        """Wait until every queued proposal is flushed, then give back the held connections."""
+        while busy := [lane.flusher for lane in self._lanes if lane.flusher is not None]:
+            await asyncio.gather(*busy, return_exceptions=True)
+        for lane in self._lanes:
+            lane.session = None
         await self._exit.aclose()
