@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -236,12 +237,12 @@ class Session:
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self.config.heartbeat_seconds
-        next_check = loop.time() + self.config.heartbeat_seconds * RIGHTS_CHECK_HEARTBEATS
+        next_check = loop.time() + self._check_period()
         while True:
             if loop.time() >= next_check:
                 if not await self._recheck_rights():
                     return
-                next_check = loop.time() + self.config.heartbeat_seconds * RIGHTS_CHECK_HEARTBEATS
+                next_check = loop.time() + self._check_period()
             if self._expires_at is not None and datetime.now(UTC) >= self._expires_at:
                 self.finish(CloseCode.unauthenticated, "token_expired: sign in again, then resume")
                 return
@@ -265,6 +266,12 @@ class Session:
                     await self._unsubscribe(item.frame)
             else:
                 await self._send(item)
+
+    def _check_period(self) -> float:
+        """A few heartbeats, drawn anew each time: connections opened together (a reconnect
+        wave after a restart) spread their checks out instead of querying all at once."""
+        base = self.config.heartbeat_seconds * RIGHTS_CHECK_HEARTBEATS
+        return random.uniform(0.5 * base, 1.5 * base)
 
     async def _recheck_rights(self) -> bool:
         """Rights change while a connection lives: a signed-out token, a suspended account, a

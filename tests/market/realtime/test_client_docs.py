@@ -223,7 +223,7 @@ async def test_the_example_signs_in_again_when_the_server_ends_its_session(
     (before,) = await publish([own], "tick", n=0)
     assert await watcher.line() == printed(before)
 
-    # Signed out everywhere: the server re-reads rights every 3 heartbeats (1 s here) and
+    # Signed out everywhere: the server re-reads rights every 1.5 to 4.5 heartbeats and
     # closes with 4401.
     await AuthToken.filter(user_id=elder.user.id).update(revoked_at=datetime.now(UTC))
     line = await watcher.line()

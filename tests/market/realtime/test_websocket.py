@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +21,7 @@ from market.realtime.client import (
 )
 from market.realtime.events import Event, admin_stream, elder_stream, user_stream
 from market.realtime.retention import purge_events
+from market.realtime.session import Session
 from tests.market.conftest import Actor, City
 from tests.market.realtime.conftest import Live
 from tests.market.realtime.helpers import (
@@ -446,7 +448,7 @@ class TestRightsChangeDuringAConnection:
             response = await live.http.post("/api/v1/auth/logout", headers=elder.headers)
             assert response.status_code in (200, 204), response.text
             with pytest.raises(AuthenticationFailed, match="token_revoked"):
-                await collect(client, 1)  # rights are re-read every 3 heartbeats (3 s here)
+                await collect(client, 1)  # rights are re-read within 4.5 heartbeats (4.5 s here)
 
     async def test_revoked_family_link_stops_the_elder_stream(self, live: Live, city: City) -> None:
         elder, family = city["elder"], city["family"]
@@ -466,3 +468,11 @@ class TestRightsChangeDuringAConnection:
             await publish([user_stream(family.user.id)], "own.news")
             (event,) = await collect(client, 1)
         assert isinstance(event, Event) and event.kind == "own.news"
+
+
+def test_rights_rechecks_are_spread_around_three_heartbeats() -> None:
+    # A reconnect wave must not re-read everyone's rights in the same second.
+    session = SimpleNamespace(config=SimpleNamespace(heartbeat_seconds=20.0))
+    periods = [Session._check_period(session) for _ in range(200)]  # type: ignore[arg-type]
+    assert all(30.0 <= p <= 90.0 for p in periods)
+    assert max(periods) - min(periods) > 30.0
