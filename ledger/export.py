@@ -10,11 +10,11 @@ One directory holds, per district D:
 
 `verify_export` checks every chain of a directory (or one `.jsonl` file) and the clearing
 mirrors between them. A large file is verified in two processes (forked when the caller has a
-single thread, so the child reads the parent's copy of the file; spawned otherwise): the parent
-takes the first 46 % of the entries and the child the rest. The child sends back only its ends
-and the compact range of its Merkle subtrees (`TailSummary`), and its replay runs detached
-(`ReplayPass.absorb`). If the parts do not join cleanly the whole file is replayed in
-order, which names the first bad seq.
+single thread, spawned otherwise), each reading its own part of the file: the parent the lines
+up to a little past half its bytes (`split_offset`), the child the rest, starting from the seq
+its first line claims. The child sends back only its ends and the compact range of its Merkle
+subtrees (`TailSummary`), its replay detached and packed (`ReplayPass.absorb`). If the parts
+do not join cleanly the whole file is replayed in order, which names the first bad seq.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
@@ -58,10 +59,15 @@ SMALLEST_ENTRY = 150  # bytes: no canonical entry body is shorter, so a file siz
 class ExportedChain:
     district: str
     path: Path
-    data: bytes  # the whole .jsonl file, every line ended by a newline
     checkpoint: Checkpoint | None
     keys: KeyHistory | None
     balances: dict[str, int] | None
+
+    @cached_property
+    def data(self) -> bytes:
+        """The whole .jsonl file, every line ended by a newline (read on first use: a large
+        file verified in two processes is read by each process, a part each)."""
+        return _read_entries(self.path)
 
     @cached_property
     def bodies(self) -> list[bytes]:
@@ -70,6 +76,11 @@ class ExportedChain:
     @cached_property
     def count(self) -> int:
         return self.data.count(b"\n")
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file."""
+        return self.path.stat().st_size
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,20 @@ def _read_entries(path: Path) -> bytes:
     return data
 
 
+def _check_ending(path: Path) -> None:
+    """A truncated file is refused before anything is verified (without reading it all)."""
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return
+            handle.seek(-1, os.SEEK_END)
+            last = handle.read(1)
+    except OSError as exc:
+        raise ExportInvalid(f"cannot read {path.name}: {exc}") from exc
+    if last != b"\n":
+        raise ExportInvalid(f"{path.name} does not end with a newline: truncated?")
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text("utf-8"))
@@ -163,7 +188,8 @@ def read_export(path: str | os.PathLike[str]) -> ExportedChain:
         isinstance(balances, dict) and all(type(v) is int for v in balances.values())
     ):
         raise ExportInvalid(f"{balances_path.name} must map accounts to integer minutes")
-    return ExportedChain(district, entries, _read_entries(entries), checkpoint, keys, balances)
+    _check_ending(entries)
+    return ExportedChain(district, entries, checkpoint, keys, balances)
 
 
 def _ready() -> None:
@@ -220,49 +246,78 @@ def _fork_is_safe() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
+def _read_from(path: str, split: int) -> bytes:
+    """The lines that begin after the first newline at or after byte `split` - 1."""
+    with open(path, "rb") as handle:
+        handle.seek(max(split - 1, 0))
+        if split > 0:
+            handle.readline()
+        return handle.read()
+
+
+def _read_to(path: str, split: int) -> bytes:
+    """The lines up to and including the first newline at or after byte `split` - 1: exactly
+    what comes before `_read_from(path, split)`."""
+    with open(path, "rb") as handle:
+        head = handle.read(max(split - 1, 0))
+        return head + handle.readline() if split > 0 else b""
+
+
 def _verify_tail(
-    source: str | bytes,
+    path: str,
     district: str,
-    start: int,
-    offset: int,
+    split: int,
     sizes: list[int],
     max_minutes: int | None,
-) -> tuple[TailSummary, ReplayPass]:
-    """Child process: verify entries from `start` (at byte `offset`) on, detached. `source`
-    is the file's path, or its contents when the child shares the parent's memory."""
-    if isinstance(source, bytes):
-        data = source[offset:]
-    else:
-        with open(source, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
+) -> tuple[TailSummary, ReplayPass] | None:
+    """Child process: verify, detached, the lines after the split point of the file, from the
+    seq its first line claims (the parent checks that it joins). None when there is no such
+    line to start from."""
+    data = _read_from(path, split)
     lines = data[:-1].split(b"\n") if data else []
+    start = _claimed_seq(lines[0]) if lines else None
+    if start is None or start < 1:
+        return None
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
     feed_both(links, replay, lines)
     replay.pack()  # only what the parent needs to join the parts, cheap to send
     return links.tail_summary(sizes), replay
 
 
-def parent_share(count: int) -> int:
-    """Entries the parent verifies itself: a little under half, because it also joins the
-    parts and finishes the report while the helper only verifies its part."""
-    return count * 46 // 100
+def _claimed_seq(line: bytes) -> int | None:
+    # The last `,"seq":` is the top-level key: only `v` follows it, and a string cannot hold
+    # an unescaped quote.
+    at = line.rfind(b',"seq":')
+    digits = re.match(rb"[0-9]{1,16}", line[at + 7 :]) if at >= 0 else None
+    return int(digits.group()) if digits else None
+
+
+def split_offset(path: Path, size: int) -> int:
+    """Where the parent's part of a file of `size` bytes ends: a little past half, because
+    the helper also reads and cuts its part into lines and summarises its Merkle subtrees
+    (`_read_from` moves it to the next line start)."""
+    del path  # a test splits at a chosen line
+    return size * 55 // 100
 
 
 def _verify_in_two(
     chain: ExportedChain, *, sizes: list[int], max_minutes: int | None, pool: Executor
 ) -> tuple[LinkPass, ReplayPass] | None:
-    """Both parts at once, the later one in `pool`; None when they do not join cleanly."""
-    start = parent_share(chain.count)
-    *head, rest = chain.data.split(b"\n", start)  # only the parent's part is cut into lines
-    offset = len(chain.data) - len(rest)
-    source = chain.data if isinstance(pool, _Fork) else str(chain.path)
-    tail = pool.submit(_verify_tail, source, chain.district, start, offset, sizes, max_minutes)
+    """Both parts at once, the later one in `pool`, each process reading its own part of the
+    file; None when they do not join cleanly."""
+    split = split_offset(chain.path, chain.size)
+    path = str(chain.path)
+    tail = pool.submit(_verify_tail, path, chain.district, split, sizes, max_minutes)
+    head = _read_to(path, split)
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
-    feed_both(links, replay, head)
+    feed_both(links, replay, head[:-1].split(b"\n") if head else [])
+    del head
     links.own_index()  # while the child may still be working
-    summary, later = tail.result()
+    joined = tail.result()
+    if joined is None:
+        return None
+    summary, later = joined
     if not links.absorb(summary) or not replay.absorb(later):
         return None
     return links, replay
@@ -289,7 +344,7 @@ def verify_exported(
         "trusted_key_id": trusted_key_id,
         "stored_balances": chain.balances,
     }
-    if workers >= 2 and chain.count >= PARALLEL_FROM:
+    if workers >= 2 and chain.size >= PARALLEL_FROM * SMALLEST_ENTRY:
         if pool is None and _fork_is_safe():
             pool = _Fork()
         own = _spawned_pool() if pool is None else None

@@ -384,6 +384,7 @@ class ReplayPass:
         self.closings: list[Closing] = []
         self.ids: dict[bytes, int] = {}  # id as it is written in the body (`_id_key`) -> seq
         self.packed_ids: bytes | None = None  # see `pack`
+        self.sealed = False  # it absorbed a packed pass, whose ids it did not copy
         self.lines: list[bytes] = []
         self._closed: dict[bytes, bytes] = {}  # ref -> id of the reverse / post / void
         self._holds: dict[bytes, _Hold] = {}
@@ -400,6 +401,8 @@ class ReplayPass:
             self.lowest[name] = left
 
     def feed(self, lines: Sequence[bytes]) -> None:
+        if self.sealed:
+            raise RuntimeError("a pass that absorbed a packed one takes no more entries")
         if self.problem is not None:
             return
         self.lines.extend(lines)  # closings read their targets back from here
@@ -409,21 +412,24 @@ class ReplayPass:
         """Replay `lines` (already in `self.lines`); with `links`, also hash and link each
         line as `LinkPass.feed` would, until a link breaks or the replay finds a problem.
         Returns how many lines `links` has taken; `self.size` tells how far the replay got."""
-        match = plain_body_pattern(self.district).fullmatch
+        # With `links`, prev is compared with the hex of the entry before: the pattern need
+        # not test its characters (`plain_body_pattern(linked=True)`).
+        match = plain_body_pattern(self.district, linked=links is not None).fullmatch
         ids, accounts = self.ids, self.accounts
         limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
-        if links is not None:
-            sha256, prefix, hashes = hashlib.sha256, LEAF_DATA_PREFIX, links.hashes
-            last_hex = links._last_hex
-        linked = 0
+        linking = links is not None
+        sha256, prefix = hashlib.sha256, LEAF_DATA_PREFIX
+        add_hash = links.hashes.append if links is not None else None
+        last_hex = links._last_hex if links is not None else None
+        linked_before = len(links.hashes) if links is not None else 0
         seq = self.size
         try:
             for line in lines:
                 fields = match(line)
                 if fields is None:
                     if links is not None:  # hashed and linked the way LinkPass reads any line
+                        links._last_hex = last_hex
                         links.feed((line,))
-                        linked += 1
                         last_hex = links._last_hex
                         if links.broken_at is not None:
                             break  # `feed_both` goes on pass by pass
@@ -434,13 +440,12 @@ class ReplayPass:
                 (credit, debit, entry_id, kind, meta_text, minutes_b, prev_hex, ref, seq_b) = (
                     fields.groups()
                 )
-                if links is not None:
+                if linking:
                     if prev_hex != last_hex:
                         break  # a broken link: `feed_both` goes on pass by pass
                     digest = sha256(prefix + line).digest()
-                    hashes.append(digest)
-                    links._last_hex = last_hex = hexlify(digest)
-                    linked += 1
+                    add_hash(digest)  # type: ignore[misc]
+                    last_hex = hexlify(digest)
                 meta = _NO_META if meta_text is None else read_plain_meta(meta_text)
                 if meta is None:  # meta keys out of order: the strict path says why
                     self.size = seq
@@ -477,7 +482,10 @@ class ReplayPass:
         except LedgerError as exc:
             self.problem = Problem(seq, exc.message)
         self.size = seq
-        return linked if links is not None else len(lines)
+        if links is None:
+            return len(lines)
+        links._last_hex = last_hex
+        return len(links.hashes) - linked_before
 
     def _slow(self, line: bytes) -> None:
         seq = self.size
@@ -623,19 +631,21 @@ class ReplayPass:
         self.ids = {}
         self.lines = []
 
-    def _later_ids(self) -> Iterable[tuple[bytes, int]]:
+    def _later_ids(self) -> Sequence[bytes] | Mapping[bytes, int]:
+        """The ids of this pass, each once, in seq order."""
         if self.packed_ids is None:
-            return self.ids.items()
-        keys = self.packed_ids.split(b"\n") if self.packed_ids else []
-        return zip(keys, range(self.start, self.start + len(keys)), strict=True)
+            return self.ids
+        return self.packed_ids.split(b"\n") if self.packed_ids else []
 
     def absorb(self, later: ReplayPass) -> bool:
         """Append a detached pass that started where this one ended; False if anything is off
         (the caller then replays everything in order to name the first bad seq)."""
+        if self.sealed:
+            raise RuntimeError("a pass that absorbed a packed one takes no more entries")
         if self.problem or later.problem or later.start != self.size:
             return False
-        later_ids = dict(later._later_ids())
-        if len(later_ids) != later.size - later.start or not self.ids.keys().isdisjoint(later_ids):
+        later_ids = later._later_ids()
+        if not self.ids.keys().isdisjoint(later_ids):
             return False
         for name, lowest in later.lowest.items():
             start = self.accounts[name][0] if name in self.accounts else 0
@@ -651,7 +661,10 @@ class ReplayPass:
         for name, (delta, _kind) in later.accounts.items():
             record = self.accounts.get(name) or self._account(name)
             record[0] += delta
-        self.ids.update(later_ids)
+        if later.packed_ids is None:
+            self.ids.update(later_ids)
+        else:  # half a million ids to copy for nothing: this pass takes no more entries
+            self.sealed = True
         self._closed.update(later._closed)
         self._holds.update(later._holds)
         self.credits.extend(later.credits)
@@ -673,7 +686,11 @@ def feed_both(links: LinkPass, replay: ReplayPass, lines: Sequence[bytes]) -> No
     """`links.feed(lines)` and `replay.feed(lines)` in one loop over the lines (one regular
     expression match reads every field, prev included), for as long as every link holds and
     the replay finds nothing wrong; from there on pass by pass, as each would alone."""
-    if replay.problem is not None or links.broken_at is not None or links._last_hex is None:
+    if links._last_hex is None and lines:  # a detached pass trusts its first line's prev
+        links.feed(lines[:1])
+        replay.feed(lines[:1])
+        lines = lines[1:]
+    if replay.sealed or replay.problem is not None or links.broken_at is not None:
         links.feed(lines)
         replay.feed(lines)
         return
@@ -750,15 +767,22 @@ def verify_chain(
 ) -> VerifyReport:
     """Verify stored bodies in seq order (streamed in batches) against checkpoints and keys."""
     links, replay = LinkPass(), ReplayPass(district, max_minutes=max_minutes)
-    pending: list[bytes] = []
-    for body in entries:
-        if type(body) is not bytes:
-            body = _stored_bytes(body)
-        pending.append(body)
-        if len(pending) >= batch:
-            feed_both(links, replay, pending)
-            pending = []
-    feed_both(links, replay, pending)
+    if isinstance(entries, list):  # the bodies are all here: hand over slices
+        for start in range(0, len(entries), batch):
+            chunk = entries[start : start + batch]
+            if not set(map(type, chunk)) <= {bytes}:
+                chunk = [body if type(body) is bytes else _stored_bytes(body) for body in chunk]
+            feed_both(links, replay, chunk)
+    else:
+        pending: list[bytes] = []
+        for body in entries:
+            if type(body) is not bytes:
+                body = _stored_bytes(body)
+            pending.append(body)
+            if len(pending) >= batch:
+                feed_both(links, replay, pending)
+                pending = []
+        feed_both(links, replay, pending)
     return combine(
         district,
         links,

@@ -11,17 +11,26 @@ import pytest
 
 import ledger.export
 from ledger.entries import ISSUANCE, Kind, clearing_account
-from ledger.export import parent_share, read_export, verify_exported
+from ledger.export import _read_from, _read_to, read_export, split_offset, verify_exported
 from ledger.verify import LinkPass, ReplayPass
 from tests.ledger.test_export import export
 from tests.ledger.test_verify_history import ChainBuilder, random_history
+
+
+def line_start(path: Path, n: int) -> int:
+    """The byte offset where line `n` (0-based) of the file begins."""
+    return sum(len(line) + 1 for line in path.read_bytes().split(b"\n")[:n])
+
+
+def split_at_line(n: int):  # type: ignore[no-untyped-def]
+    return lambda path, size: line_start(path, n)
 
 
 @pytest.fixture(autouse=True)
 def split_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Split even small files, always after entry 31, so the tests below know the boundary."""
     monkeypatch.setattr(ledger.export, "PARALLEL_FROM", 4)
-    monkeypatch.setattr(ledger.export, "parent_share", lambda count: 32)
+    monkeypatch.setattr(ledger.export, "split_offset", split_at_line(32))
 
 
 def both_ways(tmp_path: Path, builder: ChainBuilder, tamper=None):  # type: ignore[no-untyped-def]
@@ -51,13 +60,30 @@ class TestJoin:
     def test_any_split_point_gives_the_same_report(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: int
     ) -> None:
-        monkeypatch.setattr(ledger.export, "parent_share", lambda count: split)
+        monkeypatch.setattr(ledger.export, "split_offset", split_at_line(split))
         parallel, sequential = both_ways(tmp_path, random_history(split, 150))
         assert parallel.ok, parallel.reason
         assert parallel == sequential
 
-    def test_default_share_is_a_little_under_half(self) -> None:
-        assert parent_share(1_000_000) == 460_000  # imported before the fixture patches it
+    @pytest.mark.parametrize("at", [1, 2, 137, 5_000, 20_000, 10**9])
+    def test_a_split_inside_a_line_moves_to_the_next_one(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int
+    ) -> None:
+        monkeypatch.setattr(ledger.export, "split_offset", lambda path, size: min(at, size))
+        parallel, sequential = both_ways(tmp_path, random_history(4, 90))
+        assert parallel.ok, parallel.reason
+        assert parallel == sequential
+
+    def test_each_side_reads_exactly_its_lines(self, tmp_path: Path) -> None:
+        path = export(tmp_path, random_history(5, 40))
+        data = path.read_bytes()
+        for split in range(len(data) + 1):
+            head, tail = _read_to(str(path), split), _read_from(str(path), split)
+            assert head + tail == data
+            assert head.endswith(b"\n") or not head
+
+    def test_default_split_is_a_little_past_half(self) -> None:
+        assert split_offset(Path("x.jsonl"), 1_000_000) == 550_000  # imported unpatched
 
     @pytest.mark.parametrize("seed", range(6))
     def test_valid_history_gives_the_same_report(self, tmp_path: Path, seed: int) -> None:
@@ -137,6 +163,13 @@ class TestFallbackNamesTheFirstBadSeq:
         parallel, sequential = both_ways(tmp_path, random_history(9, 64), tamper)
         assert parallel.first_bad_seq == sequential.first_bad_seq == k
         assert parallel == sequential
+
+    def test_unreadable_line_at_the_split(self, tmp_path: Path) -> None:
+        def tamper(lines: list[bytes]) -> None:
+            lines[32] = b"{not an entry}"
+
+        parallel, sequential = both_ways(tmp_path, random_history(9, 64), tamper)
+        assert parallel.first_bad_seq == 32 and parallel == sequential
 
     def test_deleted_line_at_the_split(self, tmp_path: Path) -> None:
         parallel, sequential = both_ways(
