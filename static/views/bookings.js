@@ -13,6 +13,7 @@ import { coalesce, onScreen } from "../live.js";
 import { statusTimeline } from "../components/timeline.js";
 import { suggestionList } from "../components/suggestions.js";
 import { emergencyRecord } from "../components/emergency.js";
+import { runButton } from "../components/runbutton.js";
 
 const HELPERS = ["volunteer", "provider_staff"];
 const ELDER_SIDE = ["elder", "family"];
@@ -104,18 +105,7 @@ function position() {
 }
 
 export function actionButton(label, run, { kind = "primary" } = {}) {
-  const button = h("button", { type: "button", class: `${kind} big` }, label);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      await run();
-    } catch (error) {
-      showError(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return button;
+  return runButton(label, run, { className: `${kind} big` });
 }
 
 export function helperActions(booking, act) {

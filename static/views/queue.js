@@ -20,6 +20,7 @@ import { bookingSummary } from "./bookings.js";
 import { suggestionList } from "../components/suggestions.js";
 import { isoLocal } from "../components/timechoice.js";
 import { emergencyQueueItem } from "../components/emergency.js";
+import { runButton } from "../components/runbutton.js";
 
 const LIMIT = 20;
 // Suggestions are fetched at once for the first few escalated requests; the rest on a click.
@@ -40,18 +41,7 @@ function section(key, name, count, more, ...content) {
 }
 
 function oneClick(label, run, { kind = "primary" } = {}) {
-  const button = h("button", { type: "button", class: kind }, label);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      await run();
-    } catch (error) {
-      showError(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return button;
+  return runButton(label, run, { className: kind });
 }
 
 // A booking in the queue with its suggestions: loaded now, or behind a "show" button. Opened

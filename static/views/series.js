@@ -11,22 +11,13 @@ import { coalesce, onScreen } from "../live.js";
 import { bookableElders } from "./book.js";
 import { stateBadge, when } from "./bookings.js";
 import { isoLocal } from "../components/timechoice.js";
+import { runButton } from "../components/runbutton.js";
 
 const SKIPPABLE = ["requested", "offered", "accepted", "en_route", "escalated"];
 const MOVABLE = ["requested", "offered", "escalated"];
 
 function pressOnce(label, run, kind = "secondary", keep = null) {
-  const button = h("button", { type: "button", class: kind, dataset: keep ? { keep } : null }, label);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      await run();
-    } catch (error) {
-      showError(error);
-      button.disabled = false;
-    }
-  });
-  return button;
+  return runButton(label, run, { className: kind, keep, enableAfter: false });
 }
 
 // "2026-03-02T09:30" in local time for a datetime-local input.
