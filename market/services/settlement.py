@@ -37,7 +37,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.entries import Entry
-from ledger.transfer import State, credit_id
+from ledger.transfer import State, TransferOutcome, credit_id
 from market.errors import ApiError
 from market.lifecycle import SYSTEM, Action, Change
 from market.models import Booking, BookingState, Payment
@@ -293,8 +293,29 @@ async def _transfer(
     (still pending: the checkpointer resumes it; voided: the booking notes it and a new
     attempt follows)."""
     tid = entry_id(booking)
+    outcome = await _pay_helper_across(gateway, booking, plan, tid)
+    if outcome is None:
+        await _block_now(booking, plan, now, next_attempt=True)
+        return None
+    if outcome.state is State.PENDING:
+        return None
+    if outcome.state is State.VOIDED:
+        why = outcome.reason or "the serving district refused the credit"
+        _refuse(plan, "ledger.transfer_voided", f"the transfer was voided: {why}", transfer=tid)
+        await _block_now(booking, plan, now, next_attempt=True)
+        return None
+    await _take_entries(gateway, plan, outcome, tid)
+    plan.transfer = tid
+    return plan
+
+
+async def _pay_helper_across(
+    gateway: LedgerGateway, booking: Booking, plan: Plan, tid: str
+) -> TransferOutcome | None:
+    """The payer's minutes to the helper by the two-phase transfer; None when the ledger
+    refused it at once (the refusal is on the plan)."""
     try:
-        outcome = await gateway.transfer(
+        return await gateway.transfer(
             payer_id=booking.payer_id,  # type: ignore[arg-type]
             payee_id=plan.helper,
             minutes=plan.minutes,
@@ -305,20 +326,15 @@ async def _transfer(
         )
     except ApiError as refused:
         _refuse(plan, refused.code, refused.message, **_details(refused))
-        await _block_now(booking, plan, now, next_attempt=True)
         return None
-    if outcome.state is State.PENDING:
-        return None
-    if outcome.state is State.VOIDED:
-        why = outcome.reason or "the serving district refused the credit"
-        _refuse(plan, "ledger.transfer_voided", f"the transfer was voided: {why}", transfer=tid)
-        await _block_now(booking, plan, now, next_attempt=True)
-        return None
+
+
+async def _take_entries(
+    gateway: LedgerGateway, plan: Plan, outcome: TransferOutcome, tid: str
+) -> None:
     payee = await gateway.holder(plan.helper)
     credit = await gateway.store.entry(payee.chain, credit_id(tid))
     plan.entries = [e for e in (outcome.hold, credit, outcome.closing) if e is not None]
-    plan.transfer = tid
-    return plan
 
 
 async def _block_now(booking: Booking, plan: Plan, now: datetime, *, next_attempt: bool) -> None:
@@ -448,24 +464,12 @@ async def charge_late_cancellation(
 
 async def _late_transfer(gateway: LedgerGateway, booking: Booking, plan: Plan) -> None:
     tid = late_id(booking)
-    try:
-        outcome = await gateway.transfer(
-            payer_id=booking.payer_id,  # type: ignore[arg-type]
-            payee_id=plan.helper,
-            minutes=plan.minutes,
-            transfer_id=tid,
-            actor=LEDGER_ACTOR,
-            category=booking.service,
-            ref=str(booking.id),
-        )
-    except ApiError as refused:
-        _refuse(plan, refused.code, refused.message, **_details(refused))
+    outcome = await _pay_helper_across(gateway, booking, plan, tid)
+    if outcome is None:
         return
     plan.transfer = tid
     if outcome.state is State.POSTED:
-        payee = await gateway.holder(plan.helper)
-        credit = await gateway.store.entry(payee.chain, credit_id(tid))
-        plan.entries = [e for e in (outcome.hold, credit, outcome.closing) if e is not None]
+        await _take_entries(gateway, plan, outcome, tid)
     else:
         # Between local chains a transfer posts or voids at once; pending means a peer that
         # did not answer, and the checkpointer finishes it: the booking says which transfer.
