@@ -246,6 +246,7 @@ class TortoiseStore:
     def __init__(self, client: BaseDBAsyncClient) -> None:
         self.client = client
         self._sql = _Sql(client)
+        self._known_heads: set[str] = set()  # districts whose head row is known to exist
 
     @property
     def postgres(self) -> bool:
@@ -273,12 +274,14 @@ class TortoiseStore:
     async def writer(self, districts: Sequence[str]) -> AsyncIterator[TortoiseWriter]:
         ordered = sorted(set(districts))
         sql = self._sql
+        if sql.postgres:
+            await self._ensure_heads(ordered)
         async with self._current()._in_transaction() as conn:
             if not sql.postgres:
                 # The first statement writes, so SQLite takes its write lock before any read.
                 await self._create_heads(conn, ordered)
             heads = await self._lock_heads(conn, ordered)
-            if len(heads) < len(ordered):
+            if len(heads) < len(ordered):  # a head row gone since `_ensure_heads` saw it
                 await self._create_heads(conn, ordered)
                 heads = await self._lock_heads(conn, ordered)
             yield TortoiseWriter(
@@ -286,6 +289,17 @@ class TortoiseStore:
                 sql,
                 {r["district"]: Head(int(r["size"]), bytes(r["head"])) for r in heads},
             )
+
+    async def _ensure_heads(self, districts: list[str]) -> None:
+        """PostgreSQL: the head rows of new chains, created and committed on their own before
+        a writer locks anything. Created inside the writer's transaction, a new head would be
+        locked out of order: a writer that locked the existing heads of B then inserts A's
+        waits for another that inserted A and now waits for B's lock (a deadlock)."""
+        new = [d for d in districts if d not in self._known_heads]
+        if not new:
+            return
+        await self._create_heads(self.client, new)  # no transaction: committed at once
+        self._known_heads.update(new)
 
     async def _create_heads(self, conn: BaseDBAsyncClient, districts: list[str]) -> None:
         rows = ", ".join("(?, 0, ?)" for _ in districts)

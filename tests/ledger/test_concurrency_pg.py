@@ -65,3 +65,39 @@ async def test_processes_append_to_shared_chains(shared_url: str, mode: str) -> 
         for account in ("user:s0", "user:s1", "user:s2", "user:s3"):
             for district in ("A", "B"):
                 assert await store.balance(district, account) >= 0
+
+
+@pytest.mark.postgres
+async def test_a_new_head_is_created_before_any_head_is_locked(pg_url: str) -> None:
+    """A writer of chains A (new) and B must not lock B and then wait to create A: another
+    transaction that is creating A and then wants B would deadlock with it."""
+    import asyncpg
+
+    from ledger.entries import Kind
+    from ledger.rules import Proposal
+    from ledger.service import append, append_batch
+
+    def deposit(district: str, pid: str) -> Proposal:
+        return Proposal(district, pid, Kind.DEPOSIT, "issuance", "user:a", 5, "t", 1, 1)
+
+    async with open_store(pg_url) as store:
+        await append(store, deposit("B", "b0"))
+        other = await asyncpg.connect(pg_url.replace("postgres://", "postgresql://", 1))
+        try:
+            creating = other.transaction()
+            await creating.start()  # another writer, half way through creating A
+            await other.execute(
+                "INSERT INTO ledger_chain (district, size, head) VALUES ('A', 0, $1)", bytes(32)
+            )
+            writer = asyncio.create_task(
+                append_batch(store, [deposit("A", "a1"), deposit("B", "b1")])
+            )
+            await asyncio.sleep(0.5)  # the writer now waits for A, and must hold nothing
+            await other.execute("SET lock_timeout = '3s'")
+            await other.execute("SELECT 1 FROM ledger_chain WHERE district = 'B' FOR UPDATE")
+            await creating.commit()
+            entries = await asyncio.wait_for(writer, 10)
+        finally:
+            await other.close()
+        assert [e.seq for e in entries] == [0, 1]
+        await check_store(store)
