@@ -82,14 +82,32 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+# Emptying a used PostgreSQL test database (rows deleted with triggers off, sequences
+# restarted) takes a few tens of milliseconds; cloning the template takes a third of a second.
+# Only the superuser's replica role may switch the append-only triggers off: test cleanup only.
+RECYCLE_TIMEOUT_MS = 5000
+_LIST_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> $1 ORDER BY 1"
+)
+_LIST_SEQUENCES = "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
+MIGRATIONS_TABLE = "tortoise_migrations"
+
+
 class DatabaseFactory:
-    """Migrates one template database per session, then clones it for each test."""
+    """Migrates one template database per session, then clones it for each test.
+
+    On PostgreSQL a test's database is emptied and handed to a later test instead of dropped,
+    when it still holds exactly the template's migrations and nothing else stops it; anything
+    unusual (a test that migrated it elsewhere, a lock that does not let go) drops it instead.
+    """
 
     def __init__(self, base_url: str, workdir: Path) -> None:
         self.base_url = base_url
         self.workdir = workdir
         self.postgres = base_url.startswith(("postgres://", "postgresql://"))
         self.template = f"eldercare_tpl_{uuid.uuid4().hex[:8]}"
+        self._spare: list[str] = []
+        self._migrations: list[str] = []
 
     def template_url(self) -> str:
         if self.postgres:
@@ -109,8 +127,21 @@ class DatabaseFactory:
             finally:
                 await admin.close()
         await apply_migrations(self.template_url())
+        if self.postgres:
+            conn = await asyncpg.connect(_pg_dsn(self.base_url, self.template))
+            try:
+                self._migrations = await self._applied(conn)
+            finally:
+                await conn.close()
+
+    @staticmethod
+    async def _applied(conn: asyncpg.Connection) -> list[str]:
+        rows = await conn.fetch(f"SELECT app, name FROM {MIGRATIONS_TABLE} ORDER BY app, name")
+        return [f"{r['app']}.{r['name']}" for r in rows]
 
     async def clone(self) -> str:
+        if self._spare:
+            return self._spare.pop()
         name = f"t_{uuid.uuid4().hex[:12]}"
         if not self.postgres:
             target = self.workdir / f"{name}.sqlite3"
@@ -127,6 +158,48 @@ class DatabaseFactory:
         if not self.postgres:
             await asyncio.to_thread(Path(url.removeprefix("sqlite://")).unlink, missing_ok=True)
             return
+        name = urlsplit(url).path[1:]
+        if name.startswith("t_") and await self._emptied(name):
+            self._spare.append(url)
+            return
+        await self._drop(url)
+
+    async def _emptied(self, name: str) -> bool:
+        """Empty a used clone back to the template's state; False when it cannot be."""
+        admin = await self._admin()
+        try:
+            # Whatever a test left connected (a server process, a listener) lets go first.
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        finally:
+            await admin.close()
+        try:
+            conn = await asyncpg.connect(_pg_dsn(self.base_url, name))
+        except (asyncpg.PostgresError, OSError):
+            return False
+        try:
+            if await self._applied(conn) != self._migrations:
+                return False
+            tables = [r[0] for r in await conn.fetch(_LIST_TABLES, MIGRATIONS_TABLE)]
+            sequences = [r[0] for r in await conn.fetch(_LIST_SEQUENCES)]
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL statement_timeout = {RECYCLE_TIMEOUT_MS}")
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                for statement in [
+                    *(f'DELETE FROM "{t}"' for t in tables),
+                    *(f'ALTER SEQUENCE "{s}" RESTART' for s in sequences),
+                ]:
+                    await conn.execute(statement)
+            return True
+        except (asyncpg.PostgresError, OSError):
+            return False
+        finally:
+            await conn.close()
+
+    async def _drop(self, url: str) -> None:
         admin = await self._admin()
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
@@ -135,4 +208,7 @@ class DatabaseFactory:
 
     async def drop_template(self) -> None:
         if self.postgres:
-            await self.drop(self.template_url())
+            for url in self._spare:
+                await self._drop(url)
+            self._spare.clear()
+            await self._drop(self.template_url())
