@@ -7,15 +7,18 @@ transaction finds no row to update, rolls back and answers 409 `offer.taken`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import matching
 from market import lifecycle
 from market.emergency import calls as emergency_calls
 from market.errors import Conflict, Forbidden, NotFound
 from market.lifecycle import Action, ActorRef, Change, Party
 from market.models import Booking, BookingState, Offer, OfferState
+from market.policy import DistrictPolicy
 from market.realtime.events import admin_stream, user_stream
 from market.schemas.bookings import DeclineOffer
 from market.services.auth import now_utc
@@ -206,8 +209,6 @@ async def emergency_fanout(booking_id: UUID, *, now: datetime) -> int:
     version, policy = await policy_in_force(booking.district_id, now)
     match_policy, helpers, blocked = await candidate_helpers([booking], version, policy, now)
     request = await request_of(booking, blocked.get(booking.id, frozenset()))
-    import matching
-
     chosen = matching.urgent(
         request,
         helpers,
@@ -215,8 +216,27 @@ async def emergency_fanout(booking_id: UUID, *, now: datetime) -> int:
         policy=match_policy,
         now=matching.minutes_since_epoch(now),
     )
+    try:
+        return await _fan_out(booking, version, policy, chosen, now)
+    except Conflict:
+        # The request's own fan-out and the matching round can reach the same emergency at
+        # once, or it was cancelled meanwhile: whoever moved it first did the work.
+        return 0
+
+
+async def _fan_out(
+    booking: Booking,
+    version: int,
+    policy: DistrictPolicy,
+    chosen: Sequence[matching.Assignment],
+    now: datetime,
+) -> int:
     deadline = now + timedelta(seconds=policy.bookings.offer_timeout_seconds)
     async with booking_transaction() as tx:
+        # Read again under the row lock: a fan-out that committed first leaves nothing to do.
+        booking = await Booking.select_for_update().using_db(tx.connection).get(id=booking.id)
+        if booking.state is not BookingState.requested:
+            return 0
         await emergency_calls.fanned_out(tx, booking, version, policy, chosen, now=now)
         if not chosen:
             await lifecycle.apply(

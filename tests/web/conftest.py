@@ -23,6 +23,10 @@ from typing import Any
 import pytest
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+# An expectation waits up to 15 s, not 5: a sign-in pays for scrypt on purpose, and on a busy
+# 2-core machine the server, chromium and the suite share the cores. A passing check still
+# returns as soon as it holds.
+playwright_sync.expect.set_options(timeout=15_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
