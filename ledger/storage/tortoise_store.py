@@ -4,15 +4,19 @@ Queries are plain SQL over the tables of `models.py`, because the append path mo
 of rows per transaction and the ORM's per-object cost would dominate.
 
 Serialising appends per chain:
-- PostgreSQL: each writer inserts any missing chain-head rows, then takes
-  `SELECT ... FOR UPDATE` on the head rows of its districts in sorted order (no deadlock
-  between writers of overlapping districts); other chains append in parallel.
+- PostgreSQL: the head rows of new chains are created and committed first, on their own; then
+  each writer takes `SELECT ... FOR UPDATE` on the head rows of its districts in sorted order
+  (no deadlock between writers of overlapping districts); other chains append in parallel.
+  Its read and its write are one call each to migration 0005's functions.
 - Inside a caller's open `in_transaction()` on the same connection, the writer is a savepoint
   of that transaction and its locks last until the caller commits.
-- SQLite: Tortoise opens a deferred `BEGIN`; the writer's first statement is that same
-  head-row insert, a write, so the connection takes SQLite's single write lock before it reads
+- SQLite: Tortoise opens a deferred `BEGIN`; the writer's first statement inserts any missing
+  head rows, a write, so the connection takes SQLite's single write lock before it reads
   anything. Nothing it reads can then change under it, and a second process waits on
   `busy_timeout` instead of failing on a lock upgrade.
+
+`direct_session()` (PostgreSQL) holds one connection for a writer that caches its chains, the
+group committer: a group is one call to `ledger_append_if_current` (migration 0003).
 """
 
 from __future__ import annotations
