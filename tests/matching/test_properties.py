@@ -102,7 +102,9 @@ def test_same_result_across_runs_and_input_order(
 
 def brute_force_optimum(reqs: list[Request], hlps: list[Helper]) -> int:
     """Try every way to give each request one helper's block (at its earliest start there)
-    or nothing, one job per block."""
+    or nothing, one job per block. The optimum is over the engine's block model
+    (`matching.schedule`), which this oracle shares: it proves the solve exact for that
+    model, not for schedules the blocks rule out."""
     options: list[list[tuple[tuple[int, int], int]]] = []  # ((helper, block), cost)
     for req in reqs:
         mine = []
