@@ -10,9 +10,18 @@ Modes:
   process uses with the same content.
 - `grouped N`: the same, but 15 of the tasks append through one `GroupCommitter` per process
   (so several committers keep the same chains, and plain appends move their heads).
-- `batches SIZE`: batched appends of SIZE entries over A and B until killed.
+- `batches SIZE [PAUSE]`: batched appends of SIZE entries over A and B until killed; with
+  PAUSE, batch number PAUSE stops inside its open write transaction (see below).
 - `transfer STEP`: one cross-district transfer that stops dead (prints and sleeps) at STEP,
-  waiting for SIGKILL.
+  between two steps ("hold", "answer"), waiting for SIGKILL.
+- `transfer-tx STEP`: the same transfer, stopped inside the open write transaction of STEP:
+  "hold", "credit", "post", or "void" (the serving side's clock is then past the deadline, so
+  it aborts and the hold is voided).
+
+Stopping inside a transaction (`PausingStore`): the writer that writes the chosen entry id has
+sent every row of its transaction to PostgreSQL (entries, balances, Merkle nodes, heads) and
+not committed; it prints `{"paused": id, "pid": <backend pid>, "xid": <transaction id>}` and
+sleeps. A kill after that line lands before COMMIT, by construction.
 """
 
 from __future__ import annotations
@@ -21,16 +30,27 @@ import asyncio
 import json
 import random
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 from ledger.committer import GroupCommitter
 from ledger.entries import Entry, Kind
 from ledger.errors import IdempotencyFailed, InsufficientMinutes
 from ledger.rules import Proposal
 from ledger.service import append, append_batch
-from ledger.storage.base import ChainStore
+from ledger.storage.base import ChainStore, Write
 from ledger.storage.database import open_store
-from ledger.transfer import LocalServing, TransferRequest, run_transfer
+from ledger.storage.tortoise_store import TortoiseStore
+from ledger.transfer import (
+    LocalServing,
+    TransferRequest,
+    credit_id,
+    hold_id,
+    post_id,
+    run_transfer,
+    void_id,
+)
 
 TASKS = 20
 ACCOUNTS = [f"user:s{i}" for i in range(4)]
@@ -52,6 +72,39 @@ def proposal(
 
 
 Append = Callable[[Proposal], Awaitable[Entry]]
+
+
+class _PausingWriter:
+    def __init__(self, inner: Any, pause_at: str) -> None:
+        self._inner = inner
+        self._pause_at = pause_at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write(self, write: Write) -> None:
+        await self._inner.write(write)
+        if any(e.id == self._pause_at for e in write.entries):
+            # The writer's own connection, inside its transaction (a test reaches in on purpose).
+            conn = self._inner._conn
+            (row,) = await conn.execute_query_dict(
+                "SELECT pg_backend_pid() AS pid, txid_current_if_assigned()::text AS xid"
+            )
+            say(paused=self._pause_at, pid=row["pid"], xid=row["xid"], rows=len(write.entries))
+            await asyncio.sleep(3600)
+
+
+class PausingStore(TortoiseStore):
+    """The store whose writer stops before COMMIT once it has written the entry `pause_at`."""
+
+    def __init__(self, store: TortoiseStore, pause_at: str) -> None:
+        super().__init__(store.client)
+        self.pause_at = pause_at
+
+    @asynccontextmanager
+    async def writer(self, districts: Sequence[str]) -> AsyncIterator[Any]:
+        async with super().writer(districts) as inner:
+            yield _PausingWriter(inner, self.pause_at)
 
 
 async def concurrent_task(append: Append, name: str, task: int, ops: int) -> None:
@@ -94,27 +147,29 @@ async def concurrent(store: ChainStore, name: str, ops: int, *, grouped: bool = 
     await committer.close()
 
 
-async def batches(store: ChainStore, name: str, size: int) -> None:
+def batch_proposals(name: str, n: int, size: int) -> list[Proposal]:
+    """Batch number `n`: the same ids and content every time it is built."""
+    return [
+        proposal("AB"[i % 2], f"{name}-b{n}-{i}", Kind.DEPOSIT, "issuance", ACCOUNTS[i % 4], 7)
+        for i in range(size)
+    ]
+
+
+async def batches(store: TortoiseStore, name: str, size: int, pause: int | None) -> None:
+    writing: ChainStore = store if pause is None else PausingStore(store, f"{name}-b{pause}-0")
     n = 0
     while True:
-        ps = [
-            proposal("AB"[i % 2], f"{name}-b{n}-{i}", Kind.DEPOSIT, "issuance", ACCOUNTS[i % 4], 7)
-            for i in range(size)
-        ]
-        entries = await append_batch(store, ps)
+        entries = await append_batch(writing, batch_proposals(name, n, size))
         say(batch=n, size=len(entries))
         n += 1
 
 
-async def transfer(store: ChainStore, name: str, stop_at: str) -> None:
-    await append(store, proposal("A", f"{name}-fund", Kind.DEPOSIT, "issuance", "user:e", 100))
+DEADLINE_MS = 60_000
+FUND = 100
 
-    async def crash(step: str) -> None:
-        if step == stop_at:
-            say(stopped=step)
-            await asyncio.sleep(3600)
 
-    request = TransferRequest(
+def transfer_request(name: str) -> TransferRequest:
+    return TransferRequest(
         transfer_id=name,
         home="A",
         serving="B",
@@ -123,25 +178,62 @@ async def transfer(store: ChainStore, name: str, stop_at: str) -> None:
         minutes=40,
         actor="worker",
         policy=1,
-        deadline_ms=60_000,
+        deadline_ms=DEADLINE_MS,
     )
+
+
+async def fund_payer(store: ChainStore, name: str) -> None:
+    await append(store, proposal("A", f"{name}-fund", Kind.DEPOSIT, "issuance", "user:e", FUND))
+
+
+async def transfer(store: ChainStore, name: str, stop_at: str) -> None:
+    await fund_payer(store, name)
+
+    async def crash(step: str) -> None:
+        if step == stop_at:
+            say(stopped=step)
+            await asyncio.sleep(3600)
+
     serving = LocalServing(store, clock=lambda: 2_000)
+    request = transfer_request(name)
     await run_transfer(store, request, network=lambda d: serving, now_ms=2_000, crash=crash)
     say(done=name)
 
 
-async def main(mode: str, url: str, name: str, arg: str) -> None:
+# The entry each step of a transfer writes, in the home (A) or the serving (B) chain.
+STEP_ENTRIES: dict[str, tuple[str, Callable[[str], str]]] = {
+    "hold": ("A", hold_id),
+    "credit": ("B", credit_id),
+    "post": ("A", post_id),
+    "void": ("A", void_id),
+}
+
+
+async def transfer_in_transaction(store: TortoiseStore, name: str, step: str) -> None:
+    await fund_payer(store, name)
+    pausing = PausingStore(store, STEP_ENTRIES[step][1](name))
+    # Past the deadline the serving side aborts instead of crediting: the hold is voided.
+    serving_now = DEADLINE_MS + 1 if step == "void" else 2_000
+    serving = LocalServing(pausing, clock=lambda: serving_now)
+    request = transfer_request(name)
+    await run_transfer(pausing, request, network=lambda d: serving, now_ms=2_000)
+    say(done=name)
+
+
+async def main(mode: str, url: str, name: str, arg: str, *rest: str) -> None:
     async with open_store(url) as store:
         if mode in ("concurrent", "grouped"):
             await concurrent(store, name, int(arg), grouped=mode == "grouped")
         elif mode == "batches":
-            await batches(store, name, int(arg))
+            await batches(store, name, int(arg), int(rest[0]) if rest else None)
         elif mode == "transfer":
             await transfer(store, name, arg)
+        elif mode == "transfer-tx":
+            await transfer_in_transaction(store, name, arg)
         else:
             raise SystemExit(f"unknown mode {mode}")
     say(finished=name)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:]))
