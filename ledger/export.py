@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,7 +43,6 @@ from ledger.verify import (
     VerifyReport,
     combine,
     feed_both,
-    verify_chain,
     verify_mirrors,
 )
 
@@ -53,6 +52,7 @@ KEYS = ".keys.json"
 BALANCES = ".balances.json"
 PARALLEL_FROM = 100_000  # below this many entries a second process costs more than it saves
 SMALLEST_ENTRY = 150  # bytes: no canonical entry body is shorter, so a file size bounds its count
+BLOCK = 1 << 20  # bytes read and verified at a time (`_line_blocks`)
 
 
 @dataclass(frozen=True)
@@ -246,40 +246,63 @@ def _fork_is_safe() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _read_from(path: str, split: int) -> bytes:
-    """The lines that begin after the first newline at or after byte `split` - 1."""
+def _line_start(path: str, split: int) -> int:
+    """Where the first line that begins at or after byte `split` - 1 begins (`split` 0: 0)."""
+    if split <= 0:
+        return 0
     with open(path, "rb") as handle:
-        handle.seek(max(split - 1, 0))
-        if split > 0:
-            handle.readline()
-        return handle.read()
+        handle.seek(split - 1)
+        handle.readline()
+        return handle.tell()
 
 
-def _read_to(path: str, split: int) -> bytes:
-    """The lines up to and including the first newline at or after byte `split` - 1: exactly
-    what comes before `_read_from(path, split)`."""
+def _line_blocks(path: str, begin: int, end: int | None = None) -> Iterator[list[bytes]]:
+    """The lines of bytes [begin, end) of the file (to its end when `end` is None), without
+    their newlines, a block of `BLOCK` bytes at a time; `begin` and `end` are line starts.
+    A block's lines are verified while they are still in the processor's cache, and the part
+    is never held twice (whole, then cut into lines)."""
     with open(path, "rb") as handle:
-        head = handle.read(max(split - 1, 0))
-        return head + handle.readline() if split > 0 else b""
+        handle.seek(begin)
+        left = -1 if end is None else end - begin
+        partial: list[bytes] = []  # the pieces of a line that runs on into the next block
+        while left:
+            block = handle.read(BLOCK if left < 0 else min(BLOCK, left))
+            if not block:
+                break
+            left -= len(block) if left > 0 else 0
+            lines = block.split(b"\n")
+            if len(lines) == 1:  # a line longer than a block: joined once, not block by block
+                partial.append(block)
+                continue
+            if partial:
+                partial.append(lines[0])
+                lines[0] = b"".join(partial)
+            last = lines.pop()
+            partial = [last] if last else []
+            yield lines
+        if partial:  # a last line without its newline (the file changed since `read_export`)
+            yield [b"".join(partial)]
 
 
 def _verify_tail(
     path: str,
     district: str,
-    split: int,
+    begin: int,
     sizes: list[int],
     max_minutes: int | None,
 ) -> tuple[TailSummary, ReplayPass] | None:
-    """Child process: verify, detached, the lines after the split point of the file, from the
-    seq its first line claims (the parent checks that it joins). None when there is no such
-    line to start from."""
-    data = _read_from(path, split)
-    lines = data[:-1].split(b"\n") if data else []
-    start = _claimed_seq(lines[0]) if lines else None
-    if start is None or start < 1:
+    """Child process: verify, detached, the lines of the file from byte `begin` (a line start)
+    on, from the seq its first line claims (the parent checks that it joins). None when there
+    is no such line to start from."""
+    blocks = _line_blocks(path, begin)
+    first = next(blocks, None)
+    start = _claimed_seq(first[0]) if first else None
+    if first is None or start is None or start < 1:
         return None
     links, replay = LinkPass(start), ReplayPass(district, max_minutes=max_minutes, start=start)
-    feed_both(links, replay, lines)
+    feed_both(links, replay, first)
+    for lines in blocks:
+        feed_both(links, replay, lines)
     replay.pack()  # only what the parent needs to join the parts, cheap to send
     return links.tail_summary(sizes), replay
 
@@ -295,7 +318,7 @@ def _claimed_seq(line: bytes) -> int | None:
 def split_offset(path: Path, size: int) -> int:
     """Where the parent's part of a file of `size` bytes ends: a little past half, because
     the helper also reads and cuts its part into lines and summarises its Merkle subtrees
-    (`_read_from` moves it to the next line start)."""
+    (`_line_start` moves it to the next line start)."""
     del path  # a test splits at a chosen line
     return size * 55 // 100
 
@@ -305,14 +328,13 @@ def _verify_in_two(
 ) -> tuple[LinkPass, ReplayPass] | None:
     """Both parts at once, the later one in `pool`, each process reading its own part of the
     file; None when they do not join cleanly."""
-    split = split_offset(chain.path, chain.size)
     path = str(chain.path)
-    tail = pool.submit(_verify_tail, path, chain.district, split, sizes, max_minutes)
-    head = _read_to(path, split)
+    begin = _line_start(path, split_offset(chain.path, chain.size))
+    tail = pool.submit(_verify_tail, path, chain.district, begin, sizes, max_minutes)
     links = LinkPass()
     replay = ReplayPass(chain.district, max_minutes=max_minutes)
-    feed_both(links, replay, head[:-1].split(b"\n") if head else [])
-    del head
+    for lines in _line_blocks(path, 0, begin):
+        feed_both(links, replay, lines)
     links.own_index()  # while the child may still be working
     joined = tail.result()
     if joined is None:
@@ -363,7 +385,10 @@ def verify_exported(
         if joined is not None:
             links, replay = joined
             return combine(chain.district, links, replay, **options)
-    return verify_chain(chain.bodies, district=chain.district, max_minutes=max_minutes, **options)
+    links, replay = LinkPass(), ReplayPass(chain.district, max_minutes=max_minutes)
+    for lines in _line_blocks(str(chain.path), 0):
+        feed_both(links, replay, lines)
+    return combine(chain.district, links, replay, **options)
 
 
 def verify_export(

@@ -240,6 +240,8 @@ export async function bookingView(main, user, bookingId) {
         waitingReason(booking) ? [t("booking.why_waiting"), waitingReason(booking)] : null,
         booking.notes ? [t("book.notes"), booking.notes] : null,
         booking.served_minutes ? [t("booking.served"), t("policy.minutes", { minutes: booking.served_minutes })] : null,
+        // The stars given stay on the page once the buttons to give them are gone.
+        booking.rating ? [t("booking.rating"), t("booking.stars", { n: booking.rating })] : null,
       ]),
     );
     const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);

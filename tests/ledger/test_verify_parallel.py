@@ -11,7 +11,13 @@ import pytest
 
 import ledger.export
 from ledger.entries import ISSUANCE, Kind, clearing_account
-from ledger.export import _read_from, _read_to, read_export, split_offset, verify_exported
+from ledger.export import (
+    _line_blocks,
+    _line_start,
+    read_export,
+    split_offset,
+    verify_exported,
+)
 from ledger.verify import LinkPass, ReplayPass
 from tests.ledger.test_export import export
 from tests.ledger.test_verify_history import ChainBuilder, random_history
@@ -74,13 +80,25 @@ class TestJoin:
         assert parallel.ok, parallel.reason
         assert parallel == sequential
 
-    def test_each_side_reads_exactly_its_lines(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("block", [1, 7, 200, 1 << 20])
+    def test_each_side_reads_exactly_its_lines(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+    ) -> None:
+        monkeypatch.setattr(ledger.export, "BLOCK", block)
         path = export(tmp_path, random_history(5, 40))
         data = path.read_bytes()
-        for split in range(len(data) + 1):
-            head, tail = _read_to(str(path), split), _read_from(str(path), split)
-            assert head + tail == data
-            assert head.endswith(b"\n") or not head
+        lines = data.split(b"\n")[:-1]
+        for split in range(0, len(data) + 1, 1 if block == 200 else 97):
+            begin = _line_start(str(path), split)
+            head = [line for part in _line_blocks(str(path), 0, begin) for line in part]
+            tail = [line for part in _line_blocks(str(path), begin) for line in part]
+            assert head + tail == lines
+            assert begin == sum(len(line) + 1 for line in head)
+
+    def test_a_last_line_without_its_newline_is_still_read(self, tmp_path: Path) -> None:
+        path = tmp_path / "x.jsonl"
+        path.write_bytes(b"one\ntwo")
+        assert [line for part in _line_blocks(str(path), 0) for line in part] == [b"one", b"two"]
 
     def test_default_split_is_a_little_past_half(self) -> None:
         assert split_offset(Path("x.jsonl"), 1_000_000) == 550_000  # imported unpatched

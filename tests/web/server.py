@@ -120,6 +120,95 @@ async def second_household(runtime: Runtime, community: District, accounts: dict
     accounts["responder"] = {"id": str(responder.id), "phone": "13900000011", "name": "钱急救"}
 
 
+# A third corner of the community, far from both others: only its own volunteer serves it.
+THIRD_PLACE = (30.10, 120.00)
+# The daughter's own time-bank hours, so the payment choice has a balance that is not round.
+THIRD_FAMILY_MINUTES = 95
+
+
+async def _active_account(
+    runtime: Runtime,
+    community: District,
+    *,
+    phone: str,
+    name: str,
+    role: Role,
+    birth_year: int | None = None,
+) -> User:
+    return await auth.create_account(
+        runtime,
+        phone=phone,
+        password=PASSWORD,
+        name=name,
+        role=role,
+        district=community,
+        status=UserStatus.active,
+        birth_year=birth_year,
+    )
+
+
+async def third_household(runtime: Runtime, community: District, accounts: dict[str, Any]) -> None:
+    """A daughter who books for both her parents, her 95 minutes of time-bank hours, a
+    volunteer nearby who is the only one offered their bookings (so the elder-side and
+    volunteer tests never touch the other households' offers), and a helper with no location
+    (never matched) whose profile the tests edit freely."""
+    latitude, longitude = THIRD_PLACE
+    elders = []
+    for key, phone, name, gender in (
+        ("elder3", "13900000013", "刘奶奶", "female"),
+        ("elder3b", "13900000014", "刘爷爷", "male"),
+    ):
+        elder = await _active_account(runtime, community, phone=phone, name=name, role=Role.elder)
+        await ElderProfile.create(
+            user=elder, birth_year=1940, gender=gender, latitude=latitude, longitude=longitude
+        )
+        elders.append(elder)
+        accounts[key] = {"id": str(elder.id), "phone": phone, "name": name}
+    daughter = await _active_account(
+        runtime, community, phone="13900000012", name="刘小芳", role=Role.family
+    )
+    for elder in elders:
+        await FamilyLink.create(
+            family=daughter,
+            elder=elder,
+            relation="child",
+            status=LinkStatus.approved,
+            approved_at=auth.now_utc(),
+        )
+    accounts["family3"] = {"id": str(daughter.id), "phone": "13900000012", "name": "刘小芳"}
+    volunteer = await _active_account(
+        runtime, community, phone="13900000015", name="孙志愿", role=Role.volunteer, birth_year=1985
+    )
+    await HelperProfile.create(
+        user=volunteer,
+        kind=HelperKind.volunteer,
+        vetting_status=VettingStatus.approved,
+        skills=["meal", "bathing", "cleaning", "visit"],
+        latitude=latitude + 0.002,
+        longitude=longitude + 0.001,
+        capacity_per_day=10,
+    )
+    accounts["volunteer3"] = {"id": str(volunteer.id), "phone": "13900000015", "name": "孙志愿"}
+    editor = await _active_account(
+        runtime, community, phone="13900000016", name="周自填", role=Role.volunteer, birth_year=1982
+    )
+    await HelperProfile.create(
+        user=editor,
+        kind=HelperKind.volunteer,
+        vetting_status=VettingStatus.approved,
+        skills=["visit"],
+    )
+    accounts["profile_editor"] = {"id": str(editor.id), "phone": "13900000016", "name": "周自填"}
+    await runtime.ledger.deposit(
+        volunteer_id=daughter.id,
+        minutes=THIRD_FAMILY_MINUTES,
+        entry_id="web-third:family",
+        actor="seed",
+        category="visit",
+    )
+    await checkpoints.sign_now(runtime.ledger, "east")
+
+
 HISTORY_DEPOSITS = 120
 HISTORY_START_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
@@ -247,6 +336,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
         accounts["pending_volunteer"] = {"id": str(pending.id), "phone": "13900000007"}
         await second_household(runtime, community, accounts)
         await ledger_history(runtime, users["volunteer"].id, users["family"].id)
+        await third_household(runtime, community, accounts)
         # The volunteer's first-aid certificate runs out in ten days: the queue lists it.
         await Certificate.create(
             helper=users["volunteer"],

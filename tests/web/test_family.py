@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,23 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import Server, sign_in
+from tests.web.rest import api, token_of
 
 DAYS = 60
-
-
-def api(server: Server, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def token_of(server: Server, role: str) -> str:
-    body = {"phone": server.account(role)["phone"], "password": server.password}
-    return str(api(server, "POST", "/api/v1/auth/login", body)["token"])
 
 
 @pytest.fixture(scope="module")

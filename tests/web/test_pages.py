@@ -3,8 +3,6 @@ at a 360 px phone and a 1280 px desktop width saved under tests/screenshots/."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import ROOT, Server, sign_in
+from tests.web.rest import book
 
 AXE = (ROOT / "static" / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 WIDTHS = (360, 1280)
@@ -62,35 +61,11 @@ PAGES = [
 ]
 
 
-def api(server: Server, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def family_token(server: Server) -> str:
-    family = server.account("family")
-    body = {"phone": family["phone"], "password": server.password}
-    return str(api(server, "POST", "/api/v1/auth/login", body)["token"])
-
-
 @pytest.fixture(scope="module")
 def booking(server: Server) -> str:
     """A meal the family booked for their elder tomorrow at ten, through the API."""
-    token = family_token(server)
     start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=2, minute=0, second=0)
-    body = {
-        "service": "meal",
-        "elder_id": server.account("elder")["id"],
-        "window_start": start.isoformat(),
-        "payment": "public",
-    }
-    created = api(server, "POST", "/api/v1/requests", body, token)
-    return str(created["bookings"][0]["id"])
+    return book(server, "family", service="meal", elder="elder", start=start)
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +73,7 @@ def emergency(server: Server) -> str:
     """An emergency the family raised for their elder: nobody near can take it, so its call
     is open on the centre's queue and its record lists the duty feed alert."""
     start = datetime.now(UTC) + timedelta(minutes=1)
-    body = {
-        "service": "emergency",
-        "elder_id": server.account("elder")["id"],
-        "window_start": start.isoformat(),
-        "payment": "public",
-    }
-    created = api(server, "POST", "/api/v1/requests", body, family_token(server))
-    return str(created["bookings"][0]["id"])
+    return book(server, "family", service="emergency", elder="elder", start=start)
 
 
 def scan(page: Any) -> list[dict[str, Any]]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,25 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.web.conftest import Server, sign_in
+from tests.web.rest import api, book, token_of, wait_for_offer
 
 # Where the volunteer stands: a little south-west of the elder's home (30.27, 120.15).
 STANDING = {"latitude": 30.262, "longitude": 120.141}
 HOME = {"latitude": 30.27, "longitude": 120.15}
-
-
-def api(server: Server, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def token_of(server: Server, role: str) -> str:
-    body = {"phone": server.account(role)["phone"], "password": server.password}
-    return str(api(server, "POST", "/api/v1/auth/login", body)["token"])
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +22,12 @@ def todays_job(server: Server) -> str:
     """A meal for the elder in the next three hours (starting now, so it is today wherever
     the clock stands), offered by the matcher to the volunteer, who accepts it."""
     start = datetime.now(UTC)
-    body = {
-        "service": "meal",
-        "elder_id": server.account("elder")["id"],
-        "window_start": start.isoformat(),
-        "window_end": (start + timedelta(hours=3)).isoformat(),
-        "payment": "public",
-    }
-    booking = api(server, "POST", "/api/v1/requests", body, token_of(server, "family"))
-    booking_id = str(booking["bookings"][0]["id"])
+    booking_id = book(
+        server, "family", service="meal", elder="elder", start=start, end=start + timedelta(hours=3)
+    )
     volunteer = token_of(server, "volunteer")
-    deadline = time.monotonic() + 20
-    while True:
-        offers = api(server, "GET", "/api/v1/offers", token=volunteer)["offers"]
-        mine = [o for o in offers if o["booking_id"] == booking_id]
-        if mine:
-            break
-        assert time.monotonic() < deadline, "the matcher made no offer"
-        time.sleep(0.5)
-    api(server, "POST", f"/api/v1/offers/{mine[0]['id']}/accept", {}, volunteer)
+    offer = wait_for_offer(server, booking_id, volunteer)
+    api(server, "POST", f"/api/v1/offers/{offer['id']}/accept", {}, volunteer)
     return booking_id
 
 

@@ -132,16 +132,15 @@ def test_browser_agrees_with_the_python_verifier(
         assert result["status"] == expected, (name, result)
 
 
-def test_marks_show_verified_and_not_verified(
-    page: Any, server: Server, receipts: dict[str, dict[str, Any]]
-) -> None:
-    page.goto(server.base_url + "/")
+def show_marks(page: Any, receipts: dict[str, dict[str, Any]]) -> None:
+    """Draw the verified mark of each receipt in <main>, in an item with the receipt's name as
+    its id, exactly as a statement line draws it."""
     page.evaluate(
-        """async ([good, bad]) => {
+        """async (receipts) => {
             const { verifyMark } = await import('/components/verifymark.js');
             const list = document.createElement('ul');
             list.id = 'marks';
-            for (const [id, receipt] of [['good', good], ['bad', bad]]) {
+            for (const [id, receipt] of Object.entries(receipts)) {
                 const item = document.createElement('li');
                 item.id = id;
                 item.append(verifyMark(receipt));
@@ -149,8 +148,15 @@ def test_marks_show_verified_and_not_verified(
             }
             document.querySelector('main').replaceChildren(list);
         }""",
-        [receipts["seq13"], receipts["bad_proof"]],
+        receipts,
     )
+
+
+def test_marks_show_verified_and_not_verified(
+    page: Any, server: Server, receipts: dict[str, dict[str, Any]]
+) -> None:
+    page.goto(server.base_url + "/")
+    show_marks(page, {"good": receipts["seq13"], "bad": receipts["bad_proof"]})
     expect(page.locator("#good .badge")).to_have_text("✓ 已核验")
     expect(page.locator("#good")).to_contain_text("检查点签名有效（Ed25519）")
     expect(page.locator("#bad .badge")).to_have_text("✗ 未通过核验")
@@ -174,3 +180,9 @@ def test_without_ed25519_the_mark_says_only_the_proof_was_checked(
     result = verify_in_browser(page, receipts["seq13"])
     assert result == {"status": "proof_only", "reason": "sig_unsupported"}
     assert verify_in_browser(page, receipts["bad_proof"])["status"] == "not_verified"
+    # The volunteer reads it in words: what was checked, and that this browser cannot do Ed25519.
+    show_marks(page, {"partly": receipts["seq13"]})
+    expect(page.locator("#partly .badge")).to_have_text("已核对证明，未核对签名")
+    expect(page.locator("#partly .verify-note")).to_have_text(
+        "此浏览器不支持 Ed25519，只核对了默克尔证明，未核对签名"
+    )
