@@ -149,6 +149,76 @@ async function keyPeriods(history, trustedKeyId) {
   return periods;
 }
 
+// RFC 9162 section 2.1.1: the root of the tree over `leaves` (leaf hashes), split at the
+// largest power of two below the size, as ledger.merkle does. Empty: SHA-256 of nothing.
+export async function merkleRoot(leaves) {
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
+  if (leaves.length === 1) return leaves[0];
+  let split = 1;
+  while (split * 2 < leaves.length) split *= 2;
+  return nodeHash(await merkleRoot(leaves.slice(0, split)), await merkleRoot(leaves.slice(split)));
+}
+
+// RFC 9162 section 2.1.4.2, step for step like ledger.merkle.verify_consistency: the tree of
+// `newSize` leaves (root `newRoot`) extends the tree of `oldSize` leaves (root `oldRoot`).
+export async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+  if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 1 && oldSize <= newSize)) return false;
+  if (oldSize === newSize) return proof.length === 0 && equal(oldRoot, newRoot);
+  if (proof.length === 0) return false;
+  const path = Number.isInteger(Math.log2(oldSize)) ? [oldRoot, ...proof] : [...proof];
+  let fn = oldSize - 1;
+  let sn = newSize - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let oldAcc = path[0];
+  let newAcc = path[0];
+  for (const sibling of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      oldAcc = await nodeHash(sibling, oldAcc);
+      newAcc = await nodeHash(sibling, newAcc);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      newAcc = await nodeHash(newAcc, sibling);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equal(oldAcc, oldRoot) && equal(newAcc, newRoot);
+}
+
+// A checker of checkpoint signatures against one district's key history (its rotations
+// checked once): `check(cp)` answers {status: "verified" | "not_verified" | "proof_only",
+// reason}, "proof_only" with "sig_unsupported" where this browser has no Ed25519.
+export async function signatureChecker(keys, { trustedKeyId = null } = {}) {
+  if (!(await supportsEd25519())) return async () => ({ status: "proof_only", reason: "sig_unsupported" });
+  let periods;
+  try {
+    periods = await keyPeriods(keys, trustedKeyId);
+  } catch (error) {
+    const problem = String(error.message ?? error);
+    return async () => ({ status: "not_verified", reason: "sig_bad", problem });
+  }
+  return async (cp) => {
+    const fail = (reason) => ({ status: "not_verified", reason });
+    if (keys.district !== cp.district) return fail("key_mismatch");
+    const period = periods.find((p) => p.key.key_id === cp.key_id);
+    if (!period) return fail("key_mismatch");
+    if (cp.size < period.key.valid_from_size || (period.until !== null && cp.size > period.until)) return fail("key_mismatch");
+    try {
+      const signed = await verifySignature(period.key.public, cp.signature, checkpointMessage(cp));
+      return signed ? { status: "verified", reason: "ok" } : fail("sig_bad");
+    } catch (error) {
+      return { status: "not_verified", reason: "sig_bad", problem: String(error.message ?? error) };
+    }
+  };
+}
+
 export async function verifyReceipt(receipt, { trustedKeyId = null } = {}) {
   const fail = (reason) => ({ status: "not_verified", reason });
   let entry;
@@ -168,16 +238,6 @@ export async function verifyReceipt(receipt, { trustedKeyId = null } = {}) {
   if (receipt.index >= cp.size) return fail("beyond_checkpoint");
   const leaf = await entryHash(receipt.entry);
   if (!(await verifyInclusion(leaf, receipt.index, cp.size, proof, root))) return fail("proof_bad");
-  if (!(await supportsEd25519())) return { status: "proof_only", reason: "sig_unsupported" };
-  try {
-    if (receipt.keys?.district !== cp.district) return fail("key_mismatch");
-    const periods = await keyPeriods(receipt.keys, trustedKeyId);
-    const period = periods.find((p) => p.key.key_id === cp.key_id);
-    if (!period) return fail("key_mismatch");
-    if (cp.size < period.key.valid_from_size || (period.until !== null && cp.size > period.until)) return fail("key_mismatch");
-    const signed = await verifySignature(period.key.public, cp.signature, checkpointMessage(cp));
-    return signed ? { status: "verified", reason: "ok" } : fail("sig_bad");
-  } catch (error) {
-    return { status: "not_verified", reason: "sig_bad", problem: String(error.message ?? error) };
-  }
+  if (receipt.keys?.district !== cp.district) return (await supportsEd25519()) ? fail("key_mismatch") : { status: "proof_only", reason: "sig_unsupported" };
+  return (await signatureChecker(receipt.keys, { trustedKeyId }))(cp);
 }

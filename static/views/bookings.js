@@ -1,7 +1,8 @@
 // Bookings: the list a person may see, and one booking with its live timeline and the next
 // step each party can take (helper: set off, check in, check out; elder side: confirm, rate,
-// cancel; centre: dispatch a suggested helper, or refuse an escalated request). Any event about
-// the booking reloads it over HTTP, so the screen always shows the server's state, not a guess.
+// cancel; centre: dispatch a suggested helper, refuse an escalated request, decide a dispute).
+// Any event about the booking reloads it over HTTP, so the screen always shows the server's
+// state, not a guess.
 // An emergency booking also shows its emergency call to the elder's side and the centre: its
 // steps as they happen (helpers alerted, centre alerted, SMS sent, acknowledged...).
 
@@ -14,6 +15,7 @@ import { statusTimeline } from "../components/timeline.js";
 import { suggestionList } from "../components/suggestions.js";
 import { emergencyRecord } from "../components/emergency.js";
 import { runButton } from "../components/runbutton.js";
+import { disputeDecision } from "../components/dispute.js";
 
 const HELPERS = ["volunteer", "provider_staff"];
 const ELDER_SIDE = ["elder", "family"];
@@ -165,19 +167,10 @@ function elderSideActions(booking, act) {
 
 // The centre staffs an escalated or still unmatched request: the matcher's suggestions are one
 // click each; another helper can still be named by account number; an escalated request the
-// centre cannot staff is declined with a reason.
+// centre cannot staff is declined with a reason. A dispute is upheld or rejected.
 function centreActions(booking, act, render) {
   if (booking.state === "disputed") {
-    const note = h("input", { name: "note", maxlength: 500, autocomplete: "off" });
-    return [
-      field(t("queue.reason"), note),
-      h(
-        "div",
-        { class: "button-row" },
-        actionButton(t("queue.uphold"), () => act("dispute/decision", { decision: "upheld", note: note.value.trim() }, "queue.decided")),
-        actionButton(t("queue.reject_dispute"), () => act("dispute/decision", { decision: "rejected", note: note.value.trim() }, "queue.decided"), { kind: "secondary" }),
-      ),
-    ];
+    return [disputeDecision(booking, (decision, note) => act("dispute/decision", { decision, note }, "queue.decided"), { className: "big" })];
   }
   if (!["escalated", "requested"].includes(booking.state)) return [];
   const suggestions = suggestionList(booking.id, {

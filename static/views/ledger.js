@@ -1,24 +1,23 @@
 // Ledger explorer for centre admins and auditors: every district chain with its latest signed
 // checkpoint; its entries a page at a time (newest page first, then older and newer, or from
-// any seq), with a verify button that checks each shown entry in this browser (hash of the
-// stored bytes, inclusion proof, checkpoint signature) with verify.js; the signed checkpoints a
-// page at a time; and an export of any seq range, fetched in pages, as the stored bytes one per
-// line (from seq 0 with the checkpoint and keys: the files `eldercare ledger verify --file`
-// reads).
+// any seq); the signed checkpoints a page at a time; a verify button that runs the real
+// verification in this browser over what it loads (ledgercheck.js: hashes of the stored bytes,
+// links and seqs, the checkpoint's Merkle root or inclusion proofs, signatures, consistency
+// between successive checkpoints), marking each row and naming the first thing that failed;
+// and an export of any seq range, fetched in pages, as the stored bytes one per line (from seq
+// 0 with the checkpoint and keys: the files `eldercare ledger verify --file` reads).
 
 import * as api from "../api.js";
 import { definitionList, field, h, replace, select } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { showError } from "../notice.js";
-import { renderMark } from "../components/verifymark.js";
-import { verifyReceipt } from "../verify.js";
+import { reasonText, renderMark } from "../components/verifymark.js";
+import { runButton } from "../components/runbutton.js";
+import { chainPath, entryRange, verifyEntries, verifyHistory } from "./ledgercheck.js";
 
 const PAGE = 50;
-// The entries API answers at most 500 per request; the checkpoint history at most 100.
-const FETCH = 500;
+// The checkpoint history API answers at most 100 per request.
 const HISTORY_FETCH = 100;
-
-const chainPath = (chain) => `/api/v1/ledger/districts/${encodeURIComponent(chain)}`;
 
 function checkpointFacts(cp) {
   if (!cp) return h("p", {}, t("ledger.no_checkpoint"));
@@ -42,17 +41,6 @@ function pager(label, { onOlder, onNewer }) {
   return { element, older, newer, status };
 }
 
-// Entries [start, end) of a chain, fetched in pages of at most FETCH.
-export async function entryRange(chain, start, end, onProgress = () => {}) {
-  const out = [];
-  for (let from = start; from < end; from += FETCH) {
-    const page = await api.get(`${chainPath(chain)}/entries?start=${from}&end=${Math.min(end, from + FETCH)}`);
-    out.push(...page.entries);
-    onProgress(out.length);
-  }
-  return out;
-}
-
 // The last `count` checkpoints with a size below `below`, oldest first. The history API pages
 // forward from a size, so look back over a span of sizes, widened until it holds enough.
 export async function checkpointsBefore(chain, below, count) {
@@ -73,8 +61,25 @@ export async function checkpointsBefore(chain, below, count) {
   }
 }
 
-function entriesSection(chain, size) {
+// What failed first, or what was checked: in words, beside the verify button.
+function showSummary(element, failed, verified) {
+  const reason = failed ? reasonText(failed.reason) : "";
+  const text = !failed ? verified : failed.seq !== undefined ? t("ledger.entry_failed", { seq: failed.seq, reason }) : t("ledger.checkpoint_failed", { size: failed.size, reason });
+  element.className = `verify-summary ${failed ? "bad" : "ok"}`;
+  replace(element, text);
+}
+
+function entriesVerified(result, start, end) {
+  const facts = { from: start, to: end - 1, size: result.checkpoint.size };
+  const parts = [t(result.whole ? "ledger.verified_root" : "ledger.verified_proofs", facts)];
+  parts.push(t(result.signature.status === "verified" ? "ledger.verified_sig" : "ledger.verified_no_sig"));
+  if (result.pending) parts.push(t("ledger.verified_pending", { n: result.pending }));
+  return `✓ ${parts.join(" ")}`;
+}
+
+function entriesSection(chain, size, afterVerify) {
   const body = h("div");
+  const summary = h("p", { class: "verify-summary", role: "status" });
   const pages = pager(t("ledger.entries_pages"), {
     onOlder: () => show(Math.max(0, start - PAGE)).catch(showError),
     onNewer: () => show(Math.min(start + PAGE, Math.max(0, size - PAGE))).catch(showError),
@@ -93,27 +98,17 @@ function entriesSection(chain, size) {
     const entries = end > start ? await entryRange(chain, start, end) : [];
     const rows = [...entries].reverse();
     const cells = new Map();
-    const verifyAll = h("button", { type: "button", class: "primary" }, t("ledger.verify"));
-    verifyAll.addEventListener("click", async () => {
-      verifyAll.disabled = true;
+    const verifyAll = runButton(t("ledger.verify"), async () => {
+      replace(summary, t("verify.checking"));
       try {
-        const { history } = await api.get(`${chainPath(chain)}/keys`);
-        for (const entry of rows) {
-          const cell = cells.get(entry.seq);
-          try {
-            const proof = await api.get(`${chainPath(chain)}/proof?seq=${entry.seq}`);
-            const receipt = { entry: entry.body, index: entry.seq, proof: proof.proof, checkpoint: proof.checkpoint.checkpoint, keys: history };
-            replace(cell, renderMark(await verifyReceipt(receipt)));
-          } catch (error) {
-            // Entries newer than the latest checkpoint cannot be proven yet; say so per row.
-            replace(cell, error.code === "ledger.not_checkpointed" ? t("statement.pending") : error.message);
-          }
-        }
+        const result = await verifyEntries(chain, entries);
+        for (const [seq, r] of result.rows) replace(cells.get(seq), r.status === "pending" ? t("statement.pending") : renderMark(r));
+        showSummary(summary, result.failed, entriesVerified(result, start, end));
       } catch (error) {
-        showError(error);
-      } finally {
-        verifyAll.disabled = false;
+        replace(summary);
+        throw error;
       }
+      await afterVerify();
     });
     pages.older.disabled = start === 0;
     pages.newer.disabled = end >= size;
@@ -121,6 +116,7 @@ function entriesSection(chain, size) {
     replace(
       body,
       rows.length ? h("div", { class: "button-row" }, verifyAll) : null,
+      summary,
       rows.length
         ? h(
             "div",
@@ -151,6 +147,8 @@ function entriesSection(chain, size) {
 
 function historySection(chain, latest) {
   const body = h("div");
+  const summary = h("p", { class: "verify-summary", role: "status" });
+  const cells = new Map();
   // `shown` holds the page on screen, oldest first; paging moves by sizes, not positions.
   let shown = [];
   const pages = pager(t("ledger.history_pages"), {
@@ -159,6 +157,8 @@ function historySection(chain, latest) {
   });
   const draw = (list) => {
     shown = list;
+    cells.clear();
+    replace(summary);
     pages.older.disabled = !list.length || list[0].size <= 1;
     pages.newer.disabled = !list.length || !latest || list.at(-1).size >= latest.size;
     pages.status.textContent = list.length ? t("ledger.history_showing", { from: list[0].size, to: list.at(-1).size }) : "";
@@ -171,8 +171,16 @@ function historySection(chain, latest) {
             h(
               "table",
               {},
-              h("thead", {}, h("tr", {}, ["ledger.size", "ledger.signed_at", "ledger.key", "ledger.root"].map((k) => h("th", { scope: "col" }, t(k))))),
-              h("tbody", {}, [...list].reverse().map((cp) => h("tr", { dataset: { size: String(cp.size) } }, h("td", {}, cp.size), h("td", {}, new Date(cp.at_ms).toLocaleString(locale())), h("td", {}, h("code", {}, cp.key_id.slice(0, 12))), h("td", {}, h("code", {}, `${cp.root.slice(0, 16)}…`))))),
+              h("thead", {}, h("tr", {}, ["ledger.size", "ledger.signed_at", "ledger.key", "ledger.root", "statement.check"].map((k) => h("th", { scope: "col" }, t(k))))),
+              h(
+                "tbody",
+                {},
+                [...list].reverse().map((cp) => {
+                  const cell = h("td", {}, "");
+                  cells.set(cp.size, cell);
+                  return h("tr", { dataset: { size: String(cp.size) } }, h("td", {}, cp.size), h("td", {}, new Date(cp.at_ms).toLocaleString(locale())), h("td", {}, h("code", {}, cp.key_id.slice(0, 12))), h("td", {}, h("code", {}, `${cp.root.slice(0, 16)}…`)), cell);
+                }),
+              ),
             ),
           )
         : h("p", {}, t("ledger.no_checkpoint")),
@@ -186,9 +194,27 @@ function historySection(chain, latest) {
     const { checkpoints } = await api.get(`${chainPath(chain)}/checkpoints?after=${shown.at(-1).size}&limit=${PAGE}`);
     if (checkpoints.length) draw(checkpoints);
   }
+  // Each checkpoint's signature, and that each one extends the one before (and the latest).
+  async function verify() {
+    if (!shown.length) return;
+    replace(summary, t("verify.checking"));
+    const list = shown;
+    const result = await verifyHistory(chain, list, latest);
+    for (const [size, r] of result.rows) if (cells.has(size)) replace(cells.get(size), renderMark(r));
+    showSummary(summary, result.failed, `✓ ${t("ledger.history_verified", { count: list.length, from: list[0].size, to: list.at(-1).size })}`);
+  }
+  const verifyButton = runButton(t("ledger.verify_history"), verify, { className: "secondary" });
   pages.element.hidden = !latest;
-  const element = h("section", { class: "card", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, t("ledger.history")), pages.element, body);
-  return { element, show: async () => draw(latest ? await checkpointsBefore(chain, latest.size + 1, PAGE) : []) };
+  const element = h(
+    "section",
+    { class: "card", "aria-labelledby": "history-heading" },
+    h("h2", { id: "history-heading" }, t("ledger.history")),
+    pages.element,
+    latest ? h("div", { class: "button-row" }, verifyButton) : null,
+    summary,
+    body,
+  );
+  return { element, verify, show: async () => draw(latest ? await checkpointsBefore(chain, latest.size + 1, PAGE) : []) };
 }
 
 function exportSection(chain, size) {
@@ -247,8 +273,9 @@ export async function ledgerView(main) {
   const slot = h("div");
   const show = async () => {
     const info = districts.find((d) => d.district === chooser.value);
-    const entries = entriesSection(info.district, info.size);
     const history = historySection(info.district, info.checkpoint);
+    // Verifying the entries verifies the checkpoints on screen too: one click, all of it.
+    const entries = entriesSection(info.district, info.size, () => history.verify());
     replace(slot, h("section", { class: "card" }, h("h2", {}, t("ledger.checkpoint")), checkpointFacts(info.checkpoint)), entries.element, history.element, info.size ? exportSection(info.district, info.size) : null);
     await Promise.all([entries.show(), history.show()]);
   };

@@ -3,7 +3,8 @@
 //   (the duty feed, then the SMS to the duty officer);
 // - escalated requests nobody took, and requests still waiting for a match: the matcher's
 //   suggested helpers, each dispatched with one click;
-// - disputes: open the booking to decide;
+// - disputes: what the elder's side complained of, then upheld or rejected with one click (the
+//   note is filled in, editable);
 // - elders whose check-in visit is overdue: book today's visit service;
 // - volunteers awaiting vetting: approve or reject (the reason is filled in, editable);
 // - certificates expiring within a month: verify the unchecked ones, open the helper.
@@ -21,6 +22,7 @@ import { suggestionList } from "../components/suggestions.js";
 import { isoLocal } from "../components/timechoice.js";
 import { emergencyQueueItem } from "../components/emergency.js";
 import { runButton } from "../components/runbutton.js";
+import { disputeDecision } from "../components/dispute.js";
 
 const LIMIT = 20;
 // Suggestions are fetched at once for the first few escalated requests; the rest on a click.
@@ -68,6 +70,18 @@ function staffingItem(booking, { auto, reload, expanded }) {
   return item;
 }
 
+function disputedItem(booking, reload) {
+  const item = bookingSummary(booking);
+  item.append(
+    disputeDecision(booking, async (decision, note) => {
+      await api.post(`/api/v1/bookings/${booking.id}/dispute/decision`, { decision, note });
+      showInfo(t("queue.decided"));
+      await reload();
+    }),
+  );
+  return item;
+}
+
 function bookingSections(lists, reload, expanded) {
   const [escalated, disputed, waiting] = lists;
   // Emergencies first: they are the reason the queue exists.
@@ -85,7 +99,7 @@ function bookingSections(lists, reload, expanded) {
       "queue.disputed",
       disputed.bookings.length,
       disputed.next_offset !== null,
-      disputed.bookings.length ? h("ul", { class: "plain" }, disputed.bookings.map(bookingSummary)) : h("p", {}, t("queue.empty")),
+      disputed.bookings.length ? h("ul", { class: "plain" }, disputed.bookings.map((b) => disputedItem(b, reload))) : h("p", {}, t("queue.empty")),
     ),
     section(
       "requested",
@@ -223,7 +237,7 @@ export async function queueView(main, user) {
   };
   const reloadBookings = async () => {
     const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&limit=${LIMIT}`)));
-    replace(bookingsSlot, bookingSections(lists, reloadBookings, expanded));
+    replaceKeeping(bookingsSlot, ...bookingSections(lists, reloadBookings, expanded));
   };
   const reloadVisits = async () => {
     const [page, visits] = await Promise.all([

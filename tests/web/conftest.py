@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,31 @@ def sign_in(page: Any, server: Server, role: str, password: str | None = None) -
     if password is None:
         # Signed in once the header offers to sign out; later navigation cannot race it.
         playwright_sync.expect(page.locator("#sign-out")).to_be_visible()
+
+
+@contextmanager
+def signed_in_pages(
+    browser: Any, server: Server, widths: dict[str, int], **options: Any
+) -> Iterator[dict[str, Any]]:
+    """One signed-in page per role (at its viewport width), each in its own browser context,
+    so each keeps its own session; a JavaScript exception on any of them fails the test."""
+    contexts, pages, errors = [], {}, []
+    try:
+        for role, width in widths.items():
+            ctx = browser.new_context(
+                viewport={"width": width, "height": 900}, locale="zh-CN", **options
+            )
+            contexts.append(ctx)
+            page = ctx.new_page()
+            page.set_default_timeout(15_000)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            sign_in(page, server, role)
+            pages[role] = page
+        yield pages
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    assert not errors, errors
 
 
 @pytest.fixture(scope="session")

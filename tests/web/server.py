@@ -43,6 +43,7 @@ from market.services import auth, checkpoints
 from market.services.helpers import CERTIFICATE_PURPOSE
 from market.services.runtime import Runtime
 from market.settings import Settings
+from tests.web import centre_seed
 
 PASSWORD = "correct horse 42"
 
@@ -337,6 +338,8 @@ async def seed(settings: Settings) -> dict[str, Any]:
         await second_household(runtime, community, accounts)
         await ledger_history(runtime, users["volunteer"].id, users["family"].id)
         await third_household(runtime, community, accounts)
+        son4 = await centre_seed.fourth_household(runtime, PASSWORD, community, accounts)
+        west = await centre_seed.west_district(runtime, PASSWORD, son4, accounts)
         # The volunteer's first-aid certificate runs out in ten days: the queue lists it.
         await Certificate.create(
             helper=users["volunteer"],
@@ -354,7 +357,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
         return {
             "password": PASSWORD,
             "accounts": accounts,
-            "districts": {"east": str(east.id), "community": str(community.id)},
+            "districts": {"east": str(east.id), "community": str(community.id), **west},
             "expired_token": expired,
         }
     finally:

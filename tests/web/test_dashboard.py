@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.web.centre_seed import TRANSFER_MINUTES
 from tests.web.conftest import Server, sign_in
 
 
@@ -52,3 +53,24 @@ def test_the_dashboard_charts_the_servers_figures(page: Any, server: Server) -> 
     expect(coverage.locator("tbody")).to_contain_text(re.compile(r"高风险 0/\d+"))
     expect(coverage.locator("svg")).to_have_attribute("aria-label", re.compile("目标 100"))
     expect(coverage.locator(".coverage-note")).to_contain_text("未达到目标")
+
+
+def test_the_settlement_chart_shows_hours_paid_in_another_district(
+    page: Any, server: Server
+) -> None:
+    """The son's east hours paid a west volunteer (tests/web/centre_seed.py): east owes west."""
+    sign_in(page, server, "centre_admin")
+    page.get_by_role("link", name="数据统计").click()
+    positions = api_get(server, "/api/v1/ledger/settlement", "centre_admin")["positions"]
+    owed = [p for p in positions if (p["debtor"], p["creditor"]) == ("east", "west")]
+    assert owed and owed[0]["minutes"] >= TRANSFER_MINUTES, positions
+    hours = round(owed[0]["minutes"] / 60, 1)
+    settlement = chart(page, "跨区通兑：区域间应结算的小时数")
+    row = settlement.locator("tbody tr", has_text="east→west")
+    expect(row).to_have_text(f"east→west{hours:g} 小时")
+    bar = settlement.locator("svg rect", has=page.locator("title", has_text="east→west"))
+    expect(bar).to_have_count(1)
+    assert float(bar.get_attribute("height") or 0) > 0
+    expect(settlement.locator("svg")).to_have_attribute(
+        "aria-label", re.compile(f"east→west: {hours:g}")
+    )

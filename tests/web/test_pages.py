@@ -44,6 +44,8 @@ PAGES = [
     ("admin-bookings", "centre_admin", "#/bookings", "我的预约"),
     ("admin-helpers", "centre_admin", "#/helpers", "志愿者审核与证书核验"),
     ("admin-series", "centre_admin", "#/elders/{elder}/series", "定期预约"),
+    # The hotline: the centre books on behalf of an elder who phoned.
+    ("admin-hotline", "centre_admin", "#/elders/{elder}/book", "预约服务"),
     ("family-booking", "family", "#/bookings/{booking}", "助餐"),
     ("family-hours", "family", "#/hours", "时间银行明细"),
     ("family-series", "family", "#/series", "定期预约"),
