@@ -132,14 +132,14 @@ def booking_json(
         "rating": booking.rating,
         "payment_detail": payments.payment_view(booking),
         # The elder's side and the centre see who is coming; other helpers offered it do not.
+        "helper_name": helper_name if party in (Party.elder_side, Party.centre) else None,
+        # Why nobody has been offered it yet, as the last matching round saw it.
+        "match_note": booking.match_note if party in (Party.elder_side, Party.centre) else None,
         # What the elder's side complained of: the centre decides on it; the helper hears of it
         # from the centre, not from the booking.
         "dispute_reason": booking.dispute_reason
         if party in (Party.elder_side, Party.centre)
         else None,
-        "helper_name": helper_name if party in (Party.elder_side, Party.centre) else None,
-        # Why nobody has been offered it yet, as the last matching round saw it.
-        "match_note": booking.match_note if party in (Party.elder_side, Party.centre) else None,
     }
     # Only the elder's side and the centre hold the one-time code; the helper hears it.
     if party in (Party.elder_side, Party.centre):

@@ -252,6 +252,21 @@ class TestDispute:
         assert response.json()["booking"]["state"] == "settled"
         assert await entries_for(booking["id"]) == 1
 
+    async def test_the_complaint_is_told_to_the_centre_and_the_elder_side_only(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await completed_booking(client, town)
+        base = f"/api/v1/bookings/{booking['id']}"
+        await post(client, town["family"], f"{base}/dispute", {"reason": "left early"})
+        seen = {}
+        for role in ("centre_admin", "elder", "family", "volunteer"):
+            response = await client.get(base, headers=town[role].headers)
+            assert response.status_code == 200, response.text
+            seen[role] = response.json()["booking"]["dispute_reason"]
+        # The helper hears of it from the centre, not from the booking.
+        expected = {"centre_admin": "left early", "elder": "left early", "family": "left early"}
+        assert seen == {**expected, "volunteer": None}
+
     async def test_another_districts_admin_cannot_decide(
         self, client: httpx.AsyncClient, town: City
     ) -> None:
@@ -305,18 +320,3 @@ class TestSettlementRecovery:
         second = await settlement.settle_booking(stale, now=now())
         assert first.state.value == second.state.value == "settled"
         assert await entries_for(booking["id"]) == 1
-    async def test_the_complaint_is_told_to_the_centre_and_the_elder_side_only(
-        self, client: httpx.AsyncClient, town: City
-    ) -> None:
-        booking = await completed_booking(client, town)
-        base = f"/api/v1/bookings/{booking['id']}"
-        await post(client, town["family"], f"{base}/dispute", {"reason": "left early"})
-        seen = {}
-        for role in ("centre_admin", "elder", "family", "volunteer"):
-            response = await client.get(base, headers=town[role].headers)
-            assert response.status_code == 200, response.text
-            seen[role] = response.json()["booking"]["dispute_reason"]
-        # The helper hears of it from the centre, not from the booking.
-        expected = {"centre_admin": "left early", "elder": "left early", "family": "left early"}
-        assert seen == {**expected, "volunteer": None}
-
