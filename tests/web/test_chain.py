@@ -1,0 +1,164 @@
+"""static/chain.js and verify.js's Merkle root and consistency proofs agree with the Python
+ledger on a chain it built (text with escapes and non-ASCII in it), and name what was altered."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from ledger.entries import ZERO_HASH, Entry, build_entry
+from ledger.merkle import MerkleIndex
+from market.services.ledger_reads import entry_json
+from tests.web.conftest import Server
+
+DISTRICT = "east"
+SIZE = 13
+# Everything the canonical writer escapes, or deliberately does not, in one note.
+NOTE = '助浴 "第{n}次" back\\slash\ttab\nline \u2028 \x7f 😀 é'
+
+
+def chain(size: int) -> list[Entry]:
+    entries, prev = [], ZERO_HASH
+    for seq in range(size):
+        entry = build_entry(
+            district=DISTRICT,
+            seq=seq,
+            prev=prev,
+            id=f"deposit-{seq}",
+            kind="deposit",
+            debit="issuance",
+            credit=f"user:volunteer-{seq % 3}",
+            minutes=30 + seq,
+            category="bathing",
+            ref=None if seq % 2 else f"booking-{seq}",
+            actor="centre",
+            policy=1,
+            at_ms=1_790_000_000_000 + seq,
+            meta={"备注": NOTE.format(n=seq), "nested": {"b": [1, True, None], "a": "x"}},
+        )
+        entries.append(entry)
+        prev = entry.hash
+    return entries
+
+
+@pytest.fixture(scope="module")
+def entries() -> list[dict[str, Any]]:
+    return [entry_json(e) for e in chain(SIZE)]
+
+
+CHECK = """async ([entries, chain]) => {
+    const { checkEntries } = await import('/chain.js');
+    const verdicts = await checkEntries(entries, chain);
+    return verdicts.map((v) => v.problem && v.problem.code);
+}"""
+
+
+def problems(page: Any, entries: list[dict[str, Any]], chain: str = DISTRICT) -> list[Any]:
+    return page.evaluate(CHECK, [entries, chain])  # type: ignore[no-any-return]
+
+
+def test_a_good_chain_has_no_problem_and_the_root_matches(
+    page: Any, server: Server, entries: list[dict[str, Any]]
+) -> None:
+    page.goto(server.base_url + "/")
+    assert problems(page, entries) == [None] * SIZE
+    # The same entries offered as another district's chain are not that chain.
+    assert problems(page, entries, "west") == ["wrong_district"] * SIZE
+    index = MerkleIndex.from_leaves([bytes.fromhex(e["hash"]) for e in entries])
+    roots = page.evaluate(
+        """async ([entries, sizes]) => {
+            const { checkEntries } = await import('/chain.js');
+            const { merkleRoot, bytesToHex } = await import('/verify.js');
+            const leaves = (await checkEntries(entries, 'east')).map((v) => v.leaf);
+            const root = async (n) => bytesToHex(await merkleRoot(leaves.slice(0, n)));
+            return Promise.all(sizes.map(root));
+        }""",
+        [entries, list(range(SIZE + 1))],
+    )
+    assert roots == [index.root(n).hex() for n in range(SIZE + 1)]
+
+
+def altered(entries: list[dict[str, Any]], seq: int, **changes: Any) -> list[dict[str, Any]]:
+    out = copy.deepcopy(entries)
+    out[seq].update(changes)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # Bytes changed, the server's hash kept: that entry only, not the next one.
+        ("bytes", {5: "hash_mismatch"}),
+        # Bytes and hash changed together: the next entry's link names the break.
+        ("bytes_and_hash", {6: "prev_mismatch"}),
+        ("column", {5: "fields_differ"}),
+        ("whitespace", {5: "not_canonical"}),
+        # Entry 5 left out: 6 is where 5 should be, and the count goes on from there.
+        ("gap", {6: "seq_gap"}),
+    ],
+)
+def test_an_alteration_is_named_at_its_seq(
+    page: Any, server: Server, entries: list[dict[str, Any]], case: str, expected: dict[int, str]
+) -> None:
+    page.goto(server.base_url + "/")
+    body = entries[5]["body"]
+    more = body.replace('"minutes":35,', '"minutes":95,')
+    forged = build_entry(**{**_fields(chain(SIZE)[5]), "minutes": 95})
+    assert forged.body == more.encode()
+    variants = {
+        "bytes": altered(entries, 5, body=more, minutes=95),
+        "bytes_and_hash": altered(entries, 5, body=more, minutes=95, hash=forged.hash.hex()),
+        "column": altered(entries, 5, minutes=95),
+        "whitespace": altered(entries, 5, body=body.replace('"minutes":', '"minutes": ')),
+        "gap": entries[:5] + entries[6:],
+    }
+    found = problems(page, variants[case])
+    seqs = [e["seq"] for e in variants[case]]
+    assert {s: p for s, p in zip(seqs, found, strict=True) if p} == expected
+
+
+def _fields(entry: Entry) -> dict[str, Any]:
+    return {
+        "district": entry.district,
+        "seq": entry.seq,
+        "prev": entry.prev,
+        "id": entry.id,
+        "kind": entry.kind,
+        "debit": entry.debit,
+        "credit": entry.credit,
+        "minutes": entry.minutes,
+        "category": entry.category,
+        "ref": entry.ref,
+        "actor": entry.actor,
+        "policy": entry.policy,
+        "at_ms": entry.at_ms,
+        "meta": dict(entry.meta),
+    }
+
+
+def test_consistency_proofs_agree_with_the_python_ledger(page: Any, server: Server) -> None:
+    leaves = [e.hash for e in chain(SIZE)]
+    index = MerkleIndex.from_leaves(leaves)
+    cases = []
+    for old in range(1, SIZE + 1):
+        for new in range(old, SIZE + 1):
+            proof = [p.hex() for p in index.consistency_proof(old, new)]
+            cases.append([old, new, index.root(old).hex(), index.root(new).hex(), proof])
+    # A proof against another old root, or another new root, must not hold.
+    proof = [p.hex() for p in index.consistency_proof(4, 9)]
+    bad = [
+        [4, 9, index.root(3).hex(), index.root(9).hex(), proof],
+        [4, 9, index.root(4).hex(), index.root(10).hex(), proof],
+    ]
+    page.goto(server.base_url + "/")
+    results = page.evaluate(
+        """async (cases) => {
+            const { verifyConsistency, hexToBytes } = await import('/verify.js');
+            return Promise.all(cases.map(([o, n, a, b, proof]) =>
+                verifyConsistency(o, n, hexToBytes(a), hexToBytes(b), proof.map(hexToBytes))));
+        }""",
+        cases + bad,
+    )
+    assert results == [True] * len(cases) + [False, False]
