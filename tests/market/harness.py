@@ -61,11 +61,17 @@ class RunningService:
 
 
 @asynccontextmanager
-async def running(app: ASGIApp) -> AsyncIterator[RunningService]:
+async def running(
+    app: ASGIApp, *, raise_app_exceptions: bool = True
+) -> AsyncIterator[RunningService]:
+    """`raise_app_exceptions=False` answers as a server does when a handler lets an exception
+    escape (the error handler's 500); by default the exception reaches the test instead."""
     wrapped = LifespanApp(app)
     await wrapped.startup()
     try:
-        transport = httpx.ASGITransport(app=wrapped, client=("203.0.113.7", 50000))
+        transport = httpx.ASGITransport(
+            app=wrapped, client=("203.0.113.7", 50000), raise_app_exceptions=raise_app_exceptions
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield RunningService(client, wrapped.state)
     finally:
