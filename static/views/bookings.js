@@ -152,7 +152,9 @@ function elderSideActions(booking, act) {
       ),
     );
   }
-  if (["confirmed", "settled"].includes(booking.state) && booking.rating === null) {
+  // The API takes stars only once the hours are settled (confirmed -> settled -> rated):
+  // offered earlier, a press would only meet a refusal.
+  if (booking.state === "settled" && booking.rating === null) {
     const stars = h("div", { class: "button-row stars", role: "group", "aria-label": t("booking.rate") });
     for (let n = 1; n <= 5; n += 1) {
       stars.append(actionButton(t("booking.stars", { n }), () => act("rate", { stars: n }, "booking.rated"), { kind: "secondary" }));
