@@ -1,7 +1,8 @@
 """The Redis doorbell backend: two app processes on one database, doorbells through Redis.
 
 Skipped when no Redis answers on ELDERCARE_REDIS_URL (default redis://127.0.0.1:6379/0) or the
-`redis` package is missing; it runs on SQLite and on PostgreSQL alike.
+`redis` package is missing; it runs on SQLite and on PostgreSQL alike. Marked `redis`: .ci/run
+starts Redis and sets REQUIRE_REDIS=1, so there a skip fails the pass (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from market.settings import Settings
 from tests.market.conftest import City
 from tests.market.realtime.conftest import Live
 from tests.market.realtime.helpers import collect, publish, server_process
+
+pytestmark = pytest.mark.redis
 
 REDIS_URL = os.environ.get("ELDERCARE_REDIS_URL", "redis://127.0.0.1:6379/0")
 
