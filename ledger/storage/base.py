@@ -95,6 +95,21 @@ class ChainState:
     balances: dict[AccountKey, int]  # every requested key, 0 when the account has no row
 
 
+@dataclass(frozen=True)
+class CategoryTotal:
+    """Entries of one service category (None: uncategorised) and kind, and their minutes."""
+
+    category: str | None
+    kind: str
+    entries: int
+    minutes: int
+
+
+def total_order(total: CategoryTotal) -> tuple[bool, str, str]:
+    """Uncategorised first, then by category and kind: every store sorts its totals so."""
+    return (total.category is not None, total.category or "", total.kind)
+
+
 class ChainWriter(Protocol):
     async def heads(self) -> dict[str, Head]: ...
 
@@ -146,6 +161,13 @@ class ChainStore(Protocol):
 
     async def open_holds(self, district: str) -> list[Entry]:
         """hold_pending entries of the chain that no hold_post or hold_void closed yet."""
+        ...
+
+    async def category_totals(
+        self, district: str, *, start_ms: int, end_ms: int, category: str | None = None
+    ) -> list[CategoryTotal]:
+        """Entries with start_ms <= at_ms < end_ms summed by (category, kind), in
+        `total_order`; only those of `category` when it is given."""
         ...
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]: ...

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from ledger.entries import Entry, Kind
 from ledger.storage.base import (
     AccountKey,
+    CategoryTotal,
     Conflict,
     EntryKey,
     Failure,
@@ -20,6 +21,7 @@ from ledger.storage.base import (
     Snapshot,
     StoredCheckpoint,
     Write,
+    total_order,
 )
 from ledger.storage.nodes import NodeKey, derive, expand
 
@@ -146,6 +148,17 @@ class MemoryStore:
             for e in self._chains.get(district, [])
             if e.kind == Kind.HOLD_PENDING and (district, e.id) not in self._closers
         ]
+
+    async def category_totals(
+        self, district: str, *, start_ms: int, end_ms: int, category: str | None = None
+    ) -> list[CategoryTotal]:
+        sums: dict[tuple[str | None, str], tuple[int, int]] = {}
+        for e in self._chains.get(district, []):
+            if start_ms <= e.at_ms < end_ms and (category is None or e.category == category):
+                count, minutes = sums.get((e.category, e.kind), (0, 0))
+                sums[(e.category, e.kind)] = (count + 1, minutes + e.minutes)
+        totals = [CategoryTotal(c, str(k), n, m) for (c, k), (n, m) in sums.items()]
+        return sorted(totals, key=total_order)
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         # Like the database stores: level 0 is each entry's hash, levels 1 to 3 are derived.

@@ -64,7 +64,8 @@ class LedgerEntry(Model):
     class Meta:
         table = "ledger_entry"
         unique_together = (("district", "entry_id"),)
-        indexes = (("district", "debit"), ("district", "credit"))
+        # (district, category, at_ms): reports by service category and period (migration 0006).
+        indexes = (("district", "debit"), ("district", "credit"), ("district", "category", "at_ms"))
 
 
 class Balance(Model):

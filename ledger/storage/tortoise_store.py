@@ -32,6 +32,7 @@ from tortoise.exceptions import ConfigurationError, IntegrityError
 from ledger.entries import ZERO_HASH, Entry, entry_from_bytes
 from ledger.storage.base import (
     AccountKey,
+    CategoryTotal,
     ChainState,
     Conflict,
     EntryKey,
@@ -40,6 +41,7 @@ from ledger.storage.base import (
     Snapshot,
     StoredCheckpoint,
     Write,
+    total_order,
 )
 from ledger.storage.nodes import NodeKey, derive, expand
 from ledger.storage.postgres import (
@@ -456,6 +458,22 @@ class TortoiseStore:
             [district],
         )
         return [entry_from_bytes(bytes(r["body"])) for r in rows]
+
+    async def category_totals(
+        self, district: str, *, start_ms: int, end_ms: int, category: str | None = None
+    ) -> list[CategoryTotal]:
+        # Served by the (district, category, at_ms) index (migration 0006).
+        query = (
+            "SELECT category, kind, COUNT(*) AS n, SUM(minutes) AS m FROM ledger_entry "
+            "WHERE district = ? AND at_ms >= ? AND at_ms < ?"
+        )
+        values: list[Any] = [district, start_ms, end_ms]
+        if category is not None:
+            query += " AND category = ?"
+            values.append(category)
+        rows = await self._rows(query + " GROUP BY category, kind", values)
+        totals = [CategoryTotal(r["category"], r["kind"], int(r["n"]), int(r["m"])) for r in rows]
+        return sorted(totals, key=total_order)
 
     async def nodes(self, district: str, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         if self._sql.postgres:

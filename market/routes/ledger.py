@@ -19,8 +19,14 @@ from market.errors import InvalidInput, NotFound
 from market.models import Role
 from market.routes.spec import ALL_ROLES, endpoint
 from market.schemas.common import DISTRICT_CODE_PATTERN
-from market.schemas.ledger import Cosign, DonateHours, GiftHours, RegisterWitnessKey
-from market.schemas.parse import json_body, parse_body, path_uuid
+from market.schemas.ledger import (
+    CategoryReportQuery,
+    Cosign,
+    DonateHours,
+    GiftHours,
+    RegisterWitnessKey,
+)
+from market.schemas.parse import json_body, parse_body, parse_query, path_uuid
 from market.services import auth, checkpoints, ledger_actions, ledger_reads
 from market.services.ledger import LedgerGateway
 from market.services.runtime import runtime_of
@@ -295,6 +301,28 @@ async def settlement(request: Request) -> Response:
 
 
 @endpoint(
+    summary="Minutes by service category and month of a district chain",
+    tag="ledger",
+    roles=[Role.auditor, Role.centre_admin],
+    query=CategoryReportQuery,
+    description="For each local month (Asia/Shanghai) from `first` to `last` (YYYY-MM, both "
+    "included, at most 36; `last` defaults to `first`): the chain's entries made in it summed "
+    "by service category and kind (`deposit`, `redeem`, `reverse`, `hold_pending`, ...), each "
+    "with its number of entries and minutes. Kinds are as stored, nothing netted: a reversal "
+    "is its own line, a hold counts when placed and its post or void on their own lines. "
+    "`category: null` totals the entries without a category. `?category=` keeps one service. "
+    "For auditors and the chain's centre admins; 422 for a bad month, a range backwards or "
+    "longer than 36 months, or an unknown category.",
+)
+async def categories(request: Request) -> Response:
+    query = parse_query(request, CategoryReportQuery)
+    result = await ledger_reads.categories(
+        _gateway(request), auth.current(request), _district(request), query
+    )
+    return JSONResponse(result)
+
+
+@endpoint(
     summary="Gift hours to an approved linked relative",
     tag="ledger",
     roles=HOLDERS,
@@ -343,6 +371,7 @@ routes = [
     Route(f"{D}/checkpoints", checkpoint_history, methods=["GET"]),
     Route(f"{D}/checkpoints/{{size}}/cosignatures", cosign, methods=["POST"]),
     Route(f"{D}/entries", entries, methods=["GET"]),
+    Route(f"{D}/categories", categories, methods=["GET"]),
     Route(f"{D}/entries/{{entry_id}}/receipt", receipt, methods=["GET"]),
     Route(f"{D}/proof", proof, methods=["GET"]),
     Route(f"{D}/consistency", consistency, methods=["GET"]),

@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from market.schemas.parse import Range, Text
+from market.schemas.people import ServiceCode
 
 RequestId = Annotated[str, Text(1, 64, r"[A-Za-z0-9][A-Za-z0-9_.-]*")]
 # The ledger refuses 100 hours or more in one entry (ledger.rules.Limits).
@@ -47,3 +48,16 @@ class RegisterWitnessKey:
     """The Ed25519 public key an auditor co-signs checkpoints with; pinned once, for good."""
 
     public_key: Hex32
+
+
+Month = Annotated[str, Text(7, 7, r"20[0-9]{2}-(0[1-9]|1[0-2])")]
+
+
+@dataclass(frozen=True)
+class CategoryReportQuery:
+    """`GET /api/v1/ledger/districts/{district}/categories`: local months `first` to `last`
+    (YYYY-MM, inclusive; `last` defaults to `first`), every service category or one."""
+
+    first: Month
+    last: Month | None = None
+    category: ServiceCode | None = None

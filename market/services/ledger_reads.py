@@ -7,25 +7,30 @@ Who reads what:
 - an account's balance, statement and receipts: the account's owner, centre admins of the
   owner's district (subtree) and auditors.
 - the settlement report: centre admins and auditors.
+- minutes by service category and month: auditors, and centre admins of the chain's district.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from ledger.checkpoint import Checkpoint, key_history
 from ledger.entries import Entry
 from ledger.receipt import build_receipt
+from ledger.reports import MAX_PERIODS, category_report, month_count, month_periods
 from ledger.service import consistency_proof, inclusion_proof, tree_root
 from ledger.transfer import settlement_report
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.models import Role
+from market.schemas.ledger import CategoryReportQuery
 from market.services import checkpoints, witnesses
 from market.services.checkpoints import Witnessed
 from market.services.ledger import Holder, LedgerGateway
 from market.services.ledger_errors import ledger_errors
 from market.services.scope import Principal
+from market.services.stats import LOCAL_TIME
 
 MAX_PAGE = 500
 MAX_STATEMENT = 200
@@ -285,5 +290,51 @@ async def settlement(gateway: LedgerGateway, principal: Principal) -> dict[str, 
         "mismatches": [
             {"a": a, "b": b, "clearing_b_in_a": ab, "clearing_a_in_b": ba}
             for a, b, ab, ba in report.mismatches
+        ],
+    }
+
+
+# ---- reports ----------------------------------------------------------------------------------
+
+
+def _first_day(month: str) -> date:
+    year, number = month.split("-")  # the schema's pattern: YYYY-MM
+    return date(int(year), int(number), 1)
+
+
+async def categories(
+    gateway: LedgerGateway, principal: Principal, chain: str, query: CategoryReportQuery
+) -> dict[str, Any]:
+    """Minutes and entries per service category and kind in each local month of the range."""
+    await require_chain_reader(gateway, principal, chain)
+    first = _first_day(query.first)
+    last = _first_day(query.last or query.first)
+    count = month_count(first, last)
+    if count < 1:
+        raise _bad("last", "must not be before first")
+    if count > MAX_PERIODS:
+        raise _bad("last", f"must be at most {MAX_PERIODS} months from first, counting both")
+    periods = month_periods(first, last, tz=LOCAL_TIME)
+    report = await category_report(gateway.store, chain, periods, category=query.category)
+    return {
+        "district": chain,
+        "category": report.category,
+        "time_zone": str(LOCAL_TIME),
+        "months": [
+            {
+                "month": row.period.label,
+                "start_ms": row.period.start_ms,
+                "end_ms": row.period.end_ms,
+                "totals": [
+                    {
+                        "category": t.category,
+                        "kind": t.kind,
+                        "entries": t.entries,
+                        "minutes": t.minutes,
+                    }
+                    for t in row.totals
+                ],
+            }
+            for row in report.periods
         ],
     }

@@ -21,7 +21,7 @@ from tests.ledger.chain_checks import check_store
 from tests.ledger.conftest import _admin, database_url, run_in_thread
 
 BEFORE = "0003_append_if_current"
-LATEST = "0005_read_write_functions"
+LATEST = "0006_category_index"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

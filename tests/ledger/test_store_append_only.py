@@ -101,4 +101,5 @@ class TestMigrations:
             "0003_append_if_current",
             "0004_entry_key",
             "0005_read_write_functions",
+            "0006_category_index",
         ]

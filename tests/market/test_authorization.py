@@ -168,6 +168,7 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/v1/ledger/districts/{district}/checkpoints"): PUBLIC,
     ("POST", "/api/v1/ledger/districts/{district}/checkpoints/{size}/cosignatures"): frozenset({A}),
     ("GET", "/api/v1/ledger/districts/{district}/entries"): frozenset({A, C}),
+    ("GET", "/api/v1/ledger/districts/{district}/categories"): frozenset({A, C}),
     ("GET", "/api/v1/ledger/districts/{district}/entries/{entry_id}/receipt"): SIGNED_IN,
     ("GET", "/api/v1/ledger/districts/{district}/proof"): PUBLIC,
     ("GET", "/api/v1/ledger/districts/{district}/consistency"): PUBLIC,
@@ -679,6 +680,14 @@ SCOPE = [
         "centre_admin",
         WEST,
         query="?start=0&end=1",
+    ),
+    Scope(
+        "GET",
+        "/api/v1/ledger/districts/{district}/categories",
+        "/api/v1/ledger/districts/east/categories",
+        "centre_admin",
+        WEST,
+        query="?first=2026-01",
     ),
     Scope(
         "GET",
