@@ -6,12 +6,14 @@ import asyncio
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import pytest
 
 from market.realtime.backends import LISTENER_NAME, asyncpg_dsn
 from market.realtime.client import RealtimeClient
-from market.realtime.events import Event, read_stream, user_stream
+from market.realtime.events import Event, elder_stream, read_stream, user_stream
 from market.settings import Settings
+from tests.market.bookings.world import request_body
 from tests.market.conftest import City
 from tests.market.realtime.conftest import Live
 from tests.market.realtime.helpers import collect, publish, run_publisher, server_process, until
@@ -60,6 +62,43 @@ class TestAcrossProcesses:
                 got_a = await collect(on_a, 11)
         assert seqs(got_b) == seqs(got_a) == list(range(1, 12))
         assert [e.kind for e in got_b][:1] == ["from.test.process"]  # type: ignore[union-attr]
+
+    async def test_a_booking_changed_over_http_on_server_a_reaches_a_client_of_server_b(
+        self, live: Live, city: City, settings: Settings
+    ) -> None:
+        # Two server processes besides the test's own: the request and the cancellation go
+        # through A's HTTP API and transactions; B hears of them only through PostgreSQL.
+        elder = city["elder"]
+        stream = elder_stream(elder.user.id)
+        quiet_loops = {"ELDERCARE_MATCHING_ENABLED": "0"}
+        async with (
+            server_process(settings, **quiet_loops) as port_a,
+            server_process(settings, **quiet_loops) as port_b,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_a}") as on_a,
+            RealtimeClient(
+                f"ws://127.0.0.1:{port_b}/api/v1/ws", elder.token, streams=[stream]
+            ) as on_b,
+        ):
+            made = await on_a.post("/api/v1/requests", json=request_body(), headers=elder.headers)
+            assert made.status_code == 201, made.text
+            booking_id = made.json()["bookings"][0]["id"]
+            cancelled = await on_a.post(
+                f"/api/v1/bookings/{booking_id}/cancel",
+                json={"reason": "feeling better"},
+                headers=elder.headers,
+            )
+            assert cancelled.status_code == 200, cancelled.text
+            got = await collect(on_b, 2)
+        changes = [
+            (e.kind, e.payload["booking_id"], e.payload["state"])
+            for e in got
+            if isinstance(e, Event)
+        ]
+        assert changes == [
+            ("booking.state", booking_id, "requested"),
+            ("booking.state", booking_id, "cancelled"),
+        ]
+        assert seqs(got) == [1, 2]
 
 
 class TestListenerLoss:
