@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,10 +26,11 @@ from market.routes import ledger as ledger_routes
 from market.routes import series as series_routes
 from market.routes import stats as stats_routes
 from market.routes import suggestions as suggestion_routes
-from market.services import access, matching_loop
+from market.services import access, duties, matching_loop, series_horizon
 from market.services.checkpoints import start_checkpointer
 from market.services.runtime import Runtime
 from market.settings import Settings, load_settings
+from market.visits import overdue
 from market.visits import routes as visit_routes
 
 log = logging.getLogger("eldercare")
@@ -75,6 +77,20 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             if settings.matching_enabled:
                 runtime.background(matching_loop.run_forever(settings.matching_interval_seconds))
                 runtime.background(escalator.run_forever())
+                runtime.background(
+                    duties.every(
+                        settings.visit_overdue_interval_seconds,
+                        overdue.announce_overdue,
+                        name="overdue visits",
+                    )
+                )
+                runtime.background(
+                    duties.every(
+                        settings.series_interval_seconds,
+                        functools.partial(series_horizon.extend_all, runtime),
+                        name="series horizon",
+                    )
+                )
             try:
                 yield {"runtime": runtime, "settings": settings}
             finally:

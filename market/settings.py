@@ -44,6 +44,11 @@ class Settings:
     # The booking matching loop: one round every this many seconds; off for tests that drive it.
     matching_enabled: bool = True
     matching_interval_seconds: int = 5
+    # Periodic duties run beside the matching loop (same switch): overdue visits announced on
+    # the admin feeds, and recurring series booked up to this many days ahead.
+    visit_overdue_interval_seconds: int = 300
+    series_interval_seconds: int = 600
+    series_horizon_days: int = 28
     # The fewest independent co-signatures a checkpoint needs, whatever a district's policy says:
     # the witnessed district edits its own policy, so it must not be able to vote its quorum to 0.
     witness_quorum_floor: int = 1
@@ -77,6 +82,9 @@ ENVIRONMENT = {
     "ELDERCARE_REALTIME_RETENTION_DAYS": "realtime_retention_days",
     "ELDERCARE_MATCHING_ENABLED": "matching_enabled",
     "ELDERCARE_MATCHING_INTERVAL_SECONDS": "matching_interval_seconds",
+    "ELDERCARE_VISIT_OVERDUE_INTERVAL_SECONDS": "visit_overdue_interval_seconds",
+    "ELDERCARE_SERIES_INTERVAL_SECONDS": "series_interval_seconds",
+    "ELDERCARE_SERIES_HORIZON_DAYS": "series_horizon_days",
     "ELDERCARE_WITNESS_QUORUM_FLOOR": "witness_quorum_floor",
     "ELDERCARE_EMERGENCY_WEBHOOK_URL": "emergency_webhook_url",
     "ELDERCARE_EMERGENCY_WEBHOOK_SECRET": "emergency_webhook_secret",
@@ -104,6 +112,9 @@ _INTEGER_RANGES = {
     "port": (1, 65535),
     "emergency_webhook_attempts": (1, 20),
     "emergency_webhook_backoff_seconds": (1, 60),
+    # A series is booked at most this far ahead (`market.services.series_horizon`): 92 days
+    # of a daily series stay within the 100 bookings one request may create.
+    "series_horizon_days": (1, 92),
 }
 # The HMAC key signing every emergency webhook request, in bytes (UTF-8).
 MIN_WEBHOOK_SECRET_BYTES = 16

@@ -69,8 +69,15 @@ class RecurringSeries(Model):
     service = fields.CharField(max_length=16)
     weekdays = fields.JSONField()
     start_time = fields.CharField(max_length=5)
-    until = fields.DateField()
+    # The last occurrence day; none for an open-ended series (until ended).
+    until = fields.DateField(null=True)
     exceptions = fields.JSONField(default=dict)
+    # What each booking of the series is made of, so the rolling horizon can book further
+    # occurrences (market.services.series_horizon); none for series made before it existed,
+    # which were booked whole at creation.
+    template = fields.JSONField(null=True)
+    # The last day occurrences have been booked up to (inclusive).
+    expanded_through = fields.DateField(null=True)
     created_by_id = fields.UUIDField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

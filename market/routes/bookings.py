@@ -51,15 +51,17 @@ async def _render(request: Request, booking_id: object, status: int = 200) -> Re
     status=201,
     description="By the elder, a linked family member, or a centre admin for an elder of their "
     "district. An `Idempotency-Key` header makes retries safe: the same key with the same body "
-    "answers with the same bookings, with another body 409. A recurrence expands into one "
-    "booking per occurrence; an emergency is offered to the nearest helpers and the centre at "
-    "once. Payment: `public` (district-funded), `hours` (the elder's or a redeeming relative's "
-    "time account: the booked minutes are held, 409 `payment.insufficient_hours` if they are "
-    "not there), `pool` (donated hours, for elders of `time_bank.pool_priority` without enough "
-    "hours), `subsidy` (a voucher share of a provider's price, within "
-    "`vouchers.monthly_cap_fen` per month) or `self` (a provider's price; 409 "
-    "`payment.unpriced` when no provider of the district prices the service). What is held "
-    "shows in each booking's `payment_detail`.",
+    "answers with the same bookings, with another body 409. A recurrence books one booking "
+    "per occurrence up to `ELDERCARE_SERIES_HORIZON_DAYS` ahead (at least its first week); "
+    "its `until` is optional (within a year; absent: no end), and the service books later "
+    "occurrences as the horizon moves on. An emergency is offered to the nearest helpers and "
+    "the centre at once. Payment: `public` (district-funded), `hours` (the elder's or a "
+    "redeeming relative's time account: the booked minutes are held, 409 "
+    "`payment.insufficient_hours` if they are not there), `pool` (donated hours, for elders "
+    "of `time_bank.pool_priority` without enough hours), `subsidy` (a voucher share of a "
+    "provider's price, within `vouchers.monthly_cap_fen` per month) or `self` (a provider's "
+    "price; 409 `payment.unpriced` when no provider of the district prices the service). What "
+    "is held shows in each booking's `payment_detail`.",
 )
 async def create_request(request: Request) -> Response:
     key = requests.check_idempotency_key(request.headers.get("idempotency-key"))

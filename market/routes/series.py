@@ -28,7 +28,15 @@ async def list_series(request: Request) -> Response:
     return JSONResponse({"series": found})
 
 
-@endpoint(summary="A recurring series and its occurrences", tag="bookings", roles=BOOKERS)
+@endpoint(
+    summary="A recurring series and its occurrences",
+    tag="bookings",
+    roles=BOOKERS,
+    description="`until` is null for an open-ended series; `booked_through` is the last day "
+    "its occurrences are booked up to (the service books further days as its horizon moves "
+    "on); `exceptions` holds the skips, moves and, under `unbooked`, the days the payment "
+    "could no longer cover when their turn came (day -> refusal code).",
+)
 async def get_series(request: Request) -> Response:
     view = await series.view(auth.current(request), path_uuid(request))
     return JSONResponse({"series": view})

@@ -33,10 +33,12 @@ class MovedOccurrence:
 
 @dataclass(frozen=True)
 class Recurrence:
-    """Repeat on these weekdays (0 = Monday) at the first window's time of day until `until`."""
+    """Repeat on these weekdays (0 = Monday) at the first window's time of day until `until`
+    (within a year), or without end when `until` is absent: the service books the occurrences
+    some weeks ahead and keeps booking as time goes on."""
 
     weekdays: Annotated[list[Weekday], Items(1, 7)]
-    until: date
+    until: date | None = None
     skip: Annotated[list[date], Items(0, 100)] = field(default_factory=list)
     move: Annotated[list[MovedOccurrence], Items(0, 100)] = field(default_factory=list)
 

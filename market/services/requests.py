@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
 
-from market import catalogue, lifecycle
+from market import catalogue
 from market.errors import Conflict, Forbidden, InvalidInput, MalformedBody, NotFound
 from market.lifecycle import ActorRef, Party
 from market.models import (
-    Booking,
     ElderProfile,
     FamilyLink,
     IdempotencyRecord,
@@ -33,20 +31,30 @@ from market.policy import (
 from market.schemas.bookings import CreateRequest
 from market.services import payments
 from market.services.auth import now_utc
-from market.services.booking_tx import booking_transaction
-from market.services.bookings import CODE_PURPOSE, streams_for
+from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.districts import policy_in_force
 from market.services.eligibility import forbids
 from market.services.runtime import Runtime
 from market.services.scope import Principal
+from market.services.series_expansion import (
+    BookingTemplate,
+    Occurrence,
+    create_bookings,
+    horizon_end,
+    occurrences,
+    on_pattern,
+)
 
 # A request may start a little in the past (clock skew, a hotline call being typed in).
 PAST_TOLERANCE = timedelta(minutes=5)
 MAX_WINDOW = timedelta(days=7)
 MAX_AHEAD = timedelta(days=366)
-# Recurring series expand this far ahead at most, into at most this many bookings.
-MAX_SERIES_SPAN = timedelta(days=92)
+# A series' last day, when it has one, is within a year of its first window; the request
+# books the occurrences up to the rolling horizon (at least the first week), at most this many
+# bookings, and `market.services.series_horizon` books the rest as the horizon moves on.
+MAX_SERIES_SPAN = timedelta(days=366)
 MAX_OCCURRENCES = 100
+FIRST_WEEK = timedelta(days=6)
 SPECIAL_DIFFICULTY = frozenset({PriorityFlag.ECONOMIC_HARDSHIP, PriorityFlag.DISPERSED_DESTITUTE})
 
 
@@ -140,39 +148,56 @@ def _check_payment(
     return principal.user_id
 
 
+def _booked_through(
+    cmd: CreateRequest, first_start: datetime, now: datetime, horizon_days: int
+) -> date:
+    """The last day the request itself books: the horizon, at least the first week, at most
+    the series' last day."""
+    assert cmd.recurrence is not None
+    first = first_start.date()
+    through = max(horizon_end(first_start, now, horizon_days), first + FIRST_WEEK)
+    until = cmd.recurrence.until
+    return through if until is None else min(until, through)
+
+
 def _windows(
-    cmd: CreateRequest, start: datetime, length: timedelta, now: datetime
-) -> list[tuple[date | None, datetime]]:
-    """(occurrence, start) of every booking the request asks for."""
+    cmd: CreateRequest, start: datetime, now: datetime, horizon_days: int
+) -> tuple[list[Occurrence], date | None]:
+    """(occurrence, start) of every booking the request books now, and for a series the last
+    day they cover (the rolling horizon books later days)."""
     recurrence = cmd.recurrence
     if recurrence is None:
-        return [(None, start)]
+        return [(None, start)], None
     if cmd.service is ServiceCode.EMERGENCY:
         raise _problem("recurrence", "is not allowed for an emergency")
     first = start.date()
-    if recurrence.until < first or recurrence.until - first > MAX_SERIES_SPAN:
-        raise _problem("recurrence.until", "must be within 92 days after the first window")
-    moves = {m.occurrence: m.to for m in recurrence.move}
-    skips = set(recurrence.skip)
+    until = recurrence.until
+    if until is not None and (until < first or until - first > MAX_SERIES_SPAN):
+        raise _problem("recurrence.until", "must be within a year after the first window")
     weekdays = set(recurrence.weekdays)
-    out: list[tuple[date | None, datetime]] = []
-    day = first
-    while day <= recurrence.until:
-        if day.weekday() in weekdays and day not in skips:
-            moved = moves.get(day)
-            at = moved if moved is not None else start + timedelta(days=(day - first).days)
-            if at < now - PAST_TOLERANCE:
-                raise _problem("recurrence.move", f"moves {day} into the past")
-            out.append((day, at))
-        day += timedelta(days=1)
-    unknown = sorted(set(moves) - {d for d, _ in out})
-    if unknown:
-        raise _problem("recurrence.move", f"names {unknown[0]}, which is not an occurrence")
+    moves = {m.occurrence: m.to for m in recurrence.move}
+    for day, to in sorted(moves.items()):
+        if day in recurrence.skip or not on_pattern(
+            day, first=first, weekdays=weekdays, until=until
+        ):
+            raise _problem("recurrence.move", f"names {day}, which is not an occurrence")
+        if to < now - PAST_TOLERANCE:
+            raise _problem("recurrence.move", f"moves {day} into the past")
+    through = _booked_through(cmd, start, now, horizon_days)
+    out: list[Occurrence] = list(
+        occurrences(
+            start,
+            weekdays=weekdays,
+            days=(first, through),
+            skips=set(recurrence.skip),
+            moves=moves,
+        )
+    )
     if not out:
         raise _problem("recurrence", "produces no occurrence")
     if len(out) > MAX_OCCURRENCES:
         raise _problem("recurrence", f"produces more than {MAX_OCCURRENCES} bookings")
-    return out
+    return out, through
 
 
 async def _replay(principal: Principal, key: str, body_sha256: str) -> Created | None:
@@ -186,6 +211,33 @@ async def _replay(principal: Principal, key: str, body_sha256: str) -> Created |
         )
     ids = tuple(UUID(i) for i in record.response["booking_ids"])
     return Created(record.status, ids, replayed=True)
+
+
+async def _create_series(
+    tx: BookingTransaction,
+    cmd: CreateRequest,
+    template: BookingTemplate,
+    first_start: datetime,
+    booked_through: date | None,
+) -> RecurringSeries:
+    recurrence = cmd.recurrence
+    assert recurrence is not None
+    return await RecurringSeries.create(
+        district_id=template.district_id,
+        elder_id=template.elder_id,
+        service=cmd.service.value,
+        weekdays=sorted(set(recurrence.weekdays)),
+        start_time=first_start.strftime("%H:%M"),
+        until=recurrence.until,
+        exceptions={
+            "skip": sorted(d.isoformat() for d in recurrence.skip),
+            "move": {m.occurrence.isoformat(): m.to.isoformat() for m in recurrence.move},
+        },
+        template=template.to_json(first_start),
+        expanded_through=booked_through,
+        created_by_id=template.created_by_id,
+        using_db=tx.connection,
+    )
 
 
 async def create_request(
@@ -222,10 +274,22 @@ async def create_request(
         )
     except PolicyForbids as exc:
         raise forbids(exc) from None
-    occurrences = _windows(cmd, start, end - start, now)
+    planned, booked_through = _windows(cmd, start, now, runtime.settings.series_horizon_days)
     place = cmd.place
-    latitude = place.latitude if place else profile.latitude
-    longitude = place.longitude if place else profile.longitude
+    template = BookingTemplate(
+        district_id=elder.district_id,  # type: ignore[attr-defined]
+        elder_id=elder.id,
+        created_by_id=principal.user_id,
+        service=cmd.service,
+        window_seconds=int((end - start).total_seconds()),
+        duration_minutes=duration,
+        latitude=place.latitude if place else profile.latitude,
+        longitude=place.longitude if place else profile.longitude,
+        notes=cmd.notes,
+        needs_lifting=cmd.needs_lifting,
+        payment=cmd.payment,
+        payer_id=payer,
+    )
     who = ActorRef(
         Party.centre if principal.role is Role.centre_admin else Party.elder_side,
         principal.user_id,
@@ -238,7 +302,7 @@ async def create_request(
         payer_id=payer,
         service=cmd.service,
         duration=duration,
-        starts=[at for _, at in occurrences],
+        starts=[at for _, at in planned],
         version=version,
         policy=policy,
     )
@@ -248,52 +312,18 @@ async def create_request(
             terms = await payments.hold_terms(runtime.ledger, held, tx.connection)
             series = None
             if cmd.recurrence is not None:
-                series = await RecurringSeries.create(
-                    district_id=elder.district_id,  # type: ignore[attr-defined]
-                    elder_id=elder.id,
-                    service=cmd.service.value,
-                    weekdays=sorted(set(cmd.recurrence.weekdays)),
-                    start_time=start.strftime("%H:%M"),
-                    until=cmd.recurrence.until,
-                    exceptions={
-                        "skip": sorted(d.isoformat() for d in cmd.recurrence.skip),
-                        "move": {
-                            m.occurrence.isoformat(): m.to.isoformat() for m in cmd.recurrence.move
-                        },
-                    },
-                    created_by_id=principal.user_id,
-                    using_db=tx.connection,
-                )
-            ids = []
-            for (occurrence, at), term in zip(occurrences, terms, strict=True):
-                booking = await Booking.create(
-                    district_id=elder.district_id,  # type: ignore[attr-defined]
-                    elder_id=elder.id,
-                    created_by_id=principal.user_id,
-                    service=cmd.service.value,
-                    emergency=cmd.service is ServiceCode.EMERGENCY,
-                    window_start=at,
-                    window_end=at + (end - start),
-                    duration_minutes=duration,
-                    latitude=latitude,
-                    longitude=longitude,
-                    notes=cmd.notes,
-                    needs_lifting=cmd.needs_lifting,
-                    payment=cmd.payment,
-                    payer_id=payer,
-                    policy_version=version,
-                    series=series,
-                    occurrence=occurrence,
-                    confirm_code_enc=runtime.crypto.encrypt(
-                        f"{secrets.randbelow(10**6):06d}", purpose=CODE_PURPOSE
-                    ),
-                    **term.columns(),
-                    using_db=tx.connection,
-                )
-                await lifecycle.record_creation(
-                    tx, booking, who, now=now, streams=streams_for(booking)
-                )
-                ids.append(booking.id)
+                series = await _create_series(tx, cmd, template, start, booked_through)
+            ids = await create_bookings(
+                tx,
+                runtime,
+                template,
+                planned,
+                terms,
+                series=series,
+                policy_version=version,
+                actor=who,
+                now=now,
+            )
             if idempotency_key is not None:
                 await IdempotencyRecord.create(
                     user_id=principal.user_id,

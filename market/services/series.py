@@ -57,6 +57,12 @@ async def _occurrence(series: RecurringSeries, occurrence: date) -> Booking:
     return booking
 
 
+def _booked_through(series: RecurringSeries) -> str | None:
+    # Series made before the rolling horizon were booked whole at creation, up to `until`.
+    through = series.expanded_through or series.until
+    return through.isoformat() if through else None
+
+
 def series_json(series: RecurringSeries, rows: list[Booking]) -> dict[str, Any]:
     return {
         "id": str(series.id),
@@ -65,7 +71,9 @@ def series_json(series: RecurringSeries, rows: list[Booking]) -> dict[str, Any]:
         "service": series.service,
         "weekdays": series.weekdays,
         "start_time": series.start_time,
-        "until": series.until.isoformat(),
+        # None: open-ended; `booked_through`: how far ahead its occurrences are booked now.
+        "until": series.until.isoformat() if series.until else None,
+        "booked_through": _booked_through(series),
         "exceptions": series.exceptions,
         "occurrences": [
             {
@@ -169,7 +177,7 @@ async def end(principal: Principal, series_id: UUID, cmd: EndSeries) -> dict[str
     served; calling it again finishes what a failure left."""
     series = await _series(principal, series_id)
     today = datetime.now(LOCAL_TIME).date()
-    if series.until > today:
+    if series.until is None or series.until > today:
         await RecurringSeries.filter(id=series.id).update(until=today)
         series.until = today
     ahead = await Booking.filter(

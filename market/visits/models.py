@@ -70,3 +70,20 @@ class MajorChange(Model):
     class Meta:
         table = "visit_major_change"
         indexes = (("elder_id", "at"),)
+
+
+class OverdueNotice(Model):
+    # One row per elder and overdue period announced on the admin feed (`visit.overdue`),
+    # written in the event's transaction: the unique key lets only one server process announce
+    # a period, and a period already announced is not announced again on the next tick.
+    id = fields.UUIDField(primary_key=True)
+    elder_id = fields.UUIDField()
+    district_id = fields.UUIDField()
+    # The due time this period began at: the visit's due time, then one interval later for
+    # each further interval the elder stays unvisited.
+    period_due_at = fields.DatetimeField()
+    announced_at = fields.DatetimeField()
+
+    class Meta:
+        table = "visit_overdue_notice"
+        unique_together = (("elder_id", "period_due_at"),)

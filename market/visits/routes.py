@@ -147,7 +147,9 @@ async def refer(request: Request) -> Response:
     roles=CENTRE,
     description="Every elder on a visiting schedule in the district and the districts below it, "
     "with tier, last visit, due time and minutes overdue. `?limit=` (1-200, default 50), "
-    "`?offset=`, `?overdue_only=true`.",
+    "`?offset=`, `?overdue_only=true`. The centre need not poll it: an elder becoming overdue "
+    "is announced as `visit.overdue` on the admin stream of the elder's district, once per "
+    "overdue period (again each further tier interval without a visit).",
 )
 async def visit_queue(request: Request) -> Response:
     limit = _int_param(request, "limit", 50, 1, schedule.QUEUE_MAX_LIMIT)

@@ -51,12 +51,12 @@ class _Elder:
     flags: frozenset[str]
 
 
-def _chunks(ids: Sequence[UUID]) -> Iterable[list[UUID]]:
+def chunks(ids: Sequence[UUID]) -> Iterable[list[UUID]]:
     for start in range(0, len(ids), CHUNK):
         yield list(ids[start : start + CHUNK])
 
 
-def _aware(value: Any) -> datetime:
+def aware(value: Any) -> datetime:
     # Aggregates come back as text on SQLite and as datetimes on PostgreSQL.
     at = datetime.fromisoformat(value) if isinstance(value, str) else value
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
@@ -76,7 +76,7 @@ async def _elders(
         users = users.using_db(connection)
     rows = await users.order_by("id").values("id", "name", "district_id", "created_at")
     found: dict[UUID, dict[str, Any]] = {}
-    for chunk in _chunks([row["id"] for row in rows]):
+    for chunk in chunks([row["id"] for row in rows]):
         profiles = ElderProfile.filter(user_id__in=chunk)
         if connection is not None:
             profiles = profiles.using_db(connection)
@@ -91,7 +91,7 @@ async def _elders(
                     id=row["id"],
                     name=row["name"],
                     district_id=row["district_id"],
-                    registered_at=_aware(row["created_at"]),
+                    registered_at=aware(row["created_at"]),
                     birth_year=profile["birth_year"],
                     flags=frozenset(profile["flags"] or ()),
                 )
@@ -106,14 +106,14 @@ async def _latest(
     connection: BaseDBAsyncClient | None,
 ) -> dict[UUID, datetime]:
     latest: dict[UUID, datetime] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = model.filter(elder_id__in=chunk)
         if connection is not None:
             query = query.using_db(connection)
         rows = (
             await query.group_by("elder_id").annotate(last=Max(column)).values("elder_id", "last")
         )
-        latest.update({UUID(str(r["elder_id"])): _aware(r["last"]) for r in rows})
+        latest.update({UUID(str(r["elder_id"])): aware(r["last"]) for r in rows})
     return latest
 
 
@@ -190,6 +190,12 @@ def due_json(due: ElderDue) -> dict[str, Any]:
     }
 
 
+async def overdue_everywhere(*, now: datetime) -> list[ElderDue]:
+    """Every overdue elder of every district, the longest overdue first (the feed's duty)."""
+    dues = [d for d in await _dues(await _elders(None), now=now) if d.overdue_minutes > 0]
+    return sorted(dues, key=lambda d: (d.due_at, str(d.elder_id)))
+
+
 @dataclass(frozen=True)
 class QueuePage:
     total: int
@@ -243,7 +249,7 @@ async def coverage(principal: Principal, district_id: UUID, month: date) -> Cove
     elders = await _elders(await district_subtree(district_id))
     rules = await _visit_rules([district_id, *(e.district_id for e in elders)], at)
     counts: dict[UUID, int] = {}
-    for chunk in _chunks([e.id for e in elders]):
+    for chunk in chunks([e.id for e in elders]):
         rows = (
             await VisitRecord.filter(elder_id__in=chunk, visited_at__gte=start, visited_at__lt=end)
             .group_by("elder_id")

@@ -39,7 +39,9 @@ function repeatChoice() {
   const element = h("details", { class: "repeat" }, h("summary", {}, t("book.repeat")), days, field(t("book.repeat_until"), until));
   const value = () => {
     const weekdays = [...days.querySelectorAll("input:checked")].map((el) => Number(el.value));
-    return weekdays.length && until.value ? { weekdays, until: until.value } : null;
+    // No end date: the series runs until ended, booked some weeks ahead as time goes on.
+    if (!weekdays.length) return null;
+    return until.value ? { weekdays, until: until.value } : { weekdays };
   };
   return { element, value };
 }

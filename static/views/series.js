@@ -56,7 +56,8 @@ function occurrenceRow(series, occ, reload) {
 function seriesCard(series, reload) {
   const today = new Date().toISOString().slice(0, 10);
   const ahead = series.occurrences.filter((o) => SKIPPABLE.includes(o.state) && new Date(o.window_end) > new Date());
-  const ended = series.until < today || !ahead.length;
+  // An open-ended series (no `until`) runs until ended; the service books it weeks ahead.
+  const ended = series.until !== null && (series.until < today || !ahead.length);
   const days = series.weekdays.length === 7 ? t("series.every_day") : series.weekdays.map((d) => t(`weekday.${d}`)).join("、");
   // The time of day as the reader's clock shows it (the series keeps it as it was sent).
   const first = series.occurrences[0];
@@ -68,7 +69,7 @@ function seriesCard(series, reload) {
     { class: "card series-card", dataset: { series: series.id }, "aria-labelledby": headingId },
     h("h2", { id: headingId }, `${t(`service.${series.service}`)} · ${days} ${at}`, " ", h("span", { class: ended ? "badge" : "badge ok" }, t(ended ? "series.ended" : "series.running"))),
     definitionList([
-      [t("series.until"), new Date(`${series.until}T00:00:00`).toLocaleDateString(locale())],
+      [t("series.until"), series.until ? new Date(`${series.until}T00:00:00`).toLocaleDateString(locale()) : t("series.no_end")],
       [t("series.skipped_list"), (series.exceptions?.skip ?? []).join("、") || t("policy.none")],
     ]),
     h("h3", {}, t("series.occurrences")),

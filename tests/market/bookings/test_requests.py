@@ -185,14 +185,16 @@ class TestRecurrence:
         assert response.status_code == 422
         assert await Booking.all().count() == 0
 
-    async def test_a_series_longer_than_92_days_is_refused(
+    async def test_a_series_ending_more_than_a_year_ahead_is_refused(
         self, client: httpx.AsyncClient, town: City
     ) -> None:
         body = request_body(
-            recurrence={"weekdays": [0], "until": (now() + timedelta(days=120)).date().isoformat()}
+            recurrence={"weekdays": [0], "until": (now() + timedelta(days=400)).date().isoformat()}
         )
         response = await client.post("/api/v1/requests", json=body, headers=town["elder"].headers)
         assert response.status_code == 422
+        assert response.json()["error"]["details"][0]["field"] == "recurrence.until"
+        assert await Booking.all().count() == 0
 
 
 class TestEligibility:
