@@ -43,6 +43,12 @@ HEALTH = "高血压，服用氨氯地平"
 CHANGE_NOTE = "丈夫去世，夜间失眠"
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """No matching loop: a round writing a booking it read before a rotation would race it."""
+    return settings.with_overrides(matching_enabled=False)
+
+
 @dataclass
 class SensitiveWorld:
     """What `sensitive_world` wrote, by the API, as its writer knows it in clear."""
