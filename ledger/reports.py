@@ -4,7 +4,7 @@
   the time zone `tz` (a district's months start at its local midnight, not at UTC's).
 - `category_report(store, district, periods, category=)`: for each period, the entries with
   start <= at_ms < end summed by (service category, kind); one query per period, served by the
-  (district, category, at_ms) index (migration 0006).
+  (district, at_ms, category) index (migration 0006).
 
 Kinds are reported as stored, nothing netted: a reversal is its own line beside what it
 compensates, a hold counts when placed and its post or void on their own lines. Entries

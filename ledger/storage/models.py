@@ -64,8 +64,8 @@ class LedgerEntry(Model):
     class Meta:
         table = "ledger_entry"
         unique_together = (("district", "entry_id"),)
-        # (district, category, at_ms): reports by service category and period (migration 0006).
-        indexes = (("district", "debit"), ("district", "credit"), ("district", "category", "at_ms"))
+        # (district, at_ms, category): reports by service category and period (migration 0006).
+        indexes = (("district", "debit"), ("district", "credit"), ("district", "at_ms", "category"))
 
 
 class Balance(Model):

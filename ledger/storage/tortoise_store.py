@@ -462,7 +462,7 @@ class TortoiseStore:
     async def category_totals(
         self, district: str, *, start_ms: int, end_ms: int, category: str | None = None
     ) -> list[CategoryTotal]:
-        # Served by the (district, category, at_ms) index (migration 0006).
+        # Served by the (district, at_ms, category) index (migration 0006).
         query = (
             "SELECT category, kind, COUNT(*) AS n, SUM(minutes) AS m FROM ledger_entry "
             "WHERE district = ? AND at_ms >= ? AND at_ms < ?"

@@ -158,4 +158,4 @@ async def index_columns(store: TortoiseStore, name_part: str) -> list[list[str]]
 
 async def test_the_category_index_exists(db_store: ChainStore) -> None:
     assert isinstance(db_store, TortoiseStore)
-    assert ["district", "category", "at_ms"] in await index_columns(db_store, "ledger_entr")
+    assert ["district", "at_ms", "category"] in await index_columns(db_store, "ledger_entr")
