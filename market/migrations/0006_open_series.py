@@ -3,7 +3,7 @@ keeps what its bookings are made of (`template`) and how far they are booked
 (`expanded_through`), so `market.services.series_horizon` can book further occurrences.
 
 Written by hand around what `makemigrations` proposed: on SQLite, Tortoise drops the NOT NULL
-of `until` by rebuilding the table, which drops the district index with the old table and
+of `until` (and, going back, the new columns) by rebuilding the table, which drops the district index with the old table and
 fails while bookings reference a series (their foreign key is RESTRICT). Dropping NOT NULL does
 not change how SQLite stores rows, so there the stored table definition is edited in place
 (SQLite's documented procedure for such changes), and its schema version bumped so every
@@ -65,6 +65,21 @@ class UntilOptional(ops.AlterField):
         await super().database_backward(app_label, old_state, new_state, state_editor)
 
 
+class AddSeriesColumn(ops.AddField):
+    """A nullable column; on SQLite dropped in place when going back (a rebuild, as above,
+    would lose the index and fail against the bookings' RESTRICT key)."""
+
+    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        if state_editor is None:
+            return
+        if state_editor.client.capabilities.dialect == "sqlite":
+            await state_editor.client.execute_script(
+                f'ALTER TABLE "{TABLE}" DROP COLUMN "{self.name}"'
+            )
+            return
+        await super().database_backward(app_label, old_state, new_state, state_editor)
+
+
 class Migration(migrations.Migration):
     dependencies = [("market", "0005_crews_and_match_notes")]
 
@@ -76,12 +91,12 @@ class Migration(migrations.Migration):
             name="until",
             field=fields.DateField(null=True),
         ),
-        ops.AddField(
+        AddSeriesColumn(
             model_name="RecurringSeries",
             name="expanded_through",
             field=fields.DateField(null=True),
         ),
-        ops.AddField(
+        AddSeriesColumn(
             model_name="RecurringSeries",
             name="template",
             field=fields.JSONField(
