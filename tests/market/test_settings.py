@@ -240,3 +240,10 @@ def test_a_bad_webhook_stops_the_service_before_it_starts(tmp_path: Path) -> Non
     assert "ELDERCARE_EMERGENCY_WEBHOOK_URL" in result.stderr and "Traceback" not in result.stderr
     # Nothing was opened: no database file, no keys.
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_series_horizon_beyond_92_days_is_refused() -> None:
+    # 92 days of a daily series stay within the 100 bookings one request may create.
+    with pytest.raises(SettingsError, match="ELDERCARE_SERIES_HORIZON_DAYS must be 1-92"):
+        load_settings({"ELDERCARE_SERIES_HORIZON_DAYS": "93"})
+    assert load_settings({"ELDERCARE_SERIES_HORIZON_DAYS": "92"}).series_horizon_days == 92
