@@ -56,6 +56,8 @@ def settings_for(data_dir: Path, port: int) -> Settings:
         port=port,
         # Offers within a second of a booking, so the two-browser test does not wait long.
         matching_interval_seconds=1,
+        # The family's daily series books two months at once, so their bookings list pages.
+        series_horizon_days=61,
     )
 
 
