@@ -462,6 +462,9 @@ class BookingRules:
     # helper has accepted it: this share of the held minutes pays that helper for the time set
     # aside (0: a late cancellation costs nothing). Before the window the hold is released.
     late_cancellation_charge_bp: int = field(default=0, metadata=ADDED_LATER)
+    # A rating of this many stars or fewer reaches the centre as a complaint, as does one the
+    # elder's side marks as a complaint (0: only those marked).
+    complaint_max_stars: int = field(default=2, metadata=ADDED_LATER)
 
     def __post_init__(self) -> None:
         _require(
@@ -492,6 +495,8 @@ class BookingRules:
             "emergency_webhook_after_seconds",
             f"must be at most {EMERGENCY_DELAY_LIMIT_SECONDS}",
         )
+        # Five would make every rating a complaint.
+        _require(0 <= self.complaint_max_stars <= 4, "complaint_max_stars", "must be 0-4")
         _require(
             0 <= self.late_cancellation_charge_bp <= 10_000,
             "late_cancellation_charge_bp",

@@ -29,7 +29,7 @@ from market.schemas.bookings import (
     VoucherQuery,
 )
 from market.schemas.parse import json_body, parse, parse_body, parse_query, path_uuid
-from market.services import auth, bookings, checkin, payments, requests
+from market.services import auth, bookings, checkin, payments, ratings, requests
 from market.services.runtime import runtime_of
 
 ELDER_SIDE = [Role.elder, Role.family]
@@ -88,10 +88,13 @@ async def create_request(request: Request) -> Response:
     roles=PARTIES,
     query=BookingListQuery,
     description="The elder's own, a family member's linked elders', a helper's jobs, or the "
-    "centre's district, the latest window first; `?state=` and `?service=` filter, `?limit=` "
+    "centre's district, the latest window first; `?state=` and `?service=` filter, "
+    "`?flagged=true` keeps the bookings flagged for the centre (a check-in or check-out "
+    "outside the district's tolerance, a complaint; `?flagged=false` the others), `?limit=` "
     "(1-500, default 100) and `?offset=` page. `next_offset` is the next page's offset, null "
     "on the last page. "
-    "The helper's name is shown to the elder's side and the centre.",
+    "The helper's name is shown to the elder's side and the centre; the one-time confirmation "
+    "code (`confirm_code`) to the elder's side only.",
 )
 async def list_bookings(request: Request) -> Response:
     query = parse_query(request, BookingListQuery)
@@ -102,6 +105,7 @@ async def list_bookings(request: Request) -> Response:
         limit=query.limit,
         offset=query.offset,
         service=query.service,
+        flagged=query.flagged,
     )
     return JSONResponse({"bookings": views, "next_offset": next_offset})
 
@@ -109,6 +113,23 @@ async def list_bookings(request: Request) -> Response:
 @endpoint(summary="A booking and its history", tag="bookings", roles=PARTIES)
 async def get_booking(request: Request) -> Response:
     return await _render(request, path_uuid(request))
+
+
+@endpoint(
+    summary="The one-time confirmation code, for a card the centre prints",
+    tag="bookings",
+    roles=[Role.centre_admin],
+    description="For an elder without a phone: the centre of the booking's district prints the "
+    "code (with the elder's name, the service and its window) and the elder reads it out to "
+    "the helper at check-out. Every read is access-logged. 409 once the booking can no longer "
+    "be confirmed by code. Helpers never see the code; the elder and approved linked family "
+    "see it in their booking views.",
+)
+async def confirmation_card(request: Request) -> Response:
+    card = await checkin.confirmation_card(
+        runtime_of(request), auth.current(request), path_uuid(request)
+    )
+    return JSONResponse({"card": card})
 
 
 @endpoint(
@@ -243,11 +264,21 @@ async def refuse(request: Request) -> Response:
 
 
 @endpoint(
-    summary="Rate a settled service (1-5 stars)", tag="bookings", roles=ELDER_SIDE, body=RateBooking
+    summary="Rate a settled service (1-5 stars), or complain",
+    tag="bookings",
+    roles=ELDER_SIDE,
+    body=RateBooking,
+    description="The stars feed the helper's average (used by the matcher, and shown per "
+    "provider in `GET /api/v1/providers`) and continuity: a helper this elder rated 4 or 5 is "
+    "preferred for the elder's next bookings. A rating of `bookings.complaint_max_stars` "
+    "(policy, default 2) or fewer, or one sent with `complaint: true` (which needs a "
+    "`comment`), is a complaint: the booking is flagged for the centre "
+    "(`GET /api/v1/bookings?flagged=true`) and `booking.complaint` goes to the district's "
+    "admin feed.",
 )
 async def rate(request: Request) -> Response:
     cmd = await parse_body(request, RateBooking)
-    booking = await bookings.rate(auth.current(request), path_uuid(request), cmd)
+    booking = await ratings.rate(auth.current(request), path_uuid(request), cmd)
     return await _render(request, booking.id)
 
 
@@ -291,6 +322,7 @@ routes = [
     Route("/api/v1/requests", create_request, methods=["POST"]),
     Route("/api/v1/bookings", list_bookings, methods=["GET"]),
     Route("/api/v1/bookings/{id}", get_booking, methods=["GET"]),
+    Route("/api/v1/bookings/{id}/confirm-code", confirmation_card, methods=["GET"]),
     Route("/api/v1/bookings/{id}/cancel", cancel, methods=["POST"]),
     Route("/api/v1/bookings/{id}/start", start, methods=["POST"]),
     Route("/api/v1/bookings/{id}/check-in", check_in, methods=["POST"]),

@@ -145,6 +145,9 @@ async def create_provider(request: Request) -> Response:
     tag="providers",
     roles=[Role.centre_admin],
     query=ProviderListQuery,
+    description="Each provider carries two grades: `star_grade`, the official grade (1-5) the "
+    "centre sets by assessment, and `rating`, what elders gave its staff after their services: "
+    "`average` stars (two decimals, null before the first rating) over `count` ratings.",
 )
 async def list_providers(request: Request) -> Response:
     query = parse_query(request, ProviderListQuery)

@@ -125,6 +125,8 @@ class DispatchBooking:
 class RateBooking:
     stars: Annotated[int, Range(1, 5)]
     comment: Annotated[str, Text(0, 1000)] = ""
+    # A complaint for the centre whatever the stars (a low rating is one anyway).
+    complaint: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class BookingListQuery:
 
     state: BookingState | None = None
     service: ServiceCode | None = None
+    # true: only bookings flagged for the centre (check-in/out outside tolerance, complaints).
+    flagged: bool | None = None
     limit: Annotated[int, Range(1, 500)] = 100
     offset: Annotated[int, Range(0, 1_000_000)] = 0
 

@@ -350,13 +350,16 @@ _QUERY_INT = re.compile(r"-?[0-9]{1,16}")
 
 
 def _query_value(annotation: Any, raw: str) -> Any:
-    """Query strings carry text only; integers are read here (ASCII digits only), the rest
-    goes through the same conversion as JSON strings."""
+    """Query strings carry text only; integers (ASCII digits only) and booleans (`true`,
+    `false`) are read here, the rest goes through the same conversion as JSON strings."""
     base, _ = _unwrap(annotation)
     _, base = _is_optional(base)
     base, _ = _unwrap(base)
     if base is int and _QUERY_INT.fullmatch(raw):
         return int(raw)
+    # Only the two words: `?flagged=1` or `?flagged=yes` is refused, not guessed at.
+    if base is bool and raw in ("true", "false"):
+        return raw == "true"
     return raw
 
 

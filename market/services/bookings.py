@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from tortoise.expressions import F
-
 from market import lifecycle
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.lifecycle import Action, ActorRef, Change, NoShowSide, Party
@@ -42,7 +40,6 @@ from market.schemas.bookings import (
     DispatchBooking,
     DisputeBooking,
     HelperListEntry,
-    RateBooking,
     ReportNoShow,
     StateReason,
 )
@@ -141,8 +138,9 @@ def booking_json(
         if party in (Party.elder_side, Party.centre)
         else None,
     }
-    # Only the elder's side and the centre hold the one-time code; the helper hears it.
-    if party in (Party.elder_side, Party.centre):
+    # Only the elder's side holds the one-time code; the helper hears it. The centre reads it
+    # one booking at a time for a printed card (checkin.confirmation_card), access-logged.
+    if party is Party.elder_side:
         view["confirm_code"] = runtime.crypto.decrypt(
             booking.confirm_code_enc, purpose=CODE_PURPOSE
         )
@@ -185,6 +183,7 @@ async def visible_bookings(
     limit: int,
     offset: int,
     service: ServiceCode | None = None,
+    flagged: bool | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the bookings the caller may see, the latest window first, and the offset of
     the next page (None on the last): the oldest first would hide this week's behind history."""
@@ -210,6 +209,8 @@ async def visible_bookings(
         query = query.filter(state=state)
     if service is not None:
         query = query.filter(service=service.value)
+    if flagged is not None:
+        query = query.filter(flagged=flagged)
     rows = await query.order_by("-window_start", "-id").offset(offset).limit(limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     names = await helper_names(rows)
@@ -402,30 +403,6 @@ async def refuse(principal: Principal, booking_id: UUID, cmd: StateReason) -> Bo
     return await transition(
         booking, Change(Action.refuse, cmd.reason), actor(principal, Party.centre), now=now_utc()
     )
-
-
-async def rate(principal: Principal, booking_id: UUID, cmd: RateBooking) -> Booking:
-    booking = await get_booking(booking_id)
-    party = await party_of(principal, booking)
-    now = now_utc()
-    async with booking_transaction() as tx:
-        await lifecycle.apply(
-            tx,
-            booking,
-            Change(
-                Action.rate, cmd.comment, detail={"stars": cmd.stars}, columns={"rating": cmd.stars}
-            ),
-            actor(principal, party),
-            now=now,
-            streams=streams_for(booking),
-        )
-        # Added in the database, so ratings of one helper's jobs committing together all count.
-        await (
-            HelperProfile.filter(user_id=booking.helper_id)  # type: ignore[attr-defined]
-            .using_db(tx.connection)
-            .update(rating_sum=F("rating_sum") + cmd.stars, rating_count=F("rating_count") + 1)
-        )
-    return booking
 
 
 # ---- preferred and blocked helpers ----------------------------------------------------------

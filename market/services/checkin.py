@@ -3,7 +3,9 @@
 Check-in and check-out carry time and position. Outside the district's distance or time
 tolerance they need a reason and are flagged for the centre (electronic visit verification).
 Hours count only from check-out. Confirmation comes from the elder's side or the centre; a
-helper confirms only with the one-time code the elder's side holds, so never alone.
+helper confirms only with the one-time code the elder's side holds, so never alone. The code
+reaches an elder without a phone through linked family (their booking views) or a card the
+centre prints (`confirmation_card`, each read access-logged); helpers never see it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from uuid import UUID
 from market import lifecycle
 from market.errors import Forbidden, InvalidInput
 from market.lifecycle import Action, Change, Party
-from market.models import Booking
+from market.models import Booking, BookingState, User
 from market.policy import BookingRules
 from market.realtime.events import admin_stream
 from market.schemas.bookings import CheckOut, ConfirmBooking, Position
-from market.services import settlement
+from market.services import access, settlement
 from market.services.auth import now_utc
 from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.bookings import (
@@ -33,12 +35,14 @@ from market.services.bookings import (
 )
 from market.services.districts import policy_in_force
 from market.services.runtime import Runtime
-from market.services.scope import Principal
+from market.services.scope import Principal, require_admin_of
 from matching.geo import distance_km
 from matching.types import Location
 
 # Wrong codes tolerated per booking; then only the elder's side or the centre can confirm.
 MAX_CODE_ATTEMPTS = 5
+# While a helper may still confirm with the code; afterwards a card would be of no use.
+CODE_USABLE = lifecycle.LIVE_BEFORE_SERVICE | {BookingState.in_service, BookingState.completed}
 
 
 async def _helper_booking(principal: Principal, booking_id: UUID) -> Booking:
@@ -152,6 +156,27 @@ async def _check_code(runtime: Runtime, booking: Booking, code: str) -> None:
     if not _code_matches(runtime, booking, code):
         await Booking.filter(id=booking.id).update(code_attempts=booking.code_attempts + 1)
         raise Forbidden("booking.code_wrong", "the confirmation code is not right")
+
+
+async def confirmation_card(
+    runtime: Runtime, principal: Principal, booking_id: UUID
+) -> dict[str, Any]:
+    """What the centre prints for an elder without a phone: the booking and its one-time code."""
+    booking = await get_booking(booking_id)
+    require_admin_of(principal, booking.district_id, "print confirmation cards of this district")
+    if booking.state not in CODE_USABLE:
+        raise lifecycle.wrong_state(booking.id, Action.confirm, booking.state)
+    elder = await User.get(id=booking.elder_id)  # type: ignore[attr-defined]
+    await access.log_access(principal, elder.id, ("confirm_code",), "confirmation_card")
+    return {
+        "booking_id": str(booking.id),
+        "elder_id": str(elder.id),
+        "elder_name": elder.name,
+        "service": booking.service,
+        "window_start": booking.window_start.isoformat(),
+        "window_end": booking.window_end.isoformat(),
+        "code": runtime.crypto.decrypt(booking.confirm_code_enc, purpose=CODE_PURPOSE),
+    }
 
 
 async def check_out(

@@ -122,6 +122,9 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/v1/requests"): ELDER_SIDE,
     ("GET", "/api/v1/bookings"): ELDER_SIDE | HELPERS,
     ("GET", "/api/v1/bookings/{id}"): ELDER_SIDE | HELPERS,
+    # The one-time code on a card the centre prints for an elder without a phone; the elder
+    # side reads it in its booking views, helpers never.
+    ("GET", "/api/v1/bookings/{id}/confirm-code"): CENTRE,
     # The elder side cancels; the helper holding it withdraws (it goes back to matching).
     ("POST", "/api/v1/bookings/{id}/cancel"): ELDER_SIDE | HELPERS,
     ("POST", "/api/v1/bookings/{id}/start"): HELPERS,
@@ -451,6 +454,13 @@ SCOPE = [
         {"list_status": "red", "reason": "late twice"},
     ),
     Scope("GET", "/api/v1/bookings/{id}", "/api/v1/bookings/{booking}", "family", ANY_STRANGER),
+    Scope(
+        "GET",
+        "/api/v1/bookings/{id}/confirm-code",
+        "/api/v1/bookings/{booking}/confirm-code",
+        "centre_admin",
+        WEST,
+    ),
     Scope(
         "POST",
         "/api/v1/bookings/{id}/cancel",

@@ -96,6 +96,10 @@ CASES: dict[str, Case] = {
     # Another district's admin may list, and sees only their own district (checked below).
     "list": Case("GET", "/api/v1/bookings", BOOKERS | HELPER | {"provider_staff", "west"}),
     "get": Case("GET", "/api/v1/bookings/{booking}", BOOKERS),
+    # The printed card's code: the centre only, while the code can still confirm.
+    "confirm-code": Case(
+        "GET", "/api/v1/bookings/{booking}/confirm-code", CENTRE, S.accepted, S.settled
+    ),
     "cancel": Case(
         "POST",
         "/api/v1/bookings/{booking}/cancel",
