@@ -90,7 +90,9 @@ async def create_request(request: Request) -> Response:
     description="The elder's own, a family member's linked elders', a helper's jobs, or the "
     "centre's district, the latest window first; `?state=` and `?service=` filter, "
     "`?flagged=true` keeps the bookings flagged for the centre (a check-in or check-out "
-    "outside the district's tolerance, a complaint; `?flagged=false` the others), `?limit=` "
+    "outside the district's tolerance, a complaint; `?flagged=false` the others), "
+    "`?order=soonest` puts the earliest window first (a work list: the centre's queue), "
+    "`?limit=` "
     "(1-500, default 100) and `?offset=` page. `next_offset` is the next page's offset, null "
     "on the last page. "
     "The helper's name is shown to the elder's side and the centre; the one-time confirmation "
@@ -106,6 +108,7 @@ async def list_bookings(request: Request) -> Response:
         offset=query.offset,
         service=query.service,
         flagged=query.flagged,
+        soonest_first=query.order == "soonest",
     )
     return JSONResponse({"bookings": views, "next_offset": next_offset})
 

@@ -138,12 +138,14 @@ class HelperListEntry:
 
 @dataclass(frozen=True)
 class BookingListQuery:
-    """`GET /api/v1/bookings`: newest window first, a page at a time."""
+    """`GET /api/v1/bookings`: newest window first (or soonest first), a page at a time."""
 
     state: BookingState | None = None
     service: ServiceCode | None = None
     # true: only bookings flagged for the centre (check-in/out outside tolerance, complaints).
     flagged: bool | None = None
+    # soonest: the earliest window first, for work lists (the centre's queue); latest: history.
+    order: Literal["latest", "soonest"] = "latest"
     limit: Annotated[int, Range(1, 500)] = 100
     offset: Annotated[int, Range(0, 1_000_000)] = 0
 

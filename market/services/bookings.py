@@ -184,9 +184,12 @@ async def visible_bookings(
     offset: int,
     service: ServiceCode | None = None,
     flagged: bool | None = None,
+    soonest_first: bool = False,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the bookings the caller may see, the latest window first, and the offset of
-    the next page (None on the last): the oldest first would hide this week's behind history."""
+    the next page (None on the last): the oldest first would hide this week's behind history.
+    A work list (`soonest_first`) wants the opposite: what is due next must not wait behind
+    bookings months ahead."""
     query = Booking.all()
     if principal.role is Role.elder:
         query = query.filter(elder_id=principal.user_id)
@@ -211,7 +214,8 @@ async def visible_bookings(
         query = query.filter(service=service.value)
     if flagged is not None:
         query = query.filter(flagged=flagged)
-    rows = await query.order_by("-window_start", "-id").offset(offset).limit(limit + 1)
+    ordering = ("window_start", "id") if soonest_first else ("-window_start", "-id")
+    rows = await query.order_by(*ordering).offset(offset).limit(limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     names = await helper_names(rows)
     views = [booking_json(runtime, b, party, names.get(b.helper_id)) for b in rows]  # type: ignore[attr-defined]

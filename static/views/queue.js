@@ -236,7 +236,7 @@ export async function queueView(main, user) {
     replace(emergenciesSlot, emergencySection(page, reloadEmergencies));
   };
   const reloadBookings = async () => {
-    const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&limit=${LIMIT}`)));
+    const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&order=soonest&limit=${LIMIT}`)));
     replaceKeeping(bookingsSlot, ...bookingSections(lists, reloadBookings, expanded));
   };
   const reloadVisits = async () => {

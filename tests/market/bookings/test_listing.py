@@ -56,6 +56,18 @@ class TestOrderAndPaging:
         assert seen == list(reversed(ids))
         assert (first["next_offset"], second["next_offset"], third["next_offset"]) == (2, 4, None)
 
+    async def test_soonest_first_pages_from_the_earliest_window(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        # The centre's queue: a request due in an hour must not wait behind next month's.
+        ids = [await book_at(client, town, hours) for hours in (700, 1, 30, 2)]
+        first = await listing(client, town, "?order=soonest&limit=3")
+        assert [b["id"] for b in first["bookings"]] == [ids[1], ids[3], ids[2]]
+        rest = await listing(client, town, f"?order=soonest&limit=3&offset={first['next_offset']}")
+        assert [b["id"] for b in rest["bookings"]] == [ids[0]] and rest["next_offset"] is None
+        latest = await listing(client, town, "?order=latest")
+        assert [b["id"] for b in latest["bookings"]] == [ids[0], ids[2], ids[3], ids[1]]
+
     async def test_recent_bookings_stay_visible_behind_a_long_history(
         self, client: httpx.AsyncClient, town: City
     ) -> None:
@@ -122,6 +134,8 @@ class TestBadQueries:
             ("?service=gardening", "service"),
             ("?colour=blue", "colour"),
             ("?limit=1&limit=2", "limit"),
+            ("?order=newest", "order"),
+            ("?order=", "order"),
         ],
     )
     async def test_is_refused_naming_the_field(
