@@ -32,9 +32,10 @@ NAMES_ZH = {
     ServiceCode.EMERGENCY: "助急",
     ServiceCode.VISIT: "探访关爱",
 }
-# Lifting an elder at or beyond this rule's level needs the same certified staff as medical
-# help: the policy tree has no lifting rule of its own, and medical is the nearest in kind.
-LIFTING_RULE = ServiceCode.MEDICAL
+LIFTING_PATH = "services.lifting"
+# Genders a helper can declare and an elder can ask for; anything else ("any", unset) binds
+# nobody.
+GENDERS = ("female", "male")
 
 _GRADES = {
     Level.INTACT: matching.Grade.INTACT,
@@ -83,9 +84,18 @@ def catalogue_json(version: int, policy: DistrictPolicy) -> dict[str, Any]:
                     "numerator": rule.hour_weight.numerator,
                     "denominator": rule.hour_weight.denominator,
                 },
+                "intimate": rule.intimate,
             }
         )
-    return {"policy_version": version, "services": services}
+    lifting = policy.services.lifting
+    return {
+        "policy_version": version,
+        "services": services,
+        "lifting": {
+            "certified_only_from": lifting.certified_only_from.value,
+            "certificates": sorted(c.value for c in lifting.certificates),
+        },
+    }
 
 
 def engine_certificates(kinds: frozenset[CertificateKind]) -> frozenset[matching.CertificateKind]:
@@ -105,14 +115,14 @@ def matching_policy(version: int, policy: DistrictPolicy) -> matching.Policy:
             certified_any_of=engine_certificates(rule.certificates) if certified else frozenset(),
             certified_min_staff=rule.certified_min_staff,
             radius_minutes=rule.radius_minutes,
-            intimate=code in (ServiceCode.BATHING, ServiceCode.MEDICAL),
+            intimate=rule.intimate,
             # A helper's day is cut into blocks that hold the usual job with travel both ways.
             block_minutes=rule.default_duration_minutes + 2 * rule.radius_minutes,
         )
-    lifting = policy.services.rule(LIFTING_RULE)
+    lifting = policy.services.lifting
     return matching.Policy(
         rules=rules,
-        lifting_from_grade=grade_of(lifting.certified_only_from or Level.MODERATE),
+        lifting_from_grade=grade_of(lifting.certified_only_from),
         lifting_certificates=frozenset(),
         lifting_any_of=engine_certificates(lifting.certificates),
         version=str(version),
@@ -134,6 +144,12 @@ class HelperFacts:
     # Verified certificates and their expiry dates.
     certificates: Mapping[CertificateKind, date]
     crew_size: int = 1  # staff sent together under this account
+    gender: str | None = None  # as the helper declared it; None if not
+
+
+def binding_gender(preference: str | None) -> str | None:
+    """The helper gender an elder's intimate-care preference asks for, None for no preference."""
+    return preference if preference in GENDERS else None
 
 
 def _valid_kinds(facts: HelperFacts, on: date) -> frozenset[CertificateKind]:
@@ -146,11 +162,14 @@ def check_helper(
     service: ServiceCode,
     level: Level,
     needs_lifting: bool,
+    preferred_gender: str | None,
     on: date,
     version: int,
     policy: DistrictPolicy,
 ) -> None:
-    """Raise `PolicyForbids` naming the rule if this helper may not serve this booking."""
+    """Raise `PolicyForbids` naming the rule if this helper may not serve this booking: the
+    matcher's `kind_permitted`, `crew_sufficient`, `certificates_valid` and `gender_respected`
+    for one pair."""
     rule = policy.services.rule(service)
     path = f"services.{service.value}"
     if facts.kind not in rule.allowed_helpers:
@@ -159,30 +178,48 @@ def check_helper(
             version,
             f"{service.value} is not served by a {facts.kind.value}",
         )
-    certified_rules: list[tuple[str, ServiceRule]] = []
     if rule.needs_certified_staff(level):
-        certified_rules.append((path, rule))
-    lifting = policy.services.rule(LIFTING_RULE)
+        crew = rule.certified_min_staff
+        _check_certified(facts, level, on, version, path, rule.certificates, crew)
+    lifting = policy.services.lifting
     if needs_lifting and lifting.needs_certified_staff(level):
-        certified_rules.append((f"services.{LIFTING_RULE.value}", lifting))
-    for rule_path, certified_rule in certified_rules:
-        if facts.kind is not HelperKind.PROVIDER:
-            raise PolicyForbids(
-                f"{rule_path}.certified_only_from",
-                version,
-                f"for an elder assessed {level.value} only certified provider staff may serve",
-            )
-        if facts.crew_size < certified_rule.certified_min_staff:
-            raise PolicyForbids(
-                f"{rule_path}.certified_min_staff",
-                version,
-                f"this service needs a crew of {certified_rule.certified_min_staff} certified "
-                f"staff; this helper is sent as {facts.crew_size}",
-            )
-        if not (_valid_kinds(facts, on) & certified_rule.certificates):
-            wanted = ", ".join(sorted(c.value for c in certified_rule.certificates))
-            raise PolicyForbids(
-                f"{rule_path}.certificates",
-                version,
-                f"a valid verified certificate is needed (one of: {wanted})",
-            )
+        # Lifting is one certified person's work: it asks for no crew of its own.
+        _check_certified(facts, level, on, version, LIFTING_PATH, lifting.certificates, 1)
+    wanted = binding_gender(preferred_gender)
+    if rule.intimate and wanted is not None and facts.gender != wanted:
+        raise PolicyForbids(
+            f"{path}.intimate",
+            version,
+            f"{service.value} is intimate care and the elder asked for a {wanted} helper",
+        )
+
+
+def _check_certified(
+    facts: HelperFacts,
+    level: Level,
+    on: date,
+    version: int,
+    path: str,
+    certificates: frozenset[CertificateKind],
+    min_staff: int,
+) -> None:
+    if facts.kind is not HelperKind.PROVIDER:
+        raise PolicyForbids(
+            f"{path}.certified_only_from",
+            version,
+            f"for an elder assessed {level.value} only certified provider staff may serve",
+        )
+    if facts.crew_size < min_staff:
+        raise PolicyForbids(
+            f"{path}.certified_min_staff",
+            version,
+            f"this service needs a crew of {min_staff} certified staff; this helper is sent "
+            f"as {facts.crew_size}",
+        )
+    if not (_valid_kinds(facts, on) & certificates):
+        wanted = ", ".join(sorted(c.value for c in certificates))
+        raise PolicyForbids(
+            f"{path}.certificates",
+            version,
+            f"a valid verified certificate is needed (one of: {wanted})",
+        )

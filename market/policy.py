@@ -316,6 +316,10 @@ class ServiceRule:
     radius_minutes: int
     cancellation_window_minutes: int
     hour_weight: Ratio
+    # Intimate care (bathing, medical help): the elder's preferred helper gender binds, and a
+    # helper who declared no gender does not match a preference. A version stored before this
+    # field existed reads with the service's default (`ServiceRules`).
+    intimate: bool = field(default=False, metadata=ADDED_LATER)
 
     def __post_init__(self) -> None:
         _require(bool(self.allowed_helpers), "allowed_helpers", "must not be empty")
@@ -355,6 +359,7 @@ def _service(
     certified_from: Level | None = None,
     certificates: frozenset[CertificateKind] = frozenset(),
     certified_staff: int = 1,
+    intimate: bool = False,
 ) -> ServiceRule:
     return ServiceRule(
         allowed_helpers=frozenset(HelperKind),
@@ -366,6 +371,7 @@ def _service(
         radius_minutes=15,
         cancellation_window_minutes=cancel,
         hour_weight=Ratio(1, 1),
+        intimate=intimate,
     )
 
 
@@ -376,6 +382,7 @@ _DEFAULT_BATHING = _service(
     certified_from=Level.MODERATE,
     certificates=frozenset({CertificateKind.CAREGIVER, CertificateKind.BATHING}),
     certified_staff=2,
+    intimate=True,
 )
 _DEFAULT_CLEANING = _service(duration=120, cancel=120)
 _DEFAULT_ESCORT = _service(duration=180, cancel=120)
@@ -384,6 +391,7 @@ _DEFAULT_MEDICAL = _service(
     cancel=240,
     certified_from=Level.MODERATE,
     certificates=frozenset({CertificateKind.NURSE, CertificateKind.CAREGIVER}),
+    intimate=True,
 )
 # Emergencies cannot be cancelled late: the window is 0.
 _DEFAULT_EMERGENCY = _service(duration=60, cancel=0)
@@ -391,8 +399,32 @@ _DEFAULT_VISIT = _service(duration=60, cancel=60)
 
 
 @dataclass(frozen=True)
+class LiftingRule:
+    """Lifting or transferring an elder, whatever the service: from `certified_only_from` on
+    only provider staff holding one of `certificates` may do it (domain rules: lifting for an
+    elder at moderate or worse is certified work, never a volunteer's)."""
+
+    certified_only_from: Level
+    certificates: frozenset[CertificateKind]
+
+    def __post_init__(self) -> None:
+        _require(bool(self.certificates), "certificates", "must not be empty")
+
+    def needs_certified_staff(self, level: Level) -> bool:
+        return level.at_least(self.certified_only_from)
+
+
+# Today's rule, as lifting was first derived from the medical rule's level and certificates.
+_DEFAULT_LIFTING = LiftingRule(
+    certified_only_from=Level.MODERATE,
+    certificates=frozenset({CertificateKind.NURSE, CertificateKind.CAREGIVER}),
+)
+
+
+@dataclass(frozen=True)
 class ServiceRules:
-    """One rule per service code; a field each, so a policy cannot leave a service out."""
+    """One rule per service code; a field each, so a policy cannot leave a service out; and the
+    lifting rule that applies to a booking of any service that needs lifting."""
 
     meal: ServiceRule = _DEFAULT_MEAL
     bathing: ServiceRule = _DEFAULT_BATHING
@@ -401,6 +433,7 @@ class ServiceRules:
     medical: ServiceRule = _DEFAULT_MEDICAL
     emergency: ServiceRule = _DEFAULT_EMERGENCY
     visit: ServiceRule = _DEFAULT_VISIT
+    lifting: LiftingRule = field(default=_DEFAULT_LIFTING, metadata=ADDED_LATER)
 
     def rule(self, service: ServiceCode) -> ServiceRule:
         rule: ServiceRule = getattr(self, service.value)
@@ -567,14 +600,16 @@ class _Decoder:
     def fail(self, path: str, message: str) -> None:
         self.problems.append((path or "(root)", message))
 
-    def decode(self, tp: Any, value: Any, path: str) -> Any:
+    def decode(self, tp: Any, value: Any, path: str, fallback: Any = None) -> Any:
+        """`value` read as `tp`; `fallback` (the default policy's value at this path) fills
+        the added-later fields an object lacks."""
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
             args = typing.get_args(tp)
             if value is None and type(None) in args:
                 return None
             (inner,) = [arg for arg in args if arg is not type(None)]
-            return self.decode(inner, value, path)
+            return self.decode(inner, value, path, fallback)
         if tp is bool:
             if type(value) is not bool:
                 self.fail(path, f"must be true or false, got {value!r}")
@@ -595,7 +630,7 @@ class _Decoder:
             inner = typing.get_args(tp)[0]
             return tuple(self.decode(inner, item, f"{path}[{i}]") for i, item in enumerate(value))
         if dataclasses.is_dataclass(tp):
-            return self._object(tp, value, path)
+            return self._object(tp, value, path, fallback)
         raise TypeError(f"policy schema has an unsupported type {tp!r} at {path}")
 
     def _enum(self, tp: type[enum.Enum], value: Any, path: str) -> Any:
@@ -618,7 +653,7 @@ class _Decoder:
             self.fail(path, "must not repeat an entry")
         return frozenset(items)
 
-    def _object(self, tp: Any, value: Any, path: str) -> Any:
+    def _object(self, tp: Any, value: Any, path: str, fallback: Any) -> Any:
         if not isinstance(value, dict):
             self.fail(path, "must be an object")
             return None
@@ -632,11 +667,19 @@ class _Decoder:
             if name not in value and name in required:
                 self.fail(f"{prefix}{name}", "missing")
         before = len(self.problems)
+        # A field added later takes the default policy's value at its path, so a service
+        # keeps its own default (bathing is intimate care, cleaning is not).
+        defaults = fallback if isinstance(fallback, tp) else None
         kwargs = {
-            name: self.decode(hints[name], value[name], f"{prefix}{name}")
+            name: self.decode(
+                hints[name], value[name], f"{prefix}{name}", getattr(defaults, name, None)
+            )
             for name in names
             if name in value
         }
+        if defaults is not None:
+            later = [n for n in names if n not in value and n not in required]
+            kwargs.update({n: getattr(defaults, n) for n in later})
         if len(self.problems) > before or not required <= set(kwargs):
             return None
         try:
@@ -653,7 +696,7 @@ def policy_from_json(data: Any) -> DistrictPolicy:
     ``services.bathing.radius_minutes: must be an integer, got 15.0``.
     """
     decoder = _Decoder()
-    policy = decoder.decode(DistrictPolicy, data, "")
+    policy = decoder.decode(DistrictPolicy, data, "", DEFAULT_POLICY)
     if decoder.problems:
         raise PolicyInvalid(tuple(decoder.problems))
     # With no problem recorded, the decoder built every object, so this is a DistrictPolicy.

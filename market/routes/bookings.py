@@ -247,6 +247,15 @@ async def no_show(request: Request) -> Response:
     roles=[Role.centre_admin],
     body=DispatchBooking,
     status=201,
+    description="The helper must meet every rule the matcher applies to one booking and "
+    "helper, else 403 naming it (`details.rule`): never the elder themself nor a helper the "
+    "elder blocked (`eligibility.self`, `eligibility.blocked_by_elder`), never staff of a "
+    "black-listed provider (`eligibility.blacklisted`), the payment's rules (`payment.*`), and "
+    "the district policy's service rules (`policy.forbids`: who may serve, certified staff, "
+    "crew and certificates, `services.lifting`, and the elder's gender preference where "
+    "`services.<code>.intimate`). Reach, skills and availability are the centre's call. 409 "
+    "`booking.helper_excluded` or `booking.already_offered` for a helper who dropped out of "
+    "or was already offered this booking. Accepting checks the same rules again.",
 )
 async def dispatch(request: Request) -> Response:
     cmd = await parse_body(request, DispatchBooking)

@@ -28,7 +28,13 @@ async def list_offers(request: Request) -> Response:
     summary="Accept an offer; the first accept wins",
     tag="offers",
     roles=HELPERS,
-    description="409 `offer.taken` when another helper accepted first or the booking moved on.",
+    description="409 `offer.taken` when another helper accepted first or the booking moved on. "
+    "The rules the centre's dispatch applies are checked again, so a change since the offer "
+    "counts: 403 naming the rule (`details.rule`) when the elder has blocked the helper "
+    "(`eligibility.blocked_by_elder`), the helper's provider was black-listed "
+    "(`eligibility.blacklisted`), the payment's rules (`payment.*`) or the policy's service "
+    "rules (`policy.forbids`, e.g. `services.bathing.intimate` for the elder's gender "
+    "preference) no longer let them serve.",
 )
 async def accept(request: Request) -> Response:
     booking = await offers.accept(auth.current(request), path_uuid(request))

@@ -1,5 +1,20 @@
-"""Who may serve a booking, decided by the district policy in force and by how the booking is
-paid; refusals name the rule.
+"""Who may serve a booking, decided by the district policy in force, by the elder and by how
+the booking is paid; refusals name the rule.
+
+`check_booking_helper` runs when the centre dispatches a booking and when a helper accepts an
+offer. It applies every hard rule of the matcher (`matching/constraints.py`) that one
+(booking, helper) pair decides, each a 403 naming it (`details.rule`):
+- an approved, active helper (`helper_not_eligible`);
+- never the elder themself, never a helper the elder blocked (`eligibility.self`,
+  `eligibility.blocked_by_elder`: the matcher's `not_excluded_by_elder`);
+- never staff of a black-listed provider (`eligibility.blacklisted`: `not_blacklisted`);
+- the payment rules below;
+- the policy's service rules (`policy.forbids` with the policy path and version): who may
+  serve, certified staff, crew and certificates from the elder's level, the lifting rule,
+  and the elder's gender preference for intimate care (`kind_permitted`, `crew_sufficient`,
+  `certificates_valid`, `gender_respected`).
+Reach, skills, availability and capacity are left out: they are the helper's own logistics,
+which the centre weighs when it picks someone by hand and the helper answers by accepting.
 
 Payment rules (`payment_rule`), checked when a helper accepts or is dispatched and handed to
 the matcher as blocked pairs:
@@ -22,13 +37,14 @@ from uuid import UUID
 from ledger.entries import check_district
 from ledger.errors import InvalidEntry
 from market import catalogue
-from market.assessment import Level
 from market.errors import Forbidden, NotFound
 from market.models import (
     Booking,
     Certificate,
     District,
+    ElderHelperList,
     ElderProfile,
+    HelperListKind,
     HelperProfile,
     ListStatus,
     Payment,
@@ -61,11 +77,12 @@ def forbids(exc: PolicyForbids) -> Forbidden:
 
 
 async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperFacts]:
-    """Kind and verified certificates of each approved, active helper among `user_ids`."""
+    """Kind, crew, gender and verified certificates of each approved, active helper among
+    `user_ids`."""
     ids = sorted(set(user_ids))
     profiles = await HelperProfile.filter(
         user_id__in=ids, vetting_status="approved", user__status=UserStatus.active
-    ).values_list("user_id", "kind", "crew_size")
+    ).values_list("user_id", "kind", "crew_size", "user__gender")
     certificates: dict[UUID, dict[CertificateKind, date]] = defaultdict(dict)
     rows = await Certificate.filter(helper_id__in=ids, verified_at__isnull=False).values_list(
         "helper_id", "kind", "expires_on"
@@ -76,24 +93,28 @@ async def helper_facts(user_ids: Iterable[UUID]) -> dict[UUID, catalogue.HelperF
             held = certificates[helper_id]
             held[cert] = max(expires, held.get(cert, expires))
     return {
-        user_id: catalogue.HelperFacts(HelperKind(kind), dict(certificates[user_id]), crew)
-        for user_id, kind, crew in profiles
+        user_id: catalogue.HelperFacts(
+            HelperKind(kind), dict(certificates[user_id]), crew, gender=gender
+        )
+        for user_id, kind, crew, gender in profiles
     }
 
 
-async def elder_level(elder_id: UUID) -> Level:
+async def elder_profile(elder_id: UUID) -> ElderProfile:
     profile = await ElderProfile.get_or_none(user_id=elder_id)
     if profile is None:
         raise NotFound("elder_not_found", f"no elder {elder_id}")
-    return catalogue.level_of(profile.capability_level)
+    return profile
 
 
 async def check_booking_helper(booking: Booking, helper_id: UUID, *, now: datetime) -> None:
-    """403 `policy.forbids` unless this helper may serve this booking under today's policy,
-    403 with the payment rule's code unless the booking's payment lets them."""
+    """403 naming the rule unless this helper may serve this booking (module docstring)."""
     facts = (await helper_facts([helper_id])).get(helper_id)
     if facts is None:
         raise Forbidden("helper_not_eligible", "only an approved, active helper may serve")
+    elder_id: UUID = booking.elder_id  # type: ignore[attr-defined]
+    await check_elder_allows(elder_id, helper_id)
+    await check_not_blacklisted(helper_id)
     if booking.payment is not Payment.public:
         staff = (await staffing([helper_id], booking.service))[helper_id]
         refusal = payment_rule(booking, staff)
@@ -101,18 +122,43 @@ async def check_booking_helper(booking: Booking, helper_id: UUID, *, now: dateti
             code, message = refusal
             raise Forbidden(code, message, {"payment": booking.payment.value})
     version, policy = await policy_in_force(booking.district_id, now)
+    elder = await elder_profile(elder_id)
     try:
         catalogue.check_helper(
             facts,
             service=ServiceCode(booking.service),
-            level=await elder_level(booking.elder_id),  # type: ignore[attr-defined]
+            level=catalogue.level_of(elder.capability_level),
             needs_lifting=booking.needs_lifting,
+            preferred_gender=(elder.preferences or {}).get("helper_gender_for_intimate_care"),
             on=booking.window_end.date(),
             version=version,
             policy=policy,
         )
     except PolicyForbids as exc:
         raise forbids(exc) from None
+
+
+async def check_elder_allows(elder_id: UUID, helper_id: UUID) -> None:
+    """A helper never serves themself nor an elder who blocked them (`not_excluded_by_elder`)."""
+    rule = {"rule": "not_excluded_by_elder"}
+    if helper_id == elder_id:
+        raise Forbidden("eligibility.self", "a helper never serves their own booking", rule)
+    blocked = ElderHelperList.filter(
+        elder_id=elder_id, helper_id=helper_id, kind=HelperListKind.blocked
+    )
+    if await blocked.exists():
+        raise Forbidden("eligibility.blocked_by_elder", "the elder blocked this helper", rule)
+
+
+async def check_not_blacklisted(helper_id: UUID) -> None:
+    """Staff of a provider on the district's black list get no work (`not_blacklisted`)."""
+    staff = HelperProfile.filter(user_id=helper_id, provider__list_status=ListStatus.black)
+    if await staff.exists():
+        raise Forbidden(
+            "eligibility.blacklisted",
+            "this helper's provider is on the black list and gets no work",
+            {"rule": "not_blacklisted"},
+        )
 
 
 # ---- payment rules ---------------------------------------------------------------------------

@@ -80,6 +80,11 @@ async def set_policy(city: City, **bookings: int) -> None:
         rules.DEFAULT_POLICY,
         bookings=dataclasses.replace(rules.DEFAULT_POLICY.bookings, **bookings),
     )
+    await adopt_policy(city, policy)
+
+
+async def adopt_policy(city: City, policy: rules.DistrictPolicy) -> None:
+    """`policy` as the east district's next version, in force since yesterday."""
     latest = await DistrictPolicy.filter(district=city.east).count()
     await DistrictPolicy.create(
         district=city.east,
