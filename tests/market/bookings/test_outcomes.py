@@ -4,6 +4,7 @@ ledger effect: no entry, or exactly one."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -11,10 +12,14 @@ from tortoise.connection import get_connection
 
 from ledger.storage.tortoise_store import TortoiseStore
 from market.models import Booking, Offer, OfferState
+from market.services import payments
+from market.services.runtime import Runtime
+from tests.market.bookings.payworld import balance, entries_of
 from tests.market.bookings.world import (
     accepted_booking,
     book,
     completed_booking,
+    fund,
     ledger_minutes,
     neighbourhood,
     now,
@@ -34,6 +39,26 @@ async def town(client: httpx.AsyncClient, city: City) -> City:
 async def entries_for(booking_id: str) -> int:
     store = TortoiseStore(get_connection("default"))
     return len([e for e in await store.entries("east") if e.ref == booking_id])
+
+
+# An `hours` booking of the default 5 minutes, paid from the elder's 60.
+FUNDED = 60
+HELD = 5
+
+
+async def hours_booking(client: httpx.AsyncClient, runtime: Runtime, town: City) -> dict[str, Any]:
+    await fund(runtime, town["elder"].user.id, FUNDED)
+    booking = await book(client, town["elder"], payment="hours")
+    assert await payments.held_by_payer(town["elder"].user.id) == HELD
+    return booking
+
+
+async def assert_untouched(runtime: Runtime, town: City, booking_id: str, *, held: int) -> None:
+    """No entry in any chain for the booking; the payer's balance whole, `held` minutes held."""
+    assert await entries_of(runtime.ledger, booking_id) == []
+    assert await balance(runtime.ledger, town["elder"].user.id) == FUNDED
+    assert await payments.held_by_payer(town["elder"].user.id) == held
+    assert await balance(runtime.ledger, town["volunteer"].user.id) == 0
 
 
 class TestCancel:
@@ -106,6 +131,7 @@ class TestDecline:
         assert await run_round() == 1
         second = await offer_for(client, town["provider_staff"], booking["id"])
         assert second["helper_id"] == str(town["provider_staff"].user.id)
+        assert await entries_for(booking["id"]) == 0
 
     async def test_a_declined_offer_cannot_be_accepted(
         self, client: httpx.AsyncClient, town: City
@@ -117,6 +143,29 @@ class TestDecline:
         response = await post(client, town["volunteer"], f"/api/v1/offers/{offer['id']}/accept")
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "offer.closed"
+        assert await entries_for(booking["id"]) == 0
+
+    async def test_an_hours_booking_keeps_its_hold_for_the_next_helper(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        booking = await hours_booking(client, runtime, town)
+        await run_round()
+        offer = await offer_for(client, town["volunteer"], booking["id"])
+        path = f"/api/v1/offers/{offer['id']}/decline"
+        assert (await post(client, town["volunteer"], path, {"reason": "busy"})).is_success
+        assert await state_of(booking["id"]) == "requested"
+        # Still open for another helper: the minutes stay set aside, nothing is debited.
+        await assert_untouched(runtime, town, booking["id"], held=HELD)
+
+    async def test_an_hours_booking_the_centre_declines_releases_its_hold(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        booking = await hours_booking(client, runtime, town)
+        await run_round(now() + timedelta(minutes=36))
+        path = f"/api/v1/bookings/{booking['id']}/refuse"
+        response = await post(client, town["centre_admin"], path, {"reason": "no staff today"})
+        assert response.json()["booking"]["state"] == "declined"
+        await assert_untouched(runtime, town, booking["id"], held=0)
 
 
 class TestOfferTimeout:
@@ -134,6 +183,7 @@ class TestOfferTimeout:
         row = await Booking.get(id=booking["id"])
         second = await Offer.get(booking_id=row.id, state=OfferState.open)
         assert second.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
+        assert await entries_for(booking["id"]) == 0
 
     async def test_past_the_latest_start_it_escalates_then_expires(
         self, client: httpx.AsyncClient, town: City
@@ -145,6 +195,27 @@ class TestOfferTimeout:
         assert await state_of(booking["id"]) == "escalated"
         await run_round(now() + timedelta(minutes=41))
         assert await state_of(booking["id"]) == "expired"
+        assert await entries_for(booking["id"]) == 0
+
+    async def test_an_hours_booking_whose_offer_lapses_keeps_its_hold(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        booking = await hours_booking(client, runtime, town)
+        await run_round()
+        offer = await offer_for(client, town["volunteer"], booking["id"])
+        await run_round(now() + timedelta(seconds=301))
+        assert (await Offer.get(id=offer["id"])).state is OfferState.expired
+        await assert_untouched(runtime, town, booking["id"], held=HELD)
+
+    async def test_an_hours_booking_that_expires_unstaffed_releases_its_hold(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        booking = await hours_booking(client, runtime, town)
+        await run_round()
+        await run_round(now() + timedelta(minutes=36))
+        await run_round(now() + timedelta(minutes=41))
+        assert await state_of(booking["id"]) == "expired"
+        await assert_untouched(runtime, town, booking["id"], held=0)
 
 
 class TestCentreQueue:
@@ -198,6 +269,8 @@ class TestNoShow:
         response = await post(client, town["elder"], path, body)
         assert response.status_code == 200, response.text
         assert response.json()["booking"]["no_show_side"] == "helper_absent"
+        assert await entries_for(booking["id"]) == 0
+        assert await ledger_minutes(town["volunteer"].user.id) == 0
 
     async def test_the_helper_is_not_absent_before_the_window(
         self, client: httpx.AsyncClient, town: City
@@ -220,6 +293,33 @@ class TestNoShow:
         response = await post(client, town["volunteer"], f"{base}/no-show", body)
         assert response.status_code == 200
         assert response.json()["booking"]["no_show_side"] == "elder_refused"
+        assert await entries_for(booking["id"]) == 0
+        assert await ledger_minutes(town["volunteer"].user.id) == 0
+
+    @pytest.mark.parametrize(
+        ("side", "reporter"),
+        [
+            ("helper_absent", "elder"),
+            ("elder_not_home", "volunteer"),
+            ("elder_refused", "volunteer"),
+        ],
+    )
+    async def test_an_hours_booking_releases_its_hold_and_debits_nobody(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City, side: str, reporter: str
+    ) -> None:
+        await fund(runtime, town["elder"].user.id, FUNDED)
+        # The window opened two minutes ago, so the helper can be reported absent.
+        start = (now() - timedelta(minutes=2)).isoformat()
+        booking = await accepted_booking(client, town, payment="hours", window_start=start)
+        assert await payments.held_by_payer(town["elder"].user.id) == HELD
+        base = f"/api/v1/bookings/{booking['id']}"
+        if side == "elder_refused":
+            assert (await post(client, town["volunteer"], f"{base}/start")).is_success
+        body = {"side": side, "reason": "it did not happen"}
+        response = await post(client, town[reporter], f"{base}/no-show", body)
+        assert response.status_code == 200, response.text
+        assert response.json()["booking"]["state"] == "no_show"
+        await assert_untouched(runtime, town, booking["id"], held=0)
 
 
 class TestDispute:

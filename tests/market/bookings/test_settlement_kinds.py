@@ -12,7 +12,7 @@ import pytest
 
 from ledger.transfer import TransportError, settlement_report
 from market import policy as rules
-from market.models import DistrictPolicy, ElderProfile
+from market.models import Booking, DistrictPolicy, ElderProfile
 from market.realtime.events import admin_stream, read_stream, user_stream
 from market.services import payments, settlement
 from market.services.runtime import Runtime
@@ -28,6 +28,7 @@ from tests.market.bookings.payworld import (
     west_child,
 )
 from tests.market.bookings.world import (
+    adopt_policy,
     book,
     fund,
     neighbourhood,
@@ -131,6 +132,92 @@ class TestHours:
         assert await payments.held_by_payer(elder.user.id) == 20
         # A hold is the market's: the ledger balance is untouched until settlement.
         assert await balance(runtime.ledger, elder.user.id) == 60
+
+
+async def weigh_cleaning(city: City, weight: rules.Ratio) -> None:
+    """Cleaning (the test bookings' service) earns `weight` hours per hour served."""
+    services = rules.DEFAULT_POLICY.services
+    cleaning = dataclasses.replace(services.cleaning, hour_weight=weight)
+    await adopt_policy(
+        city,
+        dataclasses.replace(
+            rules.DEFAULT_POLICY, services=dataclasses.replace(services, cleaning=cleaning)
+        ),
+    )
+
+
+async def served_for(
+    client: httpx.AsyncClient, town: City, booker: Actor, minutes: int, **overrides: object
+) -> dict[str, object]:
+    """Booked, served by the volunteer for `minutes` (as the check-out recorded), confirmed."""
+    end = (now() + timedelta(hours=2)).isoformat()
+    booking = await book(client, booker, window_end=end, **overrides)
+    assert await run_round() == 1
+    await serve(client, town["volunteer"], booking["id"])
+    await Booking.filter(id=booking["id"]).update(served_minutes=minutes)
+    return await confirm(client, town["elder"], booking["id"])
+
+
+class TestHourWeight:
+    """The service's hour weight, an exact ratio in the policy, multiplies the minutes served;
+    the ledger holds whole minutes, so the product is rounded down."""
+
+    @pytest.mark.parametrize(
+        ("weight", "served", "credited"),
+        [
+            (rules.Ratio(3, 2), 45, 67),  # 67.5 rounds down
+            (rules.Ratio(3, 2), 46, 69),  # exact
+            (rules.Ratio(2, 1), 7, 14),
+            (rules.Ratio(1, 3), 10, 3),  # 3.33 rounds down
+        ],
+    )
+    async def test_a_volunteer_is_credited_the_weighted_minutes(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        town: City,
+        weight: rules.Ratio,
+        served: int,
+        credited: int,
+    ) -> None:
+        volunteer = town["volunteer"]
+        await weigh_cleaning(town, weight)
+        view = await served_for(client, town, town["elder"], served)
+        assert (view["state"], view["served_minutes"]) == ("settled", served)
+        assert await entries_of(runtime.ledger, view["id"]) == [  # type: ignore[arg-type]
+            ("east", "deposit", "issuance", user(volunteer), credited)
+        ]
+        assert await balance(runtime.ledger, volunteer.user.id) == credited
+
+    @pytest.mark.parametrize(
+        ("booked", "served", "held", "debited"),
+        [
+            (30, 29, 45, 43),  # 43.5 rounds down, within the 45 held
+            (20, 40, 30, 30),  # 60 weighted, but the payer agreed to the 30 held
+        ],
+    )
+    async def test_an_hours_booking_holds_and_debits_the_weighted_minutes(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        town: City,
+        booked: int,
+        served: int,
+        held: int,
+        debited: int,
+    ) -> None:
+        elder, volunteer = town["elder"], town["volunteer"]
+        await fund(runtime, elder.user.id, 100)
+        await weigh_cleaning(town, rules.Ratio(3, 2))
+        view = await served_for(
+            client, town, elder, served, payment="hours", duration_minutes=booked
+        )
+        assert view["payment_detail"]["hold_minutes"] == held  # type: ignore[index]
+        assert await entries_of(runtime.ledger, view["id"]) == [  # type: ignore[arg-type]
+            ("east", "deposit", user(elder), user(volunteer), debited)
+        ]
+        assert await balance(runtime.ledger, elder.user.id) == 100 - debited
+        assert await payments.held_by_payer(elder.user.id) == 0
 
 
 class TestCrossDistrict:
