@@ -62,11 +62,14 @@ _SHAPES: dict[str, frozenset[tuple[str, str]]] = {
     Kind.HOLD_VOID: frozenset({("C", "U")}),
     Kind.TRANSFER_CREDIT: frozenset({("C", "U")}),
 }
+# The fast path's account names (`entries.plain_body_pattern`: user:*, clearing:*, issuance,
+# pool, expired) tell their kind by their first byte, the kind letter in lower case.
 _SIMPLE_SHAPES = frozenset(
-    (kind.encode(), debit, credit)
+    (kind.encode(), ord(debit.lower()), ord(credit.lower()))
     for kind in (Kind.DEPOSIT, Kind.REDEEM, Kind.GIFT, Kind.DONATE, Kind.EXPIRE)
     for debit, credit in _SHAPES[kind]
 )
+_HOLDERS = b"up"  # first bytes of the accounts that may not go below zero: user:*, pool
 _TRANSFER_KINDS = frozenset(
     {Kind.HOLD_PENDING, Kind.HOLD_POST, Kind.HOLD_VOID, Kind.TRANSFER_CREDIT}
 )
@@ -378,8 +381,9 @@ class ReplayPass:
         self.detached = start > 0
         self.size = start
         self.problem: Problem | None = None
-        # account -> [balance (or delta when detached), kind letter]
-        self.accounts: dict[bytes, list[Any]] = {}
+        # account -> balance (or delta when detached); a flat dict of ints: the fast path
+        # reaches a balance without going through a record
+        self.balances: dict[bytes, int] = {}
         self.lowest: dict[bytes, int] = {}
         self.closings: list[Closing] = []
         self.ids: dict[bytes, int] = {}  # id as it is written in the body (`_id_key`) -> seq
@@ -389,10 +393,6 @@ class ReplayPass:
         self._closed: dict[bytes, bytes] = {}  # ref -> id of the reverse / post / void
         self._holds: dict[bytes, _Hold] = {}
         self.credits: list[TransferRecord] = []
-
-    def _account(self, name: bytes) -> list[Any]:
-        record = self.accounts[name] = [0, _account_kind(name)]
-        return record
 
     def _debited_below_zero(self, seq: int, name: bytes, left: int) -> None:
         if not self.detached:
@@ -415,7 +415,8 @@ class ReplayPass:
         # With `links`, prev is compared with the hex of the entry before: the pattern need
         # not test its characters (`plain_body_pattern(linked=True)`).
         match = plain_body_pattern(self.district, linked=links is not None).fullmatch
-        ids, accounts = self.ids, self.accounts
+        ids, balances = self.ids, self.balances
+        balance = balances.get
         limit, simple_shapes = self.max_minutes, _SIMPLE_SHAPES
         linking = links is not None
         sha256, prefix = hashlib.sha256, LEAF_DATA_PREFIX
@@ -462,15 +463,16 @@ class ReplayPass:
                     raise _Bad(seq, f"debit and credit are both {debit.decode()}")
                 if limit is not None and minutes >= limit:
                     raise _Bad(seq, f"{minutes} minutes is not below the ceiling {limit}")
-                from_account = accounts.get(debit) or self._account(debit)
-                to_account = accounts.get(credit) or self._account(credit)
-                if (kind, from_account[1], to_account[1]) in simple_shapes:
-                    left = from_account[0] - minutes
-                    from_account[0] = left
-                    to_account[0] += minutes
-                    if left < 0 and from_account[1] in "UP":
+                debit_kind = debit[0]
+                if (kind, debit_kind, credit[0]) in simple_shapes:
+                    left = balance(debit, 0) - minutes
+                    balances[debit] = left
+                    balances[credit] = balance(credit, 0) + minutes
+                    if left < 0 and debit_kind in _HOLDERS:
                         self._debited_below_zero(seq, debit, left)
                 else:
+                    balances.setdefault(debit, 0)  # listed in the report even if refused
+                    balances.setdefault(credit, 0)
                     self.size = seq
                     plain_ref = None if ref == b"null" else ref[1:-1]
                     self._special(
@@ -547,12 +549,12 @@ class ReplayPass:
             else:
                 raise _Bad(seq, f"a {kind} names {ref.decode()!r}, which is no earlier entry")
         if kind != Kind.HOLD_POST:
-            from_account = self.accounts.get(debit) or self._account(debit)
-            to_account = self.accounts.get(credit) or self._account(credit)
-            from_account[0] -= minutes
-            to_account[0] += minutes
-            if from_account[0] < 0 and from_account[1] in "UP":
-                self._debited_below_zero(seq, debit, from_account[0])
+            balances = self.balances
+            left = balances.get(debit, 0) - minutes
+            balances[debit] = left
+            balances[credit] = balances.get(credit, 0) + minutes
+            if left < 0 and _account_kind(debit) in "UP":
+                self._debited_below_zero(seq, debit, left)
 
     def _open_transfer(
         self,
@@ -647,9 +649,9 @@ class ReplayPass:
         later_ids = later._later_ids()
         if not self.ids.keys().isdisjoint(later_ids):
             return False
+        balances = self.balances
         for name, lowest in later.lowest.items():
-            start = self.accounts[name][0] if name in self.accounts else 0
-            if start + lowest < 0:
+            if balances.get(name, 0) + lowest < 0:
                 return False
         try:
             for closing in later.closings:
@@ -658,9 +660,8 @@ class ReplayPass:
                 self.close(closing)
         except _Bad:
             return False
-        for name, (delta, _kind) in later.accounts.items():
-            record = self.accounts.get(name) or self._account(name)
-            record[0] += delta
+        for name, delta in later.balances.items():
+            balances[name] = balances.get(name, 0) + delta
         if later.packed_ids is None:
             self.ids.update(later_ids)
         else:  # half a million ids to copy for nothing: this pass takes no more entries
@@ -679,7 +680,7 @@ class ReplayPass:
         return tuple(sorted([*holds, *self.credits], key=lambda r: r.seq))
 
     def balances_by_name(self) -> dict[str, int]:
-        return {name.decode(): record[0] for name, record in sorted(self.accounts.items())}
+        return {name.decode(): value for name, value in sorted(self.balances.items())}
 
 
 def feed_both(links: LinkPass, replay: ReplayPass, lines: Sequence[bytes]) -> None:

@@ -16,7 +16,7 @@ from ledger.entries import (
     read_plain_meta,
 )
 from ledger.errors import LedgerError
-from ledger.verify import verify_chain
+from ledger.verify import _account_kind, verify_chain
 
 FAST = plain_body_pattern("xuhui")
 ascii_text = st.text(string.printable.replace("\n", ""), min_size=1, max_size=20)
@@ -84,6 +84,9 @@ def test_fast_matches_only_valid_entries_and_reads_the_same_fields(body: bytes) 
     )
     assert (kind.decode(), int(minutes), int(seq)) == (str(entry.kind), entry.minutes, entry.seq)
     assert (None if ref == b"null" else ref[1:-1].decode()) == entry.ref
+    # the fast path tells an account's kind by its first byte (`verify._SIMPLE_SHAPES`)
+    for account in (debit, credit):
+        assert account[0] == ord(_account_kind(account).lower())
 
 
 @st.composite

@@ -90,10 +90,10 @@ def test_detached_pass_takes_its_first_prev_on_trust(start: int) -> None:
     links.feed(part)
     replay.feed(part)
     assert fused_links.hashes == links.hashes and fused_links.first_prev == links.first_prev
-    assert (fused_replay.size, fused_replay.problem, fused_replay.accounts) == (
+    assert (fused_replay.size, fused_replay.problem, fused_replay.balances) == (
         replay.size,
         replay.problem,
-        replay.accounts,
+        replay.balances,
     )
 
 
