@@ -154,18 +154,63 @@ function elderSideActions(booking, act) {
   }
   // The API takes stars only once the hours are settled (confirmed -> settled -> rated):
   // offered earlier, a press would only meet a refusal.
-  if (booking.state === "settled" && booking.rating === null) {
-    const stars = h("div", { class: "button-row stars", role: "group", "aria-label": t("booking.rate") });
-    for (let n = 1; n <= 5; n += 1) {
-      stars.append(actionButton(t("booking.stars", { n }), () => act("rate", { stars: n }, "booking.rated"), { kind: "secondary" }));
-    }
-    actions.push(h("h3", {}, t("booking.rate")), stars);
-  }
+  if (booking.state === "settled" && booking.rating === null) actions.push(...ratingForm(act));
   if (CANCELLABLE.includes(booking.state)) {
     actions.push(actionButton(t("booking.cancel"), () => act("cancel", { reason: t("booking.cancel_reason") }, "booking.cancelled"), { kind: "danger" }));
   }
   return actions;
 }
+
+// Stars with an optional comment; ticking "complaint" (or few stars) puts it before the centre,
+// and a complaint without words would tell the centre nothing, so it asks for them first.
+function ratingForm(act) {
+  const comment = h("textarea", { name: "comment", maxlength: 1000, rows: 3 });
+  const complaint = h("input", { type: "checkbox", name: "complaint", id: "rating-complaint" });
+  const stars = h("div", { class: "button-row stars", role: "group", "aria-label": t("booking.rate") });
+  for (let n = 1; n <= 5; n += 1) {
+    stars.append(
+      actionButton(t("booking.stars", { n }), async () => {
+        const body = { stars: n, comment: comment.value.trim(), complaint: complaint.checked };
+        if (body.complaint && !body.comment) throw new Error(t("booking.complaint_needs_words"));
+        await act("rate", body, body.complaint ? "booking.complained" : "booking.rated");
+      }, { kind: "secondary" }),
+    );
+  }
+  return [
+    h("h3", {}, t("booking.rate")),
+    field(t("booking.rating_comment"), comment, t("booking.rating_comment_hint")),
+    h("div", { class: "choice" }, complaint, h("label", { for: "rating-complaint" }, t("booking.complaint"))),
+    stars,
+  ];
+}
+
+// For an elder without a phone the centre prints the one-time code on a card; the code is
+// fetched only on request, because every read of it is logged.
+function confirmationCard(booking) {
+  const slot = h("div", { class: "confirm-card-slot" });
+  const show = async () => {
+    const { card } = await api.get(`/api/v1/bookings/${booking.id}/confirm-code`);
+    replace(
+      slot,
+      h(
+        "section",
+        { class: "card confirm-card", "aria-label": t("card.title") },
+        h("h2", {}, t("card.title")),
+        definitionList([
+          [t("card.elder"), card.elder_name],
+          [t("card.service"), t(`service.${card.service}`)],
+          [t("booking.when"), when(card)],
+          [t("card.code"), h("strong", { class: "code" }, card.code)],
+        ]),
+        h("p", {}, t("card.instructions")),
+        h("div", { class: "button-row no-print" }, runButton(t("card.print"), () => window.print(), { className: "secondary big" })),
+      ),
+    );
+  };
+  return [h("div", { class: "button-row" }, actionButton(t("card.show"), show, { kind: "secondary" })), slot];
+}
+
+const CODE_USABLE = ["requested", "offered", "accepted", "en_route", "escalated", "in_service", "completed"];
 
 // The centre staffs an escalated or still unmatched request: the matcher's suggestions are one
 // click each; another helper can still be named by account number; an escalated request the
@@ -215,6 +260,7 @@ export async function bookingView(main, user, bookingId) {
   // The call's record, made once the booking is known to be an emergency.
   let record = null;
   let current = null;
+  let actionsVersion = null;
   const act = async (path, body, doneKey) => {
     const result = await api.post(`/api/v1/bookings/${id}/${path}`, body);
     flashInfo(t(doneKey));
@@ -239,8 +285,14 @@ export async function bookingView(main, user, bookingId) {
         booking.rating ? [t("booking.rating"), t("booking.stars", { n: booking.rating })] : null,
       ]),
     );
-    const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);
-    replace(actions, mine);
+    // The same version again (an older event replayed on reconnect) keeps the actions as they
+    // are, so a half-typed comment or reason is not wiped.
+    if (booking.version !== actionsVersion) {
+      actionsVersion = booking.version;
+      const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);
+      if (user.role === "centre_admin" && CODE_USABLE.includes(booking.state)) mine.push(...confirmationCard(booking));
+      replace(actions, mine);
+    }
     if (booking.emergency && !record && !HELPERS.includes(user.role)) {
       record = emergencyRecord(id, { centre: user.role === "centre_admin" });
       replace(emergencySlot, record.element);

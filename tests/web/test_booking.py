@@ -1,7 +1,8 @@
 """The elder's side of a booking in the third household (a daughter with two parents, their own
 volunteer): the payment choice shows her real balance, a date and the afternoon book the
 second parent's window, an elder books with the keyboard alone, and a finished visit shows
-the helper's photo placeholder and keeps the stars once rated."""
+the helper's photo placeholder and keeps the stars (and a complaint) once rated; the centre
+prints an elder's confirmation card."""
 
 from __future__ import annotations
 
@@ -191,14 +192,20 @@ class TestFinishedVisit:
         expect(photo).to_have_text("孙")
         expect(card.locator(".helper-name")).to_have_text("服务人员：孙志愿")
 
-    def test_a_star_clicked_is_stored_and_still_shown_after_a_reload(
+    def test_a_complaint_with_stars_is_stored_shown_and_reaches_the_centre(
         self, page: Any, server: Server, finished_visit: str
     ) -> None:
         sign_in(page, server, "family3")
         page.goto(f"{server.base_url}/#/bookings/{finished_visit}")
         stars = page.get_by_role("group", name="给这次服务评分")
+        # A complaint without words is stopped in the page, before anything is sent.
+        page.get_by_label("这是投诉，请服务中心处理").check()
         stars.get_by_role("button", name="4 星").click()
-        expect(page.locator("#notices")).to_contain_text("评分已提交，谢谢！")
+        expect(page.locator("#notices")).to_contain_text("投诉请先写明发生了什么。")
+        assert booking_of(server, finished_visit, token_of(server, "family3"))["rating"] is None
+        page.get_by_label("说几句（可不填）").fill("来晚了半小时，也没有打电话说一声")
+        stars.get_by_role("button", name="4 星").click()
+        expect(page.locator("#notices")).to_contain_text("投诉已提交，服务中心会跟进。")
         expect(stars).to_have_count(0)
         rating = page.locator("dl.facts dt", has_text="您的评分").locator(
             "xpath=following-sibling::dd[1]"
@@ -208,3 +215,29 @@ class TestFinishedVisit:
         expect(rating).to_have_text("4 星")
         booking = booking_of(server, finished_visit, token_of(server, "family3"))
         assert booking["rating"] == 4
+        # The complaint reaches the centre's list of flagged bookings, in the daughter's words.
+        centre = token_of(server, "centre_admin")
+        flagged = api(server, "GET", "/api/v1/bookings?flagged=true&limit=500", token=centre)
+        mine = [b for b in flagged["bookings"] if b["id"] == finished_visit]
+        assert [f["reason"] for f in mine[0]["flags"] if f.get("step") == "rating"] == [
+            "来晚了半小时，也没有打电话说一声"
+        ]
+
+
+class TestConfirmationCard:
+    def test_the_centre_shows_a_printable_card_with_the_elders_code(
+        self, page: Any, server: Server
+    ) -> None:
+        start = datetime.now(UTC) + timedelta(days=3)
+        booking_id = book(server, "family3", service="visit", elder="elder3", start=start)
+        try:
+            sign_in(page, server, "centre_admin")
+            page.goto(f"{server.base_url}/#/bookings/{booking_id}")
+            page.get_by_role("button", name="确认卡（给没有手机的老人）").click()
+            card = page.get_by_role("region", name="服务确认卡")
+            code = booking_of(server, booking_id, token_of(server, "family3"))["confirm_code"]
+            expect(card.locator(".code")).to_have_text(code)
+            expect(card).to_contain_text("刘奶奶")
+            expect(card.get_by_role("button", name="打印")).to_be_visible()
+        finally:
+            cancel(server, booking_id)
