@@ -266,10 +266,13 @@ class MerkleIndex:
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Add many leaf hashes, computing parents level by level (fast bulk load)."""
-        added = b"".join(leaves)
+        added = bytearray().join(leaves)
         if len(added) % HASH_SIZE:
             raise ProofError("leaf hashes must be 32 bytes each")
-        self._levels[0] += added
+        if self._levels[0]:
+            self._levels[0] += added
+        else:  # a bulk load: the joined leaves are the level, not copied into it
+            self._levels[0] = added
         self._complete_levels()
 
     def _complete_levels(self) -> None:
@@ -285,11 +288,15 @@ class MerkleIndex:
                 self._levels.append(bytearray())
             above = self._levels[level + 1]
             have = len(above) // HASH_SIZE
-            pairs = bytes(below[have * step : want * step])
-            # A list comprehension over byte slices is the fastest pure-Python loop here.
-            above += b"".join(
-                [sha256(b"\x01" + pairs[i : i + step]).digest() for i in range(0, len(pairs), step)]
-            )
+            # The pairs are read through a view of the level, not copied out of it (twice, as
+            # bytes(bytearray slice) did): a large level's copies cost fresh pages every time.
+            with memoryview(below) as view:
+                pairs = view[have * step : want * step]
+                # A list comprehension over slices is the fastest pure-Python loop here.
+                starts = range(0, len(pairs), step)
+                hashes = [sha256(b"\x01" + pairs[i : i + step]).digest() for i in starts]
+                del pairs  # the view's release needs its slices gone
+            above += b"".join(hashes)
             level += 1
 
     def level_bytes(self, level: int) -> bytes:
