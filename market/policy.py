@@ -421,6 +421,16 @@ _DEFAULT_LIFTING = LiftingRule(
 )
 
 
+def lifting_from_medical(medical: ServiceRule) -> LiftingRule:
+    """The lifting rule of a version stored before lifting had its own: it was the district's
+    medical rule, so a district that tightened medical keeps lifting as tight (never looser
+    than the default's level when medical names none)."""
+    return LiftingRule(
+        certified_only_from=medical.certified_only_from or _DEFAULT_LIFTING.certified_only_from,
+        certificates=medical.certificates or _DEFAULT_LIFTING.certificates,
+    )
+
+
 @dataclass(frozen=True)
 class ServiceRules:
     """One rule per service code; a field each, so a policy cannot leave a service out; and the
@@ -680,6 +690,8 @@ class _Decoder:
         if defaults is not None:
             later = [n for n in names if n not in value and n not in required]
             kwargs.update({n: getattr(defaults, n) for n in later})
+        if tp is ServiceRules and "lifting" not in value and "medical" in kwargs:
+            kwargs["lifting"] = lifting_from_medical(kwargs["medical"])
         if len(self.problems) > before or not required <= set(kwargs):
             return None
         try:

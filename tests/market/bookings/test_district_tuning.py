@@ -69,6 +69,25 @@ class TestDefaults:
             del rule["intimate"]
         assert rules.policy_from_json(data) == rules.DEFAULT_POLICY
 
+    @pytest.mark.parametrize(
+        ("medical", "level", "certificates"),
+        [
+            ({"certified_only_from": "mild", "certificates": ["nurse"]}, Level.MILD, {"nurse"}),
+            ({"certified_only_from": "severe"}, Level.SEVERE, {"nurse", "caregiver"}),
+        ],
+    )
+    def test_a_version_stored_before_lifting_keeps_its_medical_tuning(
+        self, medical: dict[str, Any], level: Level, certificates: set[str]
+    ) -> None:
+        # Lifting used to be the district's own medical rule: a stored version that tightened
+        # medical must not come back with the looser default for lifting.
+        data = default_json()
+        del data["services"]["lifting"]
+        data["services"]["medical"].update(medical)
+        lifting = rules.policy_from_json(data).services.lifting
+        assert lifting.certified_only_from is level
+        assert {c.value for c in lifting.certificates} == certificates
+
     def test_the_matcher_gets_the_default_rules(self) -> None:
         engine = catalogue.matching_policy(0, rules.DEFAULT_POLICY)
         intimate = {s for s, rule in engine.rules.items() if rule.intimate}
