@@ -99,6 +99,14 @@ def require_party(party: Party, allowed: set[Party], what: str) -> None:
         raise Forbidden("booking.party_forbidden", f"the {party.value} may not {what}")
 
 
+def visible_flags(flags: list[dict[str, Any]], party: Party) -> list[dict[str, Any]]:
+    """A complaint in a rating is the elder side's word to the centre; like a dispute's
+    reason, the helper hears of it from the centre, not from the booking."""
+    if party is Party.helper:
+        return [f for f in flags if f.get("step") != "rating"]
+    return flags
+
+
 def booking_json(
     runtime: Runtime, booking: Booking, party: Party, helper_name: str | None = None
 ) -> dict[str, Any]:
@@ -121,7 +129,7 @@ def booking_json(
         "checkout_at": booking.checkout_at.isoformat() if booking.checkout_at else None,
         "served_minutes": booking.served_minutes,
         "flagged": booking.flagged,
-        "flags": booking.flags,
+        "flags": visible_flags(booking.flags, party),
         "confirmed_at": booking.confirmed_at.isoformat() if booking.confirmed_at else None,
         "outcome": booking.outcome,
         "no_show_side": booking.no_show_side,

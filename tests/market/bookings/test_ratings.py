@@ -182,6 +182,12 @@ class TestComplaints:
         assert response.status_code == 200, response.text
         steps = [f["step"] for f in response.json()["booking"]["flags"]]
         assert steps == ["check_in", "rating"]
+        # The helper sees their own check-in flag, not the elder's complaint.
+        for path in (base, "/api/v1/bookings"):
+            seen = await client.get(path, headers=town["volunteer"].headers)
+            body = seen.json()
+            view = body["booking"] if "booking" in body else body["bookings"][0]
+            assert [f["step"] for f in view["flags"]] == ["check_in"], path
 
     @pytest.mark.parametrize("complaint", ["true", 1, None])
     async def test_complaint_must_be_a_boolean(
