@@ -48,7 +48,9 @@ async def get_series(request: Request) -> Response:
     roles=BOOKERS,
     body=SkipOccurrence,
     description="Cancels that occurrence's booking as any cancellation would (free or late by "
-    "the service's cancellation window) and records the exception on the series.",
+    "the service's cancellation window) and records the exception on the series. A day on the "
+    "pattern the horizon has not booked yet (after `booked_through`) is only recorded: it is "
+    "never booked. 404 for a day that is no occurrence.",
 )
 async def skip(request: Request) -> Response:
     cmd = await parse_body(request, SkipOccurrence)
@@ -63,7 +65,8 @@ async def skip(request: Request) -> Response:
     body=MoveOccurrence,
     description="Only while no helper has taken it (requested, offered or escalated; an open "
     "offer is withdrawn and the booking is matched again); within 7 days of its time. Otherwise "
-    "409 with the booking's state: cancel it and book anew.",
+    "409 with the booking's state: cancel it and book anew. A day the horizon has not booked "
+    "yet is recorded on the series and booked at the new time when its turn comes.",
 )
 async def move(request: Request) -> Response:
     cmd = await parse_body(request, MoveOccurrence)

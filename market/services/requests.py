@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from market import catalogue
@@ -20,6 +21,7 @@ from market.models import (
     RecurringSeries,
     Role,
     User,
+    UserStatus,
 )
 from market.policy import (
     DistrictPolicy,
@@ -106,8 +108,8 @@ def _age(birth_year: int, on: date) -> int:
 
 
 def _check_payment(
-    cmd: CreateRequest,
-    principal: Principal,
+    payment: Payment,
+    booker_id: UUID,
     profile: ElderProfile,
     relation: str | None,
     *,
@@ -117,7 +119,7 @@ def _check_payment(
 ) -> UUID | None:
     """The hours payer, after the policy's payment rules; raises PolicyForbids (the pool's
     priority rule is already the 403 it becomes)."""
-    if cmd.payment is Payment.subsidy:
+    if payment is Payment.subsidy:
         level = catalogue.level_of(profile.capability_level)
         if not level.at_least(policy.vouchers.eligible_from):
             raise PolicyForbids(
@@ -126,9 +128,9 @@ def _check_payment(
                 f"subsidy vouchers are for elders assessed "
                 f"{policy.vouchers.eligible_from.value} or worse",
             )
-    if cmd.payment is Payment.pool:
+    if payment is Payment.pool:
         payments.check_pool_priority(profile, version=version, policy=policy, today=today)
-    if cmd.payment is not Payment.hours:
+    if payment is not Payment.hours:
         return None
     rules = policy.time_bank
     flags = {f for f in profile.flags if f in {p.value for p in PriorityFlag}}
@@ -145,7 +147,50 @@ def _check_payment(
         raise PolicyForbids(
             "time_bank.redeemers", version, f"a {relation} may not pay hours for this elder"
         )
-    return principal.user_id
+    return booker_id
+
+
+async def recheck_series_payment(
+    template: BookingTemplate,
+    elder: User,
+    profile: ElderProfile,
+    *,
+    version: int,
+    policy: DistrictPolicy,
+    today: date,
+    connection: BaseDBAsyncClient,
+) -> None:
+    """What the request checked, again before the horizon books later occurrences: the elder
+    still active, a relative paying hours still an approved link whom the policy in force lets
+    pay, and the payment's rules of that policy. Raises the refusal the series records."""
+    if elder.status is not UserStatus.active:
+        raise Conflict("series.elder_inactive", "the elder's account is not active")
+    relation = None
+    if template.payer_id is not None and template.payer_id != elder.id:
+        link = (
+            await FamilyLink.filter(
+                family_id=template.payer_id, elder_id=elder.id, status=LinkStatus.approved
+            )
+            .using_db(connection)
+            .first()
+        )
+        if link is None:
+            raise Forbidden(
+                "series.payer_unlinked", "the relative paying for this series is no longer linked"
+            )
+        relation = link.relation
+    try:
+        _check_payment(
+            template.payment,
+            template.payer_id or elder.id,
+            profile,
+            relation,
+            version=version,
+            policy=policy,
+            today=today,
+        )
+    except PolicyForbids as exc:
+        raise forbids(exc) from None
 
 
 def _booked_through(
@@ -270,7 +315,13 @@ async def create_request(
         raise _problem("window_end", "must be within 7 days of window_start")
     try:
         payer = _check_payment(
-            cmd, principal, profile, relation, version=version, policy=policy, today=now.date()
+            cmd.payment,
+            principal.user_id,
+            profile,
+            relation,
+            version=version,
+            policy=policy,
+            today=now.date(),
         )
     except PolicyForbids as exc:
         raise forbids(exc) from None

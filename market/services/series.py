@@ -2,7 +2,9 @@
 
 The bookings are the truth: skipping cancels the occurrence's booking through the ordinary
 cancellation (same window rules, same effects, its own transaction), moving reschedules a
-booking nobody has taken yet, ending cancels every occurrence still ahead. The series row keeps
+booking nobody has taken yet, ending cancels every occurrence still ahead. An occurrence the
+rolling horizon has not booked yet is skipped or moved by noting it on the series (under the
+row lock the horizon books under), and the horizon books it accordingly. The series row keeps
 the exceptions as a record for people reading it later: a move notes itself in the booking's
 transaction; a skip right after its cancellation commits; ending sets the last day first and
 then cancels occurrence by occurrence, so a failure half-way is finished by calling it again.
@@ -10,6 +12,7 @@ then cancels occurrence by occurrence, so a failure half-way is finished by call
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,6 +30,7 @@ from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.matching_loop import LOCAL_TIME
 from market.services.requests import MAX_AHEAD, PAST_TOLERANCE
 from market.services.scope import Principal
+from market.services.series_expansion import BookingTemplate, occurrences, on_pattern
 
 # An occurrence moves within a week either way, so it stays that week's occurrence.
 MAX_MOVE = timedelta(days=7)
@@ -122,8 +126,55 @@ async def _note_in(
     await RecurringSeries.filter(id=series_id).using_db(tx.connection).update(exceptions=exceptions)
 
 
+def _planned_start(series: RecurringSeries, occurrence: date) -> datetime | None:
+    """When `occurrence` would start if the horizon has not booked it yet (on the pattern,
+    after `expanded_through`, not skipped); None otherwise."""
+    if series.template is None or series.expanded_through is None:
+        return None  # booked whole at creation
+    if occurrence <= series.expanded_through:
+        return None
+    _, first_start = BookingTemplate.from_json(series.template)
+    weekdays = set(series.weekdays)  # type: ignore[arg-type]
+    if not on_pattern(occurrence, first=first_start.date(), weekdays=weekdays, until=series.until):
+        return None
+    skips = {date.fromisoformat(d) for d in (series.exceptions or {}).get("skip", [])}
+    starts = occurrences(
+        first_start, weekdays=weekdays, days=(occurrence, occurrence), skips=skips, moves={}
+    )
+    return starts[0][1] if starts else None
+
+
+async def _note_ahead(
+    series_id: UUID,
+    occurrence: date,
+    kind: str,
+    value: str | None,
+    check: Callable[[datetime], None] | None = None,
+) -> bool:
+    """Record a skip or move of an occurrence the horizon has not booked yet, under the series
+    row's lock (the horizon books under the same lock); False if it was booked meanwhile."""
+    async with booking_transaction() as tx:
+        row = (
+            await RecurringSeries.filter(id=series_id)
+            .using_db(tx.connection)
+            .select_for_update()
+            .get()
+        )
+        planned = _planned_start(row, occurrence)
+        if planned is None:
+            return False
+        if check is not None:
+            check(planned)
+        await _note_in(tx, series_id, kind, occurrence, value)
+    return True
+
+
 async def skip(principal: Principal, series_id: UUID, cmd: SkipOccurrence) -> dict[str, Any]:
     series = await _series(principal, series_id)
+    # Not booked yet (beyond the rolling horizon): noted on the series, the horizon skips it.
+    ahead = _planned_start(series, cmd.occurrence) is not None
+    if ahead and await _note_ahead(series.id, cmd.occurrence, "skip", None):
+        return await _view(await RecurringSeries.get(id=series.id))
     booking = await _occurrence(series, cmd.occurrence)
     await bookings.cancel(principal, booking.id, CancelBooking(reason=cmd.reason))
     async with booking_transaction() as tx:
@@ -131,7 +182,7 @@ async def skip(principal: Principal, series_id: UUID, cmd: SkipOccurrence) -> di
     return await _view(await RecurringSeries.get(id=series.id))
 
 
-def _check_move(booking: Booking, to: datetime, now: datetime) -> None:
+def _check_move(planned: datetime, to: datetime, now: datetime) -> None:
     def problem(text: str) -> InvalidInput:
         return InvalidInput("invalid_input", f"to {text}", [{"field": "to", "problem": text}])
 
@@ -139,18 +190,29 @@ def _check_move(booking: Booking, to: datetime, now: datetime) -> None:
         raise problem("must not be in the past")
     if to > now + MAX_AHEAD:
         raise problem("must be within a year")
-    if abs(to - booking.window_start) > MAX_MOVE:
+    if abs(to - planned) > MAX_MOVE:
         raise problem("must be within 7 days of the occurrence's time")
 
 
 async def move(principal: Principal, series_id: UUID, cmd: MoveOccurrence) -> dict[str, Any]:
     series = await _series(principal, series_id)
+    if _planned_start(series, cmd.occurrence) is not None:
+        now = now_utc()
+        moved = await _note_ahead(
+            series.id,
+            cmd.occurrence,
+            "move",
+            cmd.to.isoformat(),
+            lambda planned: _check_move(planned, cmd.to, now),
+        )
+        if moved:
+            return await _view(await RecurringSeries.get(id=series.id))
     booking = await _occurrence(series, cmd.occurrence)
     party = _party(principal, series)
     now = now_utc()
     # Once a helper has taken it, an occurrence is cancelled and booked anew, not moved.
     lifecycle.check(Action.reschedule, party, booking.id, booking.state)
-    _check_move(booking, cmd.to, now)
+    _check_move(booking.window_start, cmd.to, now)
     length = booking.window_end - booking.window_start
     change = Change(
         Action.reschedule,

@@ -8,8 +8,10 @@ and moves recorded on the series, and takes the payment holds of the new booking
 
 Each series is extended in one transaction that locks its row, reads how far it is booked
 (`expanded_through`), books the next days and moves the mark: several server processes running
-the duty at once extend a series once. Occurrences the payment cannot cover any more (hours or
-vouchers used up, a policy that now refuses) are not booked: the series records them under
+the duty at once extend a series once. Before booking, the request's checks run again
+(`requests.recheck_series_payment`): the elder still active, a relative paying hours still an
+approved link the policy in force lets pay, the payment's policy rules. Occurrences refused
+(by those, or hours or vouchers used up) are not booked: the series records them under
 `exceptions.unbooked` with the refusal's code, the elder's and the centre's feeds get
 `series.unbooked`, and the horizon moves on.
 """
@@ -31,6 +33,7 @@ from market.realtime.events import admin_stream, elder_stream
 from market.services import payments
 from market.services.booking_tx import BookingTransaction, booking_transaction
 from market.services.districts import policy_in_force
+from market.services.requests import recheck_series_payment
 from market.services.runtime import Runtime
 from market.services.series_expansion import (
     BookingTemplate,
@@ -91,6 +94,15 @@ async def _book(
     elder = await User.get(id=template.elder_id).using_db(tx.connection)
     profile = await ElderProfile.get(user_id=elder.id).using_db(tx.connection)
     version, policy = await policy_in_force(template.district_id, now)
+    await recheck_series_payment(
+        template,
+        elder,
+        profile,
+        version=version,
+        policy=policy,
+        today=now.date(),
+        connection=tx.connection,
+    )
     held = payments.Request(
         payment=template.payment,
         elder=elder,

@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from market import policy as rules
-from market.models import Booking, Offer, RecurringSeries
+from market.models import (
+    Booking,
+    FamilyLink,
+    LinkStatus,
+    Offer,
+    RecurringSeries,
+    User,
+    UserStatus,
+)
 from market.policy import ServiceCode
 from market.realtime.events import elder_stream, read_stream
 from market.services import payments
@@ -158,6 +166,70 @@ class TestOpenEnded:
         assert offer.helper_id == town["provider_staff"].user.id  # type: ignore[attr-defined]
 
 
+class TestAheadOfTheHorizon:
+    async def test_a_day_not_booked_yet_is_skipped_and_never_booked(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        start = now() + timedelta(minutes=1)
+        series = await create(client, town, weekly_body(start))
+        later = start.date() + timedelta(days=42)  # beyond the 28-day horizon
+        response = await client.post(
+            f"/api/v1/series/{series['id']}/skip",
+            json={"occurrence": later.isoformat(), "reason": "in hospital that week"},
+            headers=town["elder"].headers,
+        )
+        assert response.status_code == 200, response.text
+        assert later.isoformat() in response.json()["series"]["exceptions"]["skip"]
+        await extend_all(runtime, now() + 3 * WEEK)
+        booked = days(await view(client, town, series["id"]))
+        assert later.isoformat() not in booked
+        assert (later + WEEK).isoformat() in booked and (later - WEEK).isoformat() in booked
+
+    async def test_a_day_not_booked_yet_is_moved_and_booked_at_the_new_time(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        start = now() + timedelta(minutes=1)
+        series = await create(client, town, weekly_body(start))
+        later = start.date() + timedelta(days=42)
+        to = start + timedelta(days=43, hours=1)
+        response = await client.post(
+            f"/api/v1/series/{series['id']}/move",
+            json={"occurrence": later.isoformat(), "to": to.isoformat(), "reason": "clinic"},
+            headers=town["elder"].headers,
+        )
+        assert response.status_code == 200, response.text
+        await extend_all(runtime, now() + 3 * WEEK)
+        booked = {
+            o["occurrence"]: o for o in (await view(client, town, series["id"]))["occurrences"]
+        }
+        assert datetime.fromisoformat(booked[later.isoformat()]["window_start"]) == to
+
+    @pytest.mark.parametrize(
+        ("offset_days", "to_days", "status"),
+        [(43, 43, 404), (42, 52, 422)],  # off the pattern; moved more than 7 days
+    )
+    async def test_a_bad_day_or_move_ahead_is_refused_and_nothing_noted(
+        self,
+        client: httpx.AsyncClient,
+        town: City,
+        offset_days: int,
+        to_days: int,
+        status: int,
+    ) -> None:
+        start = now() + timedelta(minutes=1)
+        series = await create(client, town, weekly_body(start))
+        day = start.date() + timedelta(days=offset_days)
+        to = start + timedelta(days=to_days)
+        response = await client.post(
+            f"/api/v1/series/{series['id']}/move",
+            json={"occurrence": day.isoformat(), "to": to.isoformat(), "reason": "x"},
+            headers=town["elder"].headers,
+        )
+        assert response.status_code == status, response.text
+        stored = await RecurringSeries.get(id=series["id"])
+        assert not (stored.exceptions or {}).get("move")
+
+
 class TestEnd:
     async def test_a_series_with_a_last_day_is_not_booked_past_it(
         self, client: httpx.AsyncClient, runtime: Runtime, town: City
@@ -212,6 +284,39 @@ class TestUnbooked:
         assert await unbooked_events(elder.id) == [[unbooked]]
         assert await extend_all(runtime, now() + WEEK + timedelta(hours=1)) == 0
         assert await unbooked_events(elder.id) == [[unbooked]]
+
+    async def test_a_relative_no_longer_linked_pays_for_no_later_occurrence(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        family, elder = town["family"].user, town["elder"].user
+        minutes = payments.booked_minutes(rules.DEFAULT_POLICY, ServiceCode("cleaning"), 10)
+        await fund(runtime, family.id, 10 * minutes)
+        start = now() + timedelta(minutes=1)
+        body = {**weekly_body(start), "payment": "hours", "elder_id": str(elder.id)}
+        response = await client.post("/api/v1/requests", json=body, headers=town["family"].headers)
+        assert response.status_code == 201, response.text
+        series_id = response.json()["bookings"][0]["series_id"]
+        await FamilyLink.filter(family_id=family.id, elder_id=elder.id).update(
+            status=LinkStatus.revoked
+        )
+        before = await Booking.filter(series_id=series_id).count()
+        assert await extend_all(runtime, now() + WEEK) == 0
+        assert await Booking.filter(series_id=series_id).count() == before
+        later = await view(client, town, series_id)
+        unbooked = (start.date() + timedelta(days=35)).isoformat()
+        assert later["exceptions"]["unbooked"] == {unbooked: "series.payer_unlinked"}
+
+    async def test_a_suspended_elder_is_not_booked_further(
+        self, client: httpx.AsyncClient, runtime: Runtime, town: City
+    ) -> None:
+        start = now() + timedelta(minutes=1)
+        series = await create(client, town, weekly_body(start))
+        await User.filter(id=town["elder"].user.id).update(status=UserStatus.suspended)
+        assert await extend_all(runtime, now() + WEEK) == 0
+        assert await Booking.filter(series_id=series["id"]).count() == len(series["occurrences"])
+        stored = await RecurringSeries.get(id=series["id"])
+        unbooked = (start.date() + timedelta(days=35)).isoformat()
+        assert stored.exceptions["unbooked"] == {unbooked: "series.elder_inactive"}
 
 
 class TestValidation:
