@@ -70,6 +70,7 @@ function showSummary(element, failed, verified) {
 }
 
 function entriesVerified(result, start, end) {
+  if (result.checkpoint === null) return t("ledger.verified_unsigned", { from: start, to: end - 1 });
   const facts = { from: start, to: end - 1, size: result.checkpoint.size };
   const parts = [t(result.whole ? "ledger.verified_root" : "ledger.verified_proofs", facts)];
   parts.push(t(result.signature.status === "verified" ? "ledger.verified_sig" : "ledger.verified_no_sig"));

@@ -203,3 +203,23 @@ def test_a_long_chain_is_verified_by_inclusion_proofs(signed_auditor: Any) -> No
     assert result["whole"] is False and result["failed"] is None
     assert result["statuses"] == ["verified"] * 20
     assert result["notes"] == ["verify.proof_ok", "verify.sig_ok"]
+
+
+def test_a_chain_without_a_signed_checkpoint_checks_its_entries_and_waits(
+    signed_auditor: Any,
+) -> None:
+    """Before the first checkpoint is signed the entries are still checked (bytes, hashes,
+    links) and each waits for a checkpoint; no error, no blank rows."""
+    page = signed_auditor
+    page.route(
+        re.compile(r"/api/v1/ledger/districts/east/checkpoint$"),
+        lambda route: route.fulfill(
+            status=404,
+            json={"error": {"code": "ledger.no_checkpoint", "message": "no checkpoint yet"}},
+        ),
+    )
+    entries = section(page, "条目")
+    entries.get_by_role("button", name="在本浏览器中核验这些条目").click()
+    expect(entries.locator(".verify-summary")).to_contain_text("还没有签名的检查点")
+    cells = entries.locator("tbody tr td:last-child").all_text_contents()
+    assert cells and set(cells) == {"等待下一个检查点"}, cells
