@@ -25,11 +25,12 @@ from market.schemas.bookings import (
     Position,
     RateBooking,
     ReportNoShow,
+    ReviewFlags,
     StateReason,
     VoucherQuery,
 )
 from market.schemas.parse import json_body, parse, parse_body, parse_query, path_uuid
-from market.services import auth, bookings, checkin, payments, ratings, requests
+from market.services import auth, bookings, checkin, flag_review, payments, ratings, requests
 from market.services.runtime import runtime_of
 
 ELDER_SIDE = [Role.elder, Role.family]
@@ -230,6 +231,24 @@ async def decide_dispute(request: Request) -> Response:
 
 
 @endpoint(
+    summary="Mark a flagged booking as reviewed by the centre",
+    tag="bookings",
+    roles=[Role.centre_admin],
+    body=ReviewFlags,
+    description="For a booking flagged for the centre (a check-in or check-out outside the "
+    "district's tolerance, a complaint): an admin of its district records a note and the "
+    "booking leaves `?flagged=true`. The state and the `flags` record stay; the booking's log "
+    "gets the note and `booking.flags_reviewed` goes to the district admin feed. 409 "
+    "`booking.not_flagged` when there is nothing to review, `booking.changed` when the booking "
+    "changed meanwhile.",
+)
+async def review_flags(request: Request) -> Response:
+    cmd = await parse_body(request, ReviewFlags)
+    booking = await flag_review.review(auth.current(request), path_uuid(request), cmd)
+    return await _render(request, booking.id)
+
+
+@endpoint(
     summary="Report a no-show: helper absent, elder not home, or elder refused",
     tag="bookings",
     roles=PARTIES,
@@ -346,6 +365,7 @@ routes = [
     Route("/api/v1/bookings/{id}/dispatch", dispatch, methods=["POST"]),
     Route("/api/v1/bookings/{id}/refuse", refuse, methods=["POST"]),
     Route("/api/v1/bookings/{id}/rate", rate, methods=["POST"]),
+    Route("/api/v1/bookings/{id}/flags/review", review_flags, methods=["POST"]),
     Route("/api/v1/elders/{id}/helper-lists", get_helper_lists, methods=["GET"]),
     Route("/api/v1/elders/{id}/helper-lists", set_helper_list, methods=["POST"]),
     Route("/api/v1/elders/{id}/vouchers", vouchers, methods=["GET"]),

@@ -110,6 +110,12 @@ class DecideDispute:
 
 
 @dataclass(frozen=True)
+class ReviewFlags:
+    # What the centre found or did (called the family, spoke to the helper...).
+    note: Reason
+
+
+@dataclass(frozen=True)
 class ReportNoShow:
     side: NoShowSide
     reason: Reason

@@ -134,6 +134,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/v1/bookings/{id}/confirm"): ELDER_SIDE | HELPERS,
     ("POST", "/api/v1/bookings/{id}/dispute"): ELDER_SIDE,
     ("POST", "/api/v1/bookings/{id}/dispute/decision"): CENTRE,
+    # The centre marks a flagged booking (outside tolerance, a complaint) as looked at.
+    ("POST", "/api/v1/bookings/{id}/flags/review"): CENTRE,
     # Either side reports the other missing.
     ("POST", "/api/v1/bookings/{id}/no-show"): ELDER_SIDE | HELPERS,
     ("POST", "/api/v1/bookings/{id}/dispatch"): CENTRE,
@@ -460,6 +462,14 @@ SCOPE = [
         "/api/v1/bookings/{booking}/confirm-code",
         "centre_admin",
         WEST,
+    ),
+    Scope(
+        "POST",
+        "/api/v1/bookings/{id}/flags/review",
+        "/api/v1/bookings/{booking}/flags/review",
+        "centre_admin",
+        WEST,
+        {"note": "called the family"},
     ),
     Scope(
         "POST",

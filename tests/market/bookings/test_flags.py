@@ -1,5 +1,6 @@
 """Check-in outside the district's time tolerance, the flag the centre is told of on its admin
-stream, and the centre's list of flagged bookings (`GET /api/v1/bookings?flagged=`)."""
+stream, the centre's list of flagged bookings (`GET /api/v1/bookings?flagged=`) and its review
+of a flagged booking (`POST /api/v1/bookings/{id}/flags/review`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from market.models import Booking
+from market.models import Booking, BookingEvent
 from market.realtime.events import admin_stream, elder_stream, read_stream, user_stream
-from tests.market.bookings.world import HOME, accepted_booking, book, neighbourhood, now, post
+from tests.market.bookings.world import (
+    HOME,
+    accepted_booking,
+    book,
+    neighbourhood,
+    now,
+    post,
+    snapshot,
+)
 from tests.market.conftest import City
 
 POSITION = {"latitude": HOME[0], "longitude": HOME[1]}
@@ -154,3 +163,72 @@ class TestFlaggedFilter:
         response = await centre_list(client, town, "?flagged=true&flagged=false")
         assert response.status_code == 422
         assert [d["field"] for d in response.json()["error"]["details"]] == ["flagged"]
+
+
+async def review(
+    client: httpx.AsyncClient, town: City, booking_id: str, note: str = "called the helper"
+) -> httpx.Response:
+    path = f"/api/v1/bookings/{booking_id}/flags/review"
+    return await post(client, town["centre_admin"], path, {"note": note})
+
+
+class TestReview:
+    async def test_a_reviewed_booking_leaves_the_list_and_keeps_its_record(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await early_and_flagged(client, town)
+        before = await Booking.get(id=booking["id"])
+        response = await review(client, town, booking["id"], "the bus was early; fine")
+        assert response.status_code == 200, response.text
+        view = response.json()["booking"]
+        assert (view["state"], view["flagged"]) == ("in_service", False)
+        assert [f["step"] for f in view["flags"]] == ["check_in"]
+        assert view["version"] == before.version + 1
+        only = await centre_list(client, town, "?flagged=true")
+        assert only.json()["bookings"] == []
+        logged = await BookingEvent.filter(booking_id=booking["id"], action="review_flags").get()
+        assert (logged.reason, logged.from_state, logged.to_state) == (
+            "the bus was early; fine",
+            "in_service",
+            "in_service",
+        )
+        events = await read_stream(admin_stream(town.east_community.id), 0, 100)
+        reviewed = [e.payload for e in events if e.kind == "booking.flags_reviewed"]
+        assert reviewed == [
+            {
+                "booking_id": booking["id"],
+                "state": "in_service",
+                "version": before.version + 1,
+                "note": "the bus was early; fine",
+            }
+        ]
+
+    async def test_the_service_goes_on_after_a_review(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await early_and_flagged(client, town)
+        assert (await review(client, town, booking["id"])).status_code == 200
+        path = f"/api/v1/bookings/{booking['id']}/check-out"
+        response = await post(client, town["volunteer"], path, {**POSITION, "reason": "early"})
+        assert response.status_code == 200, response.text
+
+    async def test_a_second_review_is_409_and_writes_nothing(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await early_and_flagged(client, town)
+        assert (await review(client, town, booking["id"])).status_code == 200
+        before = await snapshot()
+        again = await review(client, town, booking["id"])
+        assert again.status_code == 409, again.text
+        assert again.json()["error"]["code"] == "booking.not_flagged"
+        assert await snapshot() == before
+
+    async def test_helpers_and_the_elder_side_may_not_review(
+        self, client: httpx.AsyncClient, town: City
+    ) -> None:
+        booking = await early_and_flagged(client, town)
+        path = f"/api/v1/bookings/{booking['id']}/flags/review"
+        for who in ("volunteer", "elder", "family"):
+            response = await post(client, town[who], path, {"note": "fine"})
+            assert response.status_code == 403, who
+        assert (await Booking.get(id=booking["id"])).flagged is True

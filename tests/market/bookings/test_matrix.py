@@ -100,6 +100,14 @@ CASES: dict[str, Case] = {
     "confirm-code": Case(
         "GET", "/api/v1/bookings/{booking}/confirm-code", CENTRE, S.accepted, S.settled
     ),
+    # Not a state change: any flagged booking; here an unflagged one meets 409 not_flagged.
+    "flags-review": Case(
+        "POST",
+        "/api/v1/bookings/{booking}/flags/review",
+        CENTRE,
+        body={"note": "called the family"},
+        bad_body={"note": ""},
+    ),
     "cancel": Case(
         "POST",
         "/api/v1/bookings/{booking}/cancel",
