@@ -185,11 +185,11 @@ function ratingForm(act) {
 }
 
 // For an elder without a phone the centre prints the one-time code on a card; the code is
-// fetched only on request, because every read of it is logged.
-function confirmationCard(booking) {
+// fetched only on request, because every read of it is logged. `shown` keeps the card fetched
+// once, so a redraw (the booking offered meanwhile) does not lose it or read it again.
+function confirmationCard(booking, shown) {
   const slot = h("div", { class: "confirm-card-slot" });
-  const show = async () => {
-    const { card } = await api.get(`/api/v1/bookings/${booking.id}/confirm-code`);
+  const render = (card) => {
     replace(
       slot,
       h(
@@ -207,6 +207,11 @@ function confirmationCard(booking) {
       ),
     );
   };
+  const show = async () => {
+    shown.card ??= (await api.get(`/api/v1/bookings/${booking.id}/confirm-code`)).card;
+    render(shown.card);
+  };
+  if (shown.card) render(shown.card);
   return [h("div", { class: "button-row" }, actionButton(t("card.show"), show, { kind: "secondary" })), slot];
 }
 
@@ -261,6 +266,7 @@ export async function bookingView(main, user, bookingId) {
   let record = null;
   let current = null;
   let actionsVersion = null;
+  const cardShown = { card: null };
   const act = async (path, body, doneKey) => {
     const result = await api.post(`/api/v1/bookings/${id}/${path}`, body);
     flashInfo(t(doneKey));
@@ -290,7 +296,7 @@ export async function bookingView(main, user, bookingId) {
     if (booking.version !== actionsVersion) {
       actionsVersion = booking.version;
       const mine = HELPERS.includes(user.role) ? helperActions(booking, act) : ELDER_SIDE.includes(user.role) ? elderSideActions(booking, act) : centreActions(booking, act, render);
-      if (user.role === "centre_admin" && CODE_USABLE.includes(booking.state)) mine.push(...confirmationCard(booking));
+      if (user.role === "centre_admin" && CODE_USABLE.includes(booking.state)) mine.push(...confirmationCard(booking, cardShown));
       replace(actions, mine);
     }
     if (booking.emergency && !record && !HELPERS.includes(user.role)) {

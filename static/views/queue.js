@@ -82,32 +82,51 @@ function disputedItem(booking, reload) {
   return item;
 }
 
+// What a flag says: a complaint in the elder side's words, or a check-in/out outside the
+// district's tolerance (distance, time) with the helper's reason.
+function flagText(flag) {
+  if (flag.step === "rating") return t("queue.flag_complaint", { stars: flag.stars, reason: flag.reason });
+  const outside = (flag.outside ?? []).map((o) => t(`queue.flag_outside.${o}`)).join(t("queue.flag_and"));
+  return t("queue.flag_deviation", { step: t(`queue.flag_step.${flag.step}`), outside, reason: flag.reason ?? "" });
+}
+
+// A flagged booking: what was flagged, and one click to say the centre has looked at it.
+function flaggedItem(booking, reload) {
+  const item = bookingSummary(booking);
+  const note = h("input", { name: "review_note", maxlength: 500, autocomplete: "off", value: t("queue.review_default") });
+  item.append(
+    h("ul", { class: "flags" }, booking.flags.map((f) => h("li", {}, flagText(f)))),
+    field(t("queue.review_note"), note),
+    h(
+      "div",
+      { class: "button-row" },
+      oneClick(t("queue.reviewed"), async () => {
+        const text = note.value.trim();
+        if (!text) throw new Error(t("queue.review_needs_note"));
+        await api.post(`/api/v1/bookings/${booking.id}/flags/review`, { note: text });
+        showInfo(t("queue.review_done"));
+        await reload();
+      }),
+    ),
+  );
+  return item;
+}
+
+// A section of one page of bookings, each drawn by `item`.
+function bookingList(key, name, page, item) {
+  const rows = page.bookings;
+  return section(key, name, rows.length, page.next_offset !== null, rows.length ? h("ul", { class: "plain" }, rows.map(item)) : h("p", {}, t("queue.empty")));
+}
+
 function bookingSections(lists, reload, expanded) {
-  const [escalated, disputed, waiting] = lists;
+  const [escalated, disputed, waiting, flagged] = lists;
   // Emergencies first: they are the reason the queue exists.
   const urgent = [...escalated.bookings].sort((a, b) => Number(b.emergency) - Number(a.emergency));
   return [
-    section(
-      "escalated",
-      "queue.escalated",
-      urgent.length,
-      escalated.next_offset !== null,
-      urgent.length ? h("ul", { class: "plain" }, urgent.map((b, i) => staffingItem(b, { auto: i < AUTO_SUGGEST, reload, expanded }))) : h("p", {}, t("queue.empty")),
-    ),
-    section(
-      "disputed",
-      "queue.disputed",
-      disputed.bookings.length,
-      disputed.next_offset !== null,
-      disputed.bookings.length ? h("ul", { class: "plain" }, disputed.bookings.map((b) => disputedItem(b, reload))) : h("p", {}, t("queue.empty")),
-    ),
-    section(
-      "requested",
-      "queue.waiting",
-      waiting.bookings.length,
-      waiting.next_offset !== null,
-      waiting.bookings.length ? h("ul", { class: "plain" }, waiting.bookings.map((b) => staffingItem(b, { auto: false, reload, expanded }))) : h("p", {}, t("queue.empty")),
-    ),
+    bookingList("escalated", "queue.escalated", { ...escalated, bookings: urgent }, (b, i) => staffingItem(b, { auto: i < AUTO_SUGGEST, reload, expanded })),
+    bookingList("disputed", "queue.disputed", disputed, (b) => disputedItem(b, reload)),
+    bookingList("requested", "queue.waiting", waiting, (b) => staffingItem(b, { auto: false, reload, expanded })),
+    bookingList("flagged", "queue.flagged", flagged, (b) => flaggedItem(b, reload)),
   ];
 }
 
@@ -236,7 +255,10 @@ export async function queueView(main, user) {
     replace(emergenciesSlot, emergencySection(page, reloadEmergencies));
   };
   const reloadBookings = async () => {
-    const lists = await Promise.all(["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&order=soonest&limit=${LIMIT}`)));
+    const lists = await Promise.all([
+      ...["escalated", "disputed", "requested"].map((state) => api.get(`/api/v1/bookings?state=${state}&order=soonest&limit=${LIMIT}`)),
+      api.get(`/api/v1/bookings?flagged=true&order=soonest&limit=${LIMIT}`),
+    ]);
     replaceKeeping(bookingsSlot, ...bookingSections(lists, reloadBookings, expanded));
   };
   const reloadVisits = async () => {

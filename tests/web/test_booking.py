@@ -223,6 +223,27 @@ class TestFinishedVisit:
             "来晚了半小时，也没有打电话说一声"
         ]
 
+    def test_the_centre_marks_the_complaint_looked_at_from_the_queue(
+        self, page: Any, server: Server, finished_visit: str
+    ) -> None:
+        family = token_of(server, "family3")
+        if booking_of(server, finished_visit, family)["rating"] is None:  # run on its own
+            body = {"stars": 2, "comment": "来晚了半小时，也没有打电话说一声"}
+            api(server, "POST", f"/api/v1/bookings/{finished_visit}/rate", body, family)
+        sign_in(page, server, "centre_admin")
+        page.get_by_role("link", name="待处理").click()
+        item = page.locator(f'[data-queue="flagged"] [data-booking="{finished_visit}"]')
+        expect(item).to_contain_text("来晚了半小时，也没有打电话说一声")
+        # The visit also ended early: the check-out's flag is there with the helper's reason.
+        expect(item).to_contain_text("签退超出时间范围。服务人员说明：测试：提前结束")
+        item.get_by_label("处理情况").fill("已给女儿回电，服务人员已道歉")
+        item.get_by_role("button", name="已处理").click()
+        expect(page.locator("#notices")).to_contain_text("已标记为处理完毕。")
+        expect(item).to_have_count(0)
+        booking = booking_of(server, finished_visit, token_of(server, "centre_admin"))
+        assert booking["flagged"] is False
+        assert [f["step"] for f in booking["flags"]] == ["check_out", "rating"]
+
 
 class TestConfirmationCard:
     def test_the_centre_shows_a_printable_card_with_the_elders_code(
