@@ -99,7 +99,9 @@ export async function checkEntries(entries, chain, { previous = null } = {}) {
       const blamedBefore = before?.problem && body.prev === before.claimed;
       if (linked !== null && body.prev !== linked && !blamedBefore) code = "prev_mismatch";
     }
-    const verdict = { seq: entry.seq, leaf, claimed: entry.hash, problem: code ? { code, seq: entry.seq } : null };
+    // A gap is named at the seq that is missing, as the Python verifier names it.
+    const problemSeq = code === "seq_gap" ? expectedSeq : entry.seq;
+    const verdict = { seq: entry.seq, leaf, claimed: entry.hash, problem: code ? { code, seq: problemSeq } : null };
     out.push(verdict);
     before = verdict;
     // After a gap, count on from the entry found, so the gap is named once.

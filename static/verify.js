@@ -162,8 +162,10 @@ export async function merkleRoot(leaves) {
 // RFC 9162 section 2.1.4.2, step for step like ledger.merkle.verify_consistency: the tree of
 // `newSize` leaves (root `newRoot`) extends the tree of `oldSize` leaves (root `oldRoot`).
 export async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
-  if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 1 && oldSize <= newSize)) return false;
+  if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 0 && oldSize <= newSize)) return false;
   if (oldSize === newSize) return proof.length === 0 && equal(oldRoot, newRoot);
+  // The empty tree is consistent with every tree.
+  if (oldSize === 0) return proof.length === 0 && equal(oldRoot, await sha256(new Uint8Array(0)));
   if (proof.length === 0) return false;
   const path = Number.isInteger(Math.log2(oldSize)) ? [oldRoot, ...proof] : [...proof];
   let fn = oldSize - 1;

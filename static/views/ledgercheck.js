@@ -64,7 +64,7 @@ async function verifyUnsigned(chain, shown) {
   const rows = new Map(onScreen.map((v) => [v.seq, v.problem ? bad(v.problem.code) : { status: "pending", reason: "pending" }]));
   const broken = verdicts.find((v) => v.problem);
   const pending = [...rows.values()].filter((r) => r.status === "pending").length;
-  return { rows, failed: broken ? { seq: broken.seq, reason: broken.problem.code } : null, checkpoint: null, signature: null, whole: false, pending };
+  return { rows, failed: broken ? { seq: broken.problem.seq, reason: broken.problem.code } : null, checkpoint: null, signature: null, whole: false, pending };
 }
 
 // Inclusion proofs of the entries below the checkpoint, against its signed root.
@@ -89,7 +89,7 @@ function rowResult(v, cp, signature, proven) {
 
 function firstFailure(verdicts, rows, { cp, signature, rootMatches }) {
   const broken = verdicts.find((v) => v.problem);
-  if (broken) return { seq: broken.seq, reason: broken.problem.code };
+  if (broken) return { seq: broken.problem.seq, reason: broken.problem.code };
   const unproven = [...rows].find(([, r]) => r.reason === "proof_bad");
   if (unproven) return { seq: unproven[0], reason: "proof_bad" };
   if (rootMatches === false) return { size: cp.size, reason: "root_mismatch" };
@@ -122,7 +122,8 @@ export async function verifyEntries(chain, shown, { wholeChain = WHOLE_CHAIN } =
   } else {
     const anchor = start > 0 ? await entryRange(chain, start - 1, start) : [];
     verdicts = await checkEntries([...anchor, ...shown], chain);
-    proven = await proveEach(chain, verdicts, cp);
+    // The anchor only links the first entry on screen; proofs are for the entries shown.
+    proven = await proveEach(chain, verdicts.filter(onScreen), cp);
   }
   const rows = new Map(verdicts.filter(onScreen).map((v) => [v.seq, rowResult(v, cp, signature, proven)]));
   const pending = [...rows.values()].filter((r) => r.status === "pending").length;

@@ -10,6 +10,7 @@ import pytest
 
 from ledger.entries import ZERO_HASH, Entry, build_entry
 from ledger.merkle import MerkleIndex
+from ledger.verify import verify_chain
 from market.services.ledger_reads import entry_json
 from tests.web.conftest import Server
 
@@ -119,6 +120,23 @@ def test_an_alteration_is_named_at_its_seq(
     assert {s: p for s, p in zip(seqs, found, strict=True) if p} == expected
 
 
+def test_a_missing_entry_is_named_where_the_python_verifier_names_it(
+    page: Any, server: Server, entries: list[dict[str, Any]]
+) -> None:
+    page.goto(server.base_url + "/")
+    gap = entries[:5] + entries[6:]
+    named = page.evaluate(
+        """async ([entries, chain]) => {
+            const { checkEntries } = await import('/chain.js');
+            const broken = (await checkEntries(entries, chain)).find((v) => v.problem);
+            return [broken.seq, broken.problem.code, broken.problem.seq];
+        }""",
+        [gap, DISTRICT],
+    )
+    report = verify_chain([e["body"].encode() for e in gap], district=DISTRICT)
+    assert named == [6, "seq_gap", report.first_bad_seq] == [6, "seq_gap", 5]
+
+
 def _fields(entry: Entry) -> dict[str, Any]:
     return {
         "district": entry.district,
@@ -142,7 +160,7 @@ def test_consistency_proofs_agree_with_the_python_ledger(page: Any, server: Serv
     leaves = [e.hash for e in chain(SIZE)]
     index = MerkleIndex.from_leaves(leaves)
     cases = []
-    for old in range(1, SIZE + 1):
+    for old in range(0, SIZE + 1):  # from the empty tree, consistent with every tree
         for new in range(old, SIZE + 1):
             proof = [p.hex() for p in index.consistency_proof(old, new)]
             cases.append([old, new, index.root(old).hex(), index.root(new).hex(), proof])
@@ -151,6 +169,7 @@ def test_consistency_proofs_agree_with_the_python_ledger(page: Any, server: Serv
     bad = [
         [4, 9, index.root(3).hex(), index.root(9).hex(), proof],
         [4, 9, index.root(4).hex(), index.root(10).hex(), proof],
+        [0, 9, index.root(1).hex(), index.root(9).hex(), []],
     ]
     page.goto(server.base_url + "/")
     results = page.evaluate(
@@ -161,4 +180,4 @@ def test_consistency_proofs_agree_with_the_python_ledger(page: Any, server: Serv
         }""",
         cases + bad,
     )
-    assert results == [True] * len(cases) + [False, False]
+    assert results == [True] * len(cases) + [False, False, False]
