@@ -57,7 +57,7 @@ def ledger_policy() -> dict[str, Any]:
     return content
 
 
-async def _account(
+async def account(
     runtime: Runtime,
     password: str,
     district: District,
@@ -69,6 +69,7 @@ async def _account(
     role: Role,
     birth_year: int | None = None,
 ) -> User:
+    """An active account, recorded in `accounts` under `key` for the tests to sign in with."""
     user = await auth.create_account(
         runtime,
         phone=phone,
@@ -88,7 +89,7 @@ async def fourth_household(
 ) -> User:
     """The elder, her son (with hours of his own) and their volunteer; returns the son."""
     latitude, longitude = FOURTH_PLACE
-    elder = await _account(
+    elder = await account(
         runtime,
         password,
         community,
@@ -101,7 +102,7 @@ async def fourth_household(
     await ElderProfile.create(
         user=elder, birth_year=1939, gender="female", latitude=latitude, longitude=longitude
     )
-    son = await _account(
+    son = await account(
         runtime,
         password,
         community,
@@ -118,7 +119,7 @@ async def fourth_household(
         status=LinkStatus.approved,
         approved_at=auth.now_utc(),
     )
-    volunteer = await _account(
+    volunteer = await account(
         runtime,
         password,
         community,
@@ -179,7 +180,7 @@ async def west_district(
         content=ledger_policy(),
     )
     # No location: never matched, so no east booking is ever offered to them.
-    volunteer = await _account(
+    volunteer = await account(
         runtime,
         password,
         community,

@@ -129,27 +129,6 @@ THIRD_PLACE = (30.10, 120.00)
 THIRD_FAMILY_MINUTES = 95
 
 
-async def _active_account(
-    runtime: Runtime,
-    community: District,
-    *,
-    phone: str,
-    name: str,
-    role: Role,
-    birth_year: int | None = None,
-) -> User:
-    return await auth.create_account(
-        runtime,
-        phone=phone,
-        password=PASSWORD,
-        name=name,
-        role=role,
-        district=community,
-        status=UserStatus.active,
-        birth_year=birth_year,
-    )
-
-
 async def third_household(runtime: Runtime, community: District, accounts: dict[str, Any]) -> None:
     """A daughter who books for both her parents, her 95 minutes of time-bank hours, a
     volunteer nearby who is the only one offered their bookings (so the elder-side and
@@ -161,14 +140,22 @@ async def third_household(runtime: Runtime, community: District, accounts: dict[
         ("elder3", "13900000013", "刘奶奶", "female"),
         ("elder3b", "13900000014", "刘爷爷", "male"),
     ):
-        elder = await _active_account(runtime, community, phone=phone, name=name, role=Role.elder)
+        elder = await centre_seed.account(
+            runtime, PASSWORD, community, accounts, key, phone=phone, name=name, role=Role.elder
+        )
         await ElderProfile.create(
             user=elder, birth_year=1940, gender=gender, latitude=latitude, longitude=longitude
         )
         elders.append(elder)
-        accounts[key] = {"id": str(elder.id), "phone": phone, "name": name}
-    daughter = await _active_account(
-        runtime, community, phone="13900000012", name="刘小芳", role=Role.family
+    daughter = await centre_seed.account(
+        runtime,
+        PASSWORD,
+        community,
+        accounts,
+        "family3",
+        phone="13900000012",
+        name="刘小芳",
+        role=Role.family,
     )
     for elder in elders:
         await FamilyLink.create(
@@ -178,9 +165,16 @@ async def third_household(runtime: Runtime, community: District, accounts: dict[
             status=LinkStatus.approved,
             approved_at=auth.now_utc(),
         )
-    accounts["family3"] = {"id": str(daughter.id), "phone": "13900000012", "name": "刘小芳"}
-    volunteer = await _active_account(
-        runtime, community, phone="13900000015", name="孙志愿", role=Role.volunteer, birth_year=1985
+    volunteer = await centre_seed.account(
+        runtime,
+        PASSWORD,
+        community,
+        accounts,
+        "volunteer3",
+        phone="13900000015",
+        name="孙志愿",
+        role=Role.volunteer,
+        birth_year=1985,
     )
     await HelperProfile.create(
         user=volunteer,
@@ -191,9 +185,16 @@ async def third_household(runtime: Runtime, community: District, accounts: dict[
         longitude=longitude + 0.001,
         capacity_per_day=10,
     )
-    accounts["volunteer3"] = {"id": str(volunteer.id), "phone": "13900000015", "name": "孙志愿"}
-    editor = await _active_account(
-        runtime, community, phone="13900000016", name="周自填", role=Role.volunteer, birth_year=1982
+    editor = await centre_seed.account(
+        runtime,
+        PASSWORD,
+        community,
+        accounts,
+        "profile_editor",
+        phone="13900000016",
+        name="周自填",
+        role=Role.volunteer,
+        birth_year=1982,
     )
     await HelperProfile.create(
         user=editor,
@@ -201,7 +202,6 @@ async def third_household(runtime: Runtime, community: District, accounts: dict[
         vetting_status=VettingStatus.approved,
         skills=["visit"],
     )
-    accounts["profile_editor"] = {"id": str(editor.id), "phone": "13900000016", "name": "周自填"}
     await runtime.ledger.deposit(
         volunteer_id=daughter.id,
         minutes=THIRD_FAMILY_MINUTES,
