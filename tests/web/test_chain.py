@@ -8,40 +8,25 @@ from typing import Any
 
 import pytest
 
-from ledger.entries import ZERO_HASH, Entry, build_entry
+from ledger.entries import Entry, build_entry
 from ledger.merkle import MerkleIndex
 from ledger.verify import verify_chain
 from market.services.ledger_reads import entry_json
 from tests.web.conftest import Server
+from tests.web.entries import DISTRICT, deposit_chain
 
-DISTRICT = "east"
 SIZE = 13
 # Everything the canonical writer escapes, or deliberately does not, in one note.
 NOTE = '助浴 "第{n}次" back\\slash\ttab\nline \u2028 \x7f 😀 é'
 
 
 def chain(size: int) -> list[Entry]:
-    entries, prev = [], ZERO_HASH
-    for seq in range(size):
-        entry = build_entry(
-            district=DISTRICT,
-            seq=seq,
-            prev=prev,
-            id=f"deposit-{seq}",
-            kind="deposit",
-            debit="issuance",
-            credit=f"user:volunteer-{seq % 3}",
-            minutes=30 + seq,
-            category="bathing",
-            ref=None if seq % 2 else f"booking-{seq}",
-            actor="centre",
-            policy=1,
-            at_ms=1_790_000_000_000 + seq,
-            meta={"备注": NOTE.format(n=seq), "nested": {"b": [1, True, None], "a": "x"}},
-        )
-        entries.append(entry)
-        prev = entry.hash
-    return entries
+    return deposit_chain(
+        size,
+        holders=3,
+        ref=lambda seq: None if seq % 2 else f"booking-{seq}",
+        meta=lambda seq: {"备注": NOTE.format(n=seq), "nested": {"b": [1, True, None], "a": "x"}},
+    )
 
 
 @pytest.fixture(scope="module")

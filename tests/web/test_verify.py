@@ -14,39 +14,18 @@ import pytest
 from playwright.sync_api import expect
 
 from ledger.checkpoint import key_history, rotate_key, sign_checkpoint
-from ledger.entries import ZERO_HASH, build_entry
 from ledger.keys import KeyStore
 from ledger.merkle import MerkleIndex
 from ledger.receipt import build_receipt, verify_receipt
 from tests.web.conftest import Server
+from tests.web.entries import DISTRICT, deposit_chain
 
-DISTRICT = "east"
 SIZE = 37
 
 
 def chain(size: int) -> list[Any]:
-    entries, prev = [], ZERO_HASH
-    for seq in range(size):
-        entry = build_entry(
-            district=DISTRICT,
-            seq=seq,
-            prev=prev,
-            id=f"deposit-{seq}",
-            kind="deposit",
-            debit="issuance",
-            credit=f"user:volunteer-{seq % 5}",
-            minutes=30 + seq,
-            category="bathing",
-            ref=f"booking-{seq}",
-            actor="centre",
-            policy=1,
-            at_ms=1_790_000_000_000 + seq,
-            # Non-ASCII text checks that the browser hashes the same UTF-8 bytes.
-            meta={"note": f"助浴服务 第{seq}次"},
-        )
-        entries.append(entry)
-        prev = entry.hash
-    return entries
+    # Non-ASCII text checks that the browser hashes the same UTF-8 bytes.
+    return deposit_chain(size, holders=5, meta=lambda seq: {"note": f"助浴服务 第{seq}次"})
 
 
 @pytest.fixture(scope="module")
