@@ -200,7 +200,13 @@ function historySection(chain, latest) {
     if (!shown.length) return;
     replace(summary, t("verify.checking"));
     const list = shown;
-    const result = await verifyHistory(chain, list, latest);
+    let result;
+    try {
+      result = await verifyHistory(chain, list, latest);
+    } catch (error) {
+      replace(summary); // not left saying "checking" under the error
+      throw error;
+    }
     for (const [size, r] of result.rows) if (cells.has(size)) replace(cells.get(size), renderMark(r));
     showSummary(summary, result.failed, `✓ ${t("ledger.history_verified", { count: list.length, from: list[0].size, to: list.at(-1).size })}`);
   }

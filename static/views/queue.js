@@ -93,7 +93,8 @@ function flagText(flag) {
 // A flagged booking: what was flagged, and one click to say the centre has looked at it.
 function flaggedItem(booking, reload) {
   const item = bookingSummary(booking);
-  const note = h("input", { name: "review_note", maxlength: 500, autocomplete: "off", value: t("queue.review_default") });
+  // data-keep: a live redraw of the queue keeps what the admin typed.
+  const note = h("input", { name: "review_note", maxlength: 500, autocomplete: "off", value: t("queue.review_default"), dataset: { keep: `review-note-${booking.id}` } });
   item.append(
     h("ul", { class: "flags" }, booking.flags.map((f) => h("li", {}, flagText(f)))),
     field(t("queue.review_note"), note),

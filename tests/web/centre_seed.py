@@ -40,8 +40,8 @@ from market.services.scope import Principal
 
 # A fourth corner, far from the other households and their volunteers.
 FOURTH_PLACE = (29.95, 119.85)
-# Booked months ahead (a hospital follow-up): the queue lists the latest windows first.
-ESCORT_AHEAD = timedelta(days=200)
+# A hospital follow-up the day after tomorrow: the queue lists the soonest windows first.
+ESCORT_AHEAD = timedelta(days=2)
 SON_MINUTES = 240
 WEST_DEPOSITS = 6
 WEST_START_MS = 1_740_000_000_000  # 2025-02-19

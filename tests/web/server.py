@@ -21,7 +21,6 @@ import uvicorn
 from tortoise import Tortoise
 
 from market import db
-from market import policy as policy_rules
 from market.app import create_app
 from market.migrate import apply_migrations
 from market.models import (
@@ -256,9 +255,7 @@ async def seed(settings: Settings) -> dict[str, Any]:
             code="east-s1-c1", name="花园社区", level=DistrictLevel.community, parent=street
         )
         # The district checkpoints after every entry, so a statement line is provable at once.
-        content = policy_rules.policy_to_json(policy_rules.DEFAULT_POLICY)
-        content["ledger"].update(checkpoint_every_entries=1, checkpoint_every_seconds=1)
-        content["ledger"].update(witness_quorum=0)
+        content = centre_seed.ledger_policy()
         await DistrictPolicy.create(
             district=east,
             version=1,
