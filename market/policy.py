@@ -690,7 +690,8 @@ class _Decoder:
         if defaults is not None:
             later = [n for n in names if n not in value and n not in required]
             kwargs.update({n: getattr(defaults, n) for n in later})
-        if tp is ServiceRules and "lifting" not in value and "medical" in kwargs:
+        # None when medical itself was refused: the problem is reported below, not derived from.
+        if tp is ServiceRules and "lifting" not in value and kwargs.get("medical") is not None:
             kwargs["lifting"] = lifting_from_medical(kwargs["medical"])
         if len(self.problems) > before or not required <= set(kwargs):
             return None

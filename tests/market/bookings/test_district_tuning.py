@@ -88,6 +88,14 @@ class TestDefaults:
         assert lifting.certified_only_from is level
         assert {c.value for c in lifting.certificates} == certificates
 
+    def test_a_bad_medical_rule_without_lifting_is_a_problem_not_a_crash(self) -> None:
+        data = default_json()
+        del data["services"]["lifting"]
+        data["services"]["medical"]["radius_minutes"] = 1.5
+        with pytest.raises(rules.PolicyInvalid) as refused:
+            rules.policy_from_json(data)
+        assert "services.medical.radius_minutes" in str(refused.value)
+
     def test_the_matcher_gets_the_default_rules(self) -> None:
         engine = catalogue.matching_policy(0, rules.DEFAULT_POLICY)
         intimate = {s for s, rule in engine.rules.items() if rule.intimate}
