@@ -34,8 +34,9 @@ async def list_series(request: Request) -> Response:
     roles=BOOKERS,
     description="`until` is null for an open-ended series; `booked_through` is the last day "
     "its occurrences are booked up to (the service books further days as its horizon moves "
-    "on); `exceptions` holds the skips, moves and, under `unbooked`, the days the payment "
-    "could no longer cover when their turn came (day -> refusal code).",
+    "on); `exceptions` holds the skips, moves and, under `unbooked`, the days the horizon could "
+    "not book when their turn came (elder no longer active, paying relative no longer linked, "
+    "a payment or policy refusal): day -> refusal code.",
 )
 async def get_series(request: Request) -> Response:
     view = await series.view(auth.current(request), path_uuid(request))

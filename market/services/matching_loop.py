@@ -277,7 +277,7 @@ async def candidate_helpers(
                 capacity_windows=capacity_windows(profile.capacity_per_day, loads[user.id], days),
                 recent_minutes=recent[user.id],
                 rating=profile.rating_sum / profile.rating_count if profile.rating_count else None,
-                gender=matching.Gender(user.gender) if user.gender in ("female", "male") else None,
+                gender=matching.Gender(user.gender) if user.gender in catalogue.GENDERS else None,
                 provider_id=str(profile.provider_id) if profile.provider_id else None,  # type: ignore[attr-defined]
                 crew_size=profile.crew_size,
             )
@@ -337,7 +337,9 @@ async def request_of(booking: Booking, blocked: frozenset[str]) -> matching.Requ
         duration=booking.duration_minutes,
         grade=catalogue.grade_of(catalogue.level_of(profile.capability_level)),
         priority_groups=groups,
-        preferred_gender=matching.Gender(gender) if gender in ("female", "male") else None,
+        preferred_gender=matching.Gender(wanted)
+        if (wanted := catalogue.binding_gender(gender))
+        else None,
         previous_helpers=previous,
         blocked_helpers=blocked,
         urgency=matching.Urgency.EMERGENCY if booking.emergency else matching.Urgency.ROUTINE,

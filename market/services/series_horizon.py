@@ -187,10 +187,13 @@ async def extend(runtime: Runtime, series_id: UUID, *, now: datetime) -> int:
 
 async def extend_all(runtime: Runtime, now: datetime) -> int:
     """One tick of the duty: extend every series the horizon has moved past."""
-    active = RecurringSeries.filter(template__isnull=False).filter(
+    horizon = runtime.settings.series_horizon_days
+    # Only series booked short of the horizon (a day's slack for the series' own UTC offset,
+    # which `plan` applies exactly), so a tick does not parse every series in the city.
+    short_of = now.date() + timedelta(days=horizon + 1)
+    active = RecurringSeries.filter(template__isnull=False, expanded_through__lt=short_of).filter(
         Q(until__isnull=True) | Q(until__gt=F("expanded_through"))
     )
-    horizon = runtime.settings.series_horizon_days
     made = 0
     for series in await active.order_by("id"):
         # Checked without a lock first: most ticks find most series already booked far enough.
