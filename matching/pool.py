@@ -89,12 +89,16 @@ class HelperPool:
     piece_end: IntArray  # NEVER_END where padded
     piece_block: IntArray  # block index within the helper, -1 where padded
     block_key: tuple[int, ...]  # `Policy.block_key` of the policy the blocks were cut for
+    one_job: bool  # blocks cut for placing one job each (`schedule.helper_pieces`)
     all_tree: cKDTree  # every helper, for explaining what is in reach
     trees: dict[Service, ServiceTree]
 
     @classmethod
-    def build(cls, helpers: Sequence[Helper], *, policy: Policy) -> HelperPool:
-        """Only the policy's block minutes are used; `match` checks them against its policy."""
+    def build(
+        cls, helpers: Sequence[Helper], *, policy: Policy, one_job: bool = False
+    ) -> HelperPool:
+        """Only the policy's block minutes are used; `match` checks them against its policy.
+        `one_job`: the pool for `urgent`, each helper's free time cut for one more job."""
         ordered = _sorted_unique(helpers, "helper")
         n = len(ordered)
         cert_col = {kind: col for col, kind in enumerate(CERT_KINDS)}
@@ -118,7 +122,7 @@ class HelperPool:
                     np.nan if h.rating is None else h.rating,
                 )
             )
-            schedules.append(helper_pieces(h, policy.block_minutes(h.skills)))
+            schedules.append(helper_pieces(h, policy.block_minutes(h.skills), one_job=one_job))
             cert_cells.extend((i, cert_col[c.kind], c.expires_at) for c in h.certificates)
             skill_cells.extend((i, service_col[s]) for s in h.skills)
         table = np.array(scalars, dtype=np.float64).reshape(n, 8)
@@ -172,6 +176,7 @@ class HelperPool:
             piece_end=piece_end,
             piece_block=piece_block,
             block_key=policy.block_key,
+            one_job=one_job,
             all_tree=cKDTree(xyz),
             trees=trees,
         )

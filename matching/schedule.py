@@ -24,6 +24,8 @@ a block cannot be placed even if the helper is free around it. Districts tune `m
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from matching.types import CapacityWindow, Helper, TimeWindow
 
 Block = tuple[TimeWindow, ...]
@@ -140,12 +142,23 @@ def _windowed_pieces(
     return out
 
 
-def helper_pieces(helper: Helper, min_minutes: int) -> list[Piece]:
-    """The helper's blocks as pieces, capacity windows included."""
+def helper_pieces(helper: Helper, min_minutes: int, *, one_job: bool = False) -> list[Piece]:
+    """The helper's blocks as pieces, capacity windows included.
+
+    `one_job`: the blocks for placing a single job (`solve.urgent`), where nothing has to be
+    shared out: all the helper's free time is one block, or one per capacity window with a job
+    left, so the job fits wherever the helper is free. Cut for several jobs, an evening's last
+    hours could split into blocks too short for a 60-minute emergency that starts between them.
+    """
     if not helper.capacity_windows:
-        return pieces(helper.availability, helper.remaining_capacity, min_minutes)
+        left = helper.remaining_capacity
+        return pieces(helper.availability, min(left, 1) if one_job else left, min_minutes)
     budget = max(0, helper.capacity - helper.current_load)
-    return _windowed_pieces(helper.availability, helper.capacity_windows, budget, min_minutes)
+    windows = helper.capacity_windows
+    if one_job and budget > 0:
+        windows = tuple(replace(w, jobs=min(w.jobs, 1)) for w in windows)
+        budget = len(windows)
+    return _windowed_pieces(helper.availability, windows, budget, min_minutes)
 
 
 def blocks(helper: Helper, min_minutes: int) -> tuple[Block, ...]:

@@ -112,12 +112,17 @@ def assignments_from(
     )
 
 
-def pool_for(helpers: Sequence[Helper] | HelperPool, policy: Policy) -> HelperPool:
+def pool_for(
+    helpers: Sequence[Helper] | HelperPool, policy: Policy, *, one_job: bool = False
+) -> HelperPool:
     if isinstance(helpers, HelperPool):
         if helpers.block_key != policy.block_key:
             raise ValueError("the helper pool was built for other block minutes")
+        if helpers.one_job != one_job:
+            wanted = "one job per helper (urgent)" if one_job else "several jobs (match)"
+            raise ValueError(f"the helper pool was not built for {wanted}")
         return helpers
-    return HelperPool.build(helpers, policy=policy)
+    return HelperPool.build(helpers, policy=policy, one_job=one_job)
 
 
 def urgent(
@@ -132,11 +137,12 @@ def urgent(
 
     Every helper in the service circle is considered, not only the nearest few; the helpers'
     other offers are the market's business, so all of them are returned to notify at once.
-    Pass a prebuilt `HelperPool` to skip converting the helpers on every call.
+    Pass a prebuilt `HelperPool` (built with `one_job=True`: each helper is asked to take this
+    one job, so all their free time can hold it) to skip converting the helpers on every call.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    pool = pool_for(helpers, policy)
+    pool = pool_for(helpers, policy, one_job=True)
     batch = RequestBatch.build([request], pool, policy=policy, now=now)
     service = SERVICES[int(batch.service[0])]
     index = pool.trees.get(service)

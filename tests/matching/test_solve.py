@@ -10,6 +10,7 @@ import pytest
 
 import matching
 from matching import (
+    CapacityWindow,
     Gender,
     HelperKind,
     HelperPool,
@@ -181,7 +182,7 @@ class TestUrgent:
 
     def test_same_answer_with_a_prebuilt_pool(self) -> None:
         hlps = [helper(id=f"h{i}", location=near(east_m=150 * i)) for i in range(8)]
-        pool = HelperPool.build(hlps, policy=POLICY)
+        pool = HelperPool.build(hlps, policy=POLICY, one_job=True)
         assert urgent(request(), pool, k=4, policy=POLICY, now=NOW) == urgent(
             request(), hlps, k=4, policy=POLICY, now=NOW
         )
@@ -193,6 +194,51 @@ class TestUrgent:
     def test_closed_window(self) -> None:
         req = request(window=TimeWindow(NOW - 100, NOW))
         assert urgent(req, [helper()], k=3, policy=POLICY, now=NOW) == ()
+
+    # A volunteer free for the evening's last 330 minutes with three jobs left: cut for three
+    # jobs, her time is three blocks of 110 minutes, and an emergency from minute 61 to 121
+    # straddles the first two. Asked for this one job she is free for all of it.
+    EVENING = TimeWindow(NOW, NOW + 330)
+    EMERGENCY_AT = TimeWindow(NOW + 61, NOW + 121)
+
+    def test_an_emergency_between_the_blocks_of_a_free_evening_finds_the_helper(self) -> None:
+        free = helper(availability=(self.EVENING,), capacity=3)
+        req = request(window=self.EMERGENCY_AT, service=Service.VISIT)
+        assert [a.helper_id for a in urgent(req, [free], k=3, policy=POLICY, now=NOW)] == ["h1"]
+        assert match([req], [free], policy=POLICY, now=NOW).assignments == ()  # the cut
+
+    def test_a_daily_capacity_window_with_a_job_left_holds_the_emergency(self) -> None:
+        today = CapacityWindow(TimeWindow(NOW - 1110, NOW + 330), jobs=3)
+        tomorrow = CapacityWindow(TimeWindow(NOW + 330, NOW + 1770), jobs=3)
+        free = helper(
+            availability=(TimeWindow(NOW, NOW + 1770),),
+            capacity=6,
+            capacity_windows=(today, tomorrow),
+        )
+        req = request(window=self.EMERGENCY_AT, service=Service.VISIT)
+        assert len(urgent(req, [free], k=3, policy=POLICY, now=NOW)) == 1
+        full_today = replace(free, capacity_windows=(replace(today, jobs=0), tomorrow))
+        assert urgent(req, [full_today], k=3, policy=POLICY, now=NOW) == ()
+        later = request(window=TimeWindow(NOW + 400, NOW + 460), service=Service.VISIT)
+        assert len(urgent(later, [full_today], k=3, policy=POLICY, now=NOW)) == 1
+
+    def test_a_helper_with_no_job_left_is_not_asked(self) -> None:
+        busy = helper(availability=(self.EVENING,), capacity=2, current_load=2)
+        req = request(window=self.EMERGENCY_AT, service=Service.VISIT)
+        assert urgent(req, [busy], k=3, policy=POLICY, now=NOW) == ()
+
+    def test_a_pool_cut_for_several_jobs_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="one job per helper"):
+            urgent(
+                request(), HelperPool.build([helper()], policy=POLICY), k=1, policy=POLICY, now=NOW
+            )
+        with pytest.raises(ValueError, match="several jobs"):
+            match(
+                [request()],
+                HelperPool.build([helper()], policy=POLICY, one_job=True),
+                policy=POLICY,
+                now=NOW,
+            )
 
     def test_k_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="k must be"):
