@@ -24,8 +24,6 @@ a block cannot be placed even if the helper is free around it. Districts tune `m
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from matching.types import CapacityWindow, Helper, TimeWindow
 
 Block = tuple[TimeWindow, ...]
@@ -146,9 +144,10 @@ def helper_pieces(helper: Helper, min_minutes: int, *, one_job: bool = False) ->
     """The helper's blocks as pieces, capacity windows included.
 
     `one_job`: the blocks for placing a single job (`solve.urgent`), where nothing has to be
-    shared out: all the helper's free time is one block, or one per capacity window with a job
-    left, so the job fits wherever the helper is free. Cut for several jobs, an evening's last
-    hours could split into blocks too short for a 60-minute emergency that starts between them.
+    shared out: all the helper's free time is one block, or one per stretch of adjoining
+    capacity windows with a job left (so a job may run on past midnight into a day with room),
+    and the job fits wherever the helper is free. Cut for several jobs, an evening's last hours
+    could split into blocks too short for a 60-minute emergency that starts between them.
     """
     if not helper.capacity_windows:
         left = helper.remaining_capacity
@@ -156,9 +155,20 @@ def helper_pieces(helper: Helper, min_minutes: int, *, one_job: bool = False) ->
     budget = max(0, helper.capacity - helper.current_load)
     windows = helper.capacity_windows
     if one_job and budget > 0:
-        windows = tuple(replace(w, jobs=min(w.jobs, 1)) for w in windows)
+        windows = tuple(CapacityWindow(span, 1) for span in _open_stretches(windows))
         budget = len(windows)
     return _windowed_pieces(helper.availability, windows, budget, min_minutes)
+
+
+def _open_stretches(windows: tuple[CapacityWindow, ...]) -> list[TimeWindow]:
+    """The capacity windows with a job left, those that touch or overlap joined."""
+    out: list[TimeWindow] = []
+    for w in sorted((w.window for w in windows if w.jobs > 0), key=lambda w: (w.start, w.end)):
+        if out and w.start <= out[-1].end:
+            out[-1] = TimeWindow(out[-1].start, max(out[-1].end, w.end))
+        else:
+            out.append(w)
+    return out
 
 
 def blocks(helper: Helper, min_minutes: int) -> tuple[Block, ...]:

@@ -222,6 +222,22 @@ class TestUrgent:
         later = request(window=TimeWindow(NOW + 400, NOW + 460), service=Service.VISIT)
         assert len(urgent(later, [full_today], k=3, policy=POLICY, now=NOW)) == 1
 
+    def test_an_emergency_at_midnight_runs_on_into_a_day_with_room(self) -> None:
+        today = CapacityWindow(TimeWindow(NOW - 1410, NOW + 30), jobs=1)
+        tomorrow = CapacityWindow(TimeWindow(NOW + 30, NOW + 1470), jobs=1)
+        free = helper(
+            availability=(TimeWindow(NOW, NOW + 1470),),
+            capacity=2,
+            capacity_windows=(today, tomorrow),
+        )
+        req = request(window=TimeWindow(NOW + 10, NOW + 70), service=Service.VISIT)
+        assert len(urgent(req, [free], k=3, policy=POLICY, now=NOW)) == 1
+        # Conservative on purpose: into a day that is already full the job is not placed,
+        # since intervals alone cannot tell a job that started the day before from one that
+        # starts on the full day.
+        tomorrow_full = replace(free, capacity_windows=(today, replace(tomorrow, jobs=0)))
+        assert urgent(req, [tomorrow_full], k=3, policy=POLICY, now=NOW) == ()
+
     def test_a_helper_with_no_job_left_is_not_asked(self) -> None:
         busy = helper(availability=(self.EVENING,), capacity=2, current_load=2)
         req = request(window=self.EMERGENCY_AT, service=Service.VISIT)
