@@ -12,6 +12,7 @@ import matching
 from matching import (
     CapacityWindow,
     Gender,
+    Helper,
     HelperKind,
     HelperPool,
     Policy,
@@ -159,6 +160,18 @@ class TestMatch:
         assert result.assignments == () and result.unmatched == () and result.total_cost == 0
 
 
+def two_local_days(*, midnight: int, jobs: int) -> tuple[Helper, CapacityWindow, CapacityWindow]:
+    """A helper free from NOW to the end of tomorrow, `jobs` a day; and the two days."""
+    today = CapacityWindow(TimeWindow(midnight - 1440, midnight), jobs=jobs)
+    tomorrow = CapacityWindow(TimeWindow(midnight, midnight + 1440), jobs=jobs)
+    free = helper(
+        availability=(TimeWindow(NOW, midnight + 1440),),
+        capacity=2 * jobs,
+        capacity_windows=(today, tomorrow),
+    )
+    return free, today, tomorrow
+
+
 class TestUrgent:
     def test_best_k_cheapest_first(self) -> None:
         hlps = [helper(id=f"h{i}", location=near(north_m=200 * i)) for i in range(1, 6)]
@@ -208,13 +221,7 @@ class TestUrgent:
         assert match([req], [free], policy=POLICY, now=NOW).assignments == ()  # the cut
 
     def test_a_daily_capacity_window_with_a_job_left_holds_the_emergency(self) -> None:
-        today = CapacityWindow(TimeWindow(NOW - 1110, NOW + 330), jobs=3)
-        tomorrow = CapacityWindow(TimeWindow(NOW + 330, NOW + 1770), jobs=3)
-        free = helper(
-            availability=(TimeWindow(NOW, NOW + 1770),),
-            capacity=6,
-            capacity_windows=(today, tomorrow),
-        )
+        free, today, tomorrow = two_local_days(midnight=NOW + 330, jobs=3)
         req = request(window=self.EMERGENCY_AT, service=Service.VISIT)
         assert len(urgent(req, [free], k=3, policy=POLICY, now=NOW)) == 1
         full_today = replace(free, capacity_windows=(replace(today, jobs=0), tomorrow))
@@ -223,13 +230,7 @@ class TestUrgent:
         assert len(urgent(later, [full_today], k=3, policy=POLICY, now=NOW)) == 1
 
     def test_an_emergency_at_midnight_runs_on_into_a_day_with_room(self) -> None:
-        today = CapacityWindow(TimeWindow(NOW - 1410, NOW + 30), jobs=1)
-        tomorrow = CapacityWindow(TimeWindow(NOW + 30, NOW + 1470), jobs=1)
-        free = helper(
-            availability=(TimeWindow(NOW, NOW + 1470),),
-            capacity=2,
-            capacity_windows=(today, tomorrow),
-        )
+        free, today, tomorrow = two_local_days(midnight=NOW + 30, jobs=1)
         req = request(window=TimeWindow(NOW + 10, NOW + 70), service=Service.VISIT)
         assert len(urgent(req, [free], k=3, policy=POLICY, now=NOW)) == 1
         # Conservative on purpose: into a day that is already full the job is not placed,
