@@ -622,11 +622,14 @@ class ReplayPass:
         except _Bad as bad:
             self.problem = Problem(bad.seq, bad.reason)
             self.size = bad.seq
-            return
         except LedgerError as exc:
             self.problem = Problem(self.size, exc.message)
+        else:
+            self.size = start + len(debits)
             return
-        self.size = start + len(debits)
+        # as line by line: the ids of the entries after the bad one were never taken
+        for entry_id in entry_ids[self.size - start + 1 :]:
+            del self.ids[entry_id]
 
     def _slow(self, line: bytes) -> None:
         seq = self.size
@@ -831,6 +834,10 @@ def feed_both(links: LinkPass, replay: ReplayPass, lines: Sequence[bytes]) -> No
         links.feed(lines[:1])
         replay.feed(lines[:1])
         lines = lines[1:]
+    if replay.sealed:  # `feed` says why
+        links.feed(lines)
+        replay.feed(lines)
+        return
     for at in range(0, len(lines), _CHUNK):
         if replay.sealed or replay.problem is not None or links.broken_at is not None:
             rest = lines[at:]

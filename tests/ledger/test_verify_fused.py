@@ -151,6 +151,24 @@ def test_a_chunk_with_a_bad_line_names_it_as_the_line_by_line_passes_do(how: str
     fused = report(lines, True, 1000, 0, builder)
     assert fused == report(lines, False, 1000, 0, builder)
     assert fused.first_bad_seq == at, fused.reason  # type: ignore[attr-defined]
+    chunked, line_by_line = (
+        ReplayPass("xuhui", max_minutes=6000),
+        ReplayPass("xuhui", max_minutes=6000),
+    )
+    feed_both(LinkPass(), chunked, lines)
+    line_by_line.feed(lines)
+    assert list(chunked.ids.items()) == list(line_by_line.ids.items())
+
+
+def test_a_sealed_pass_refuses_even_no_lines() -> None:
+    first, later = ReplayPass("xuhui"), ReplayPass("xuhui", start=20)
+    lines = random_history(3, 40).bodies
+    first.feed(lines[:20])
+    later.feed(lines[20:])
+    later.pack()
+    assert first.absorb(later)
+    with pytest.raises(RuntimeError, match="takes no more entries"):
+        feed_both(LinkPass(), first, [])
 
 
 @pytest.mark.parametrize("start", [0, 40, 190])
