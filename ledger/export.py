@@ -75,7 +75,12 @@ class ExportedChain:
 
     @cached_property
     def count(self) -> int:
-        return self.data.count(b"\n")
+        """Lines in the file, read a block at a time (never the whole file at once)."""
+        lines = 0
+        with self.path.open("rb") as handle:
+            while block := handle.read(BLOCK):
+                lines += block.count(b"\n")
+        return lines
 
     @property
     def size(self) -> int:

@@ -57,6 +57,13 @@ class TestLayout:
         assert chain.keys == history_of(SIGNER)
         assert chain.balances == builder.balances
 
+    def test_count_reads_the_lines_block_by_block(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("ledger.export.BLOCK", 100)  # shorter than one entry
+        builder = random_history(1, 30)
+        assert read_export(export(tmp_path, builder)).count == 30
+
     def test_refuses_a_body_with_a_newline(self, tmp_path: Path) -> None:
         with pytest.raises(ExportInvalid, match="newline"):
             write_export(tmp_path, "xuhui", [b"{}\n{}"], None, history_of(SIGNER))
