@@ -13,7 +13,9 @@ A helper with remaining capacity c offers at most c disjoint time blocks (schedu
 job each, so capacity and "never two places at once" hold by construction and the solve is an
 exact assignment. The candidate graph holds each request's cheapest feasible helpers and each
 helper's nearest requests; while an unmatched request could still use a free block in reach,
-those edges are added and the graph is solved again (at most MAX_ROUNDS solves).
+those edges are added and the graph is solved again (at most MAX_ROUNDS solves). `urgent`
+places one job per helper, so it cuts nothing: each stretch of free days with a job left is one
+block (its prebuilt pool comes from `HelperPool.build(..., one_job=True)`).
 
 Pipeline: pool.py (columns, blocks) -> candidates.py (k-d trees, vectorised rules, costs) ->
 solve.py (components, exact assignment) -> explain.py (funnel of reasons).
